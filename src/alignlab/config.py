@@ -1,0 +1,238 @@
+"""Validated configs: one pydantic model per concern, YAML loading, dotted overrides.
+
+Every field is described once (`Field(description=...)`); unknown keys, wrong types and bad values
+raise `ConfigError` naming the dotted key. Configs are frozen after load: a stage never mutates
+its config mid-run. Builders turn configs into plain arguments; classes never take a whole config.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alignlab.errors import ConfigError
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are frozen after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- per-concern sections
+
+
+class ModelConfig(Section):
+    path: str = Field(description="Local Hugging Face model directory, or a hub id when allow_hub is true.")
+    allow_hub: bool = Field(
+        default=False, description="Allow downloading `path` from the Hugging Face hub when it is no local dir."
+    )
+    revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit) to load.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="Weights dtype; auto = float32 on CPU, bfloat16 on GPUs that support it."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        default="auto", description="Where to run; auto picks cuda, then mps, then cpu."
+    )
+    attn_implementation: str | None = Field(
+        default=None, description="Attention kernel (sdpa, eager, flash_attention_2); None = library default."
+    )
+    trust_remote_code: bool = Field(default=False, description="Run model code shipped with a hub repo.")
+
+
+class LoRAConfig(Section):
+    enabled: bool = Field(default=False, description="Train LoRA adapters instead of all weights.")
+    r: int = Field(default=16, gt=0, description="LoRA rank.")
+    alpha: float = Field(default=32.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default="all-linear", description="Module names to adapt, or all-linear."
+    )
+
+
+class OptimConfig(Section):
+    lr: float = Field(default=2e-5, gt=0, description="Peak learning rate of AdamW.")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW decoupled weight decay.")
+    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="AdamW betas.")
+    eps: float = Field(default=1e-8, gt=0, description="AdamW epsilon.")
+    max_grad_norm: float | None = Field(
+        default=1.0, description="Clip the global gradient norm to this value; null disables clipping."
+    )
+
+
+class ScheduleConfig(Section):
+    kind: Literal["cosine", "linear", "constant"] = Field(
+        default="cosine", description="Learning-rate decay after warm-up."
+    )
+    warmup_steps: int = Field(default=0, ge=0, description="Linear warm-up steps (overrides warmup_ratio).")
+    warmup_ratio: float = Field(default=0.0, ge=0, le=1, description="Warm-up as a share of total steps.")
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="Final lr as a share of the peak lr.")
+
+
+class TrainConfig(Section):
+    """What the one training loop needs, whatever the method."""
+
+    batch_size: int = Field(default=8, gt=0, description="Examples per micro-batch per device.")
+    grad_accum: int = Field(default=1, gt=0, description="Micro-batches accumulated per optimizer step.")
+    max_steps: int | None = Field(default=None, gt=0, description="Optimizer steps; overrides epochs.")
+    epochs: float = Field(default=1.0, gt=0, description="Passes over the training data.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32", description="Mixed precision for forward and backward."
+    )
+    gradient_checkpointing: bool = Field(default=False, description="Recompute activations to save memory.")
+    seed: int = Field(default=0, description="Seed for init, shuffling and dropout.")
+    log_every: int = Field(default=1, gt=0, description="Log metrics every N optimizer steps.")
+    eval_every: int | None = Field(default=None, gt=0, description="Evaluate every N steps; null = at end only.")
+    save_every: int | None = Field(
+        default=200, gt=0, description="Checkpoint every N steps (atomic); null = only at the end."
+    )
+    keep_last: int = Field(default=2, gt=0, description="How many checkpoints to keep.")
+    resume: bool = Field(default=True, description="Resume from the newest checkpoint in the output dir.")
+    trackers: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=list, description="Extra metric sinks besides metrics.jsonl."
+    )
+    progress: bool = Field(default=True, description="Show a progress bar.")
+    num_workers: int = Field(default=0, ge=0, description="DataLoader worker processes.")
+
+
+class DataConfig(Section):
+    path: str = Field(description="Dataset file or directory (JSONL, JSON, .jsonl.gz, parquet, HF datasets dir).")
+    format: str = Field(default="auto", description="Record format name, or auto to detect it.")
+    split: str | None = Field(default=None, description="Split to read from a Hugging Face datasets directory.")
+    skip_invalid: bool = Field(default=False, description="Skip malformed records (and report the count).")
+    limit: int | None = Field(default=None, gt=0, description="Use at most this many records.")
+    eval_path: str | None = Field(default=None, description="Held-out file for periodic evaluation.")
+    eval_fraction: float = Field(
+        default=0.0, ge=0, lt=1, description="Hold out this share of the training file when eval_path is unset."
+    )
+    max_length: int = Field(default=1024, gt=0, description="Truncate tokenized examples to this many tokens.")
+    packing: bool = Field(default=False, description="Pack short examples into rows of max_length tokens.")
+    only_last_turn: bool = Field(default=False, description="Learn only the final assistant turn.")
+    system_prompt: str | None = Field(
+        default=None, description="System prompt added to conversations that have none."
+    )
+
+
+# ------------------------------------------------------------------------------------ loading
+
+
+def format_validation_error(err: ValidationError, prefix: str = "", source: str | None = None) -> str:
+    """One line per problem: `file: config key 'a.b': message`."""
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(e["loc"]))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; check its spelling (see `alignlab validate --help` for the schema)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg = f"{msg} (got {e['input']!r})"
+        where = f"{source}: " if source else ""
+        lines.append(f"{where}config key '{key}': {msg}")
+    return "; ".join(lines)
+
+
+def validate_config(cls: type[C], data: Mapping[str, Any], *, prefix: str = "", source: str | None = None) -> C:
+    """Build `cls` from plain data, turning validation errors into one clear ConfigError."""
+    try:
+        return cls.model_validate(dict(data))
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, prefix, source)) from None
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found; check the path")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`optim.lr=3e-5` -> (['optim', 'lr'], 3e-05). The value is parsed as YAML (numbers, lists, null)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}': expected key.sub=value")
+    key, raw = text.split("=", 1)
+    parts = [k for k in key.strip().split(".") if k]
+    if not parts:
+        raise ConfigError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a deep copy of `data` with each dotted override set (intermediate mappings created)."""
+    out = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for i, k in enumerate(parts[:-1]):
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{text}': '{'.'.join(parts[: i + 1])}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def set_default(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `dotted` in `data` when the user did not give it (used for CLI flags)."""
+    *head, last = dotted.split(".")
+    node = data
+    for k in head:
+        node = node.setdefault(k, {})
+    node[last] = value
+
+
+def _deep_copy(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _deep_copy(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_deep_copy(v) for v in x]
+    return x
+
+
+def load_config(
+    cls: type[C], path: str | os.PathLike | None = None, overrides: Sequence[str] = (), base: Mapping | None = None
+) -> C:
+    """Load `cls` from an optional YAML file, a base mapping, then dotted overrides."""
+    data: dict[str, Any] = _deep_copy(dict(base or {}))
+    if path is not None:
+        data.update(load_yaml(path))
+    data = apply_overrides(data, overrides)
+    return validate_config(cls, data, source=str(path) if path else None)
+
+
+def describe_schema(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, type, description) for every field, recursively; used by docs and `--help`."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in cls.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(describe_schema(ann, key + "."))
+        else:
+            rows.append((key, getattr(ann, "__name__", str(ann)), field.description or ""))
+    return rows

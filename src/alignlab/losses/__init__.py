@@ -1,0 +1,1 @@
+"""Pure loss functions: tensors in, tensors out; no model, optimizer, config or I/O."""
