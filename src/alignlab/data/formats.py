@@ -1,0 +1,454 @@
+"""Parsers for the dataset formats users really have, registered once by name.
+
+A `FormatSpec` says which record kind a format yields, how to recognise one of its raw records from
+its keys (`detect`), and how to turn one raw record (a dict) into a schema record (`parse`). The
+detectors are written to be mutually exclusive, so auto-detection does not depend on their order.
+A malformed record raises `RecordError` with what is wrong; `readers.py` adds `file:line`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from alignlab.data.schema import BinaryFeedback, Conversation, Message, PreferencePair, ToolCall
+
+RecordKind = Literal["conversation", "preference", "feedback"]
+Record = Conversation | PreferencePair | BinaryFeedback
+
+
+class RecordError(ValueError):
+    """One raw record is malformed; the message says what is wrong (the reader says where)."""
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    kind: RecordKind
+    detect: Callable[[dict], bool]
+    parse: Callable[[dict], Record]
+    keys: str  # the keys that identify the format, for error messages and docs
+
+
+# Speaker names seen in the wild, mapped onto our four roles.
+_ROLE_ALIASES = {
+    "system": "system", "developer": "system",
+    "user": "user", "human": "user",
+    "assistant": "assistant", "gpt": "assistant", "model": "assistant", "bot": "assistant",
+    "tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
+}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _require(rec: dict, key: str, types: type | tuple[type, ...] = str) -> Any:
+    value = rec.get(key)
+    if value is None:
+        raise RecordError(f"missing key '{key}'")
+    if not isinstance(value, types):
+        want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise RecordError(f"key '{key}' must be {want}, got {type(value).__name__}")
+    return value
+
+
+def _optional_str(rec: dict, key: str) -> str:
+    value = rec.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(f"key '{key}' must be str, got {type(value).__name__}")
+    return value
+
+
+def _text(content: Any, where: str) -> str:
+    """Message content: a string, null, or OpenAI-style content parts (text parts are joined)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and part.get("type", "text") == "text":
+                texts.append(part.get("text") or "")
+            else:
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise RecordError(f"{where}: content part of type '{kind}' is not supported (text only)")
+        return "\n".join(texts)
+    raise RecordError(f"{where}: content must be a string or a list of text parts")
+
+
+def _role(raw: Any, where: str) -> str:
+    role = _ROLE_ALIASES.get(str(raw).lower()) if raw is not None else None
+    if role is None:
+        raise RecordError(f"{where}: unknown role {raw!r}; expected one of {sorted(_ROLE_ALIASES)}")
+    return role
+
+
+def _tool_call(raw: Any, where: str) -> ToolCall:
+    """OpenAI's `{"id", "type": "function", "function": {"name", "arguments"}}` or our flat shape."""
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where}: a tool call must be an object")
+    fn = raw.get("function") if isinstance(raw.get("function"), dict) else raw
+    if not isinstance(fn.get("name"), str):
+        raise RecordError(f"{where}: tool call has no function name")
+    args = fn.get("arguments")
+    return ToolCall(id=raw.get("id"), name=fn["name"], arguments="{}" if args is None else args)
+
+
+def parse_message(raw: Any, where: str) -> Message:
+    """One message in OpenAI chat shape (which our own `Message.to_json()` also is)."""
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where}: a message must be an object, got {type(raw).__name__}")
+    if "role" not in raw:
+        raise RecordError(f"{where}: message has no 'role'")
+    calls = raw.get("tool_calls") or None
+    if calls is not None and not isinstance(calls, list):
+        raise RecordError(f"{where}: 'tool_calls' must be a list")
+    name, call_id = raw.get("name"), raw.get("tool_call_id")
+    return Message(
+        role=_role(raw["role"], where),
+        content=_text(raw.get("content"), where),
+        tool_calls=[_tool_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)]
+        if calls
+        else None,
+        tool_call_id=None if call_id is None else str(call_id),
+        name=None if name is None else str(name),
+    )
+
+
+def parse_messages(raw: Any, key: str) -> list[Message]:
+    if not isinstance(raw, list) or not raw:
+        raise RecordError(f"key '{key}' must be a non-empty list of messages")
+    return [parse_message(m, f"{key}[{i}]") for i, m in enumerate(raw)]
+
+
+def _turns(rec: dict, key: str, role: str) -> list[Message]:
+    """TRL's two shapes: a string (one turn of `role`) or a list of messages (conversational)."""
+    value = _require(rec, key, (str, list))
+    return [Message(role=role, content=value)] if isinstance(value, str) else parse_messages(value, key)
+
+
+def _tools(rec: dict) -> list | None:
+    """Tool schemas: a list, or (LLaMA-Factory) JSON text of a list."""
+    tools = rec.get("tools")
+    if tools in (None, "", []):
+        return None
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools)
+        except json.JSONDecodeError:
+            raise RecordError("key 'tools' is text but not valid JSON") from None
+    if not isinstance(tools, list):
+        raise RecordError("key 'tools' must be a list of tool schemas")
+    return tools
+
+
+def _record_id(rec: dict) -> str | None:
+    value = rec.get("id")
+    return None if value is None else str(value)
+
+
+def _metadata(rec: dict, used: set[str], tools: bool = False) -> dict[str, Any]:
+    """Our own `metadata` dict plus every source field the format does not consume.
+
+    Tool schemas (`tools`) go to `metadata["tools"]`, where chat templating looks for them.
+    """
+    meta = rec.get("metadata")
+    out = dict(meta) if isinstance(meta, dict) else {}
+    out.update({k: v for k, v in rec.items() if k not in used and k != "metadata" and v is not None})
+    if tools and (schemas := _tools(rec)) is not None:
+        out["tools"] = schemas
+    return out
+
+
+def _build(cls: type, **fields: Any) -> Any:
+    """Construct a schema record, turning pydantic's error into a one-line `RecordError`."""
+    try:
+        return cls(**fields)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise RecordError(f"{loc}: {msg}" if loc else msg) from None
+
+
+def _user_turn(instruction: str, extra: str) -> str:
+    # Alpaca's and Dolly's convention: the input / context follows the instruction after a blank line.
+    return f"{instruction}\n\n{extra}" if extra.strip() else instruction
+
+
+def split_shared_prefix(
+    chosen: list[Message], rejected: list[Message]
+) -> tuple[list[Message], list[Message], list[Message], bool]:
+    """Split two full conversations into (prompt, chosen, rejected, identical).
+
+    The prompt is the longest common prefix of whole turns. When one conversation is a prefix of the
+    other (identical transcripts included) a response would be empty, so both responses start at the
+    last run of assistant turns inside the shared part instead.
+    """
+    k = 0
+    while k < min(len(chosen), len(rejected)) and chosen[k] == rejected[k]:
+        k += 1
+    identical = chosen == rejected
+    if k in (len(chosen), len(rejected)):
+        while k > 0 and chosen[k - 1].role != "assistant":
+            k -= 1
+        if k == 0:
+            raise RecordError("chosen and rejected have no assistant turn to compare")
+        while k > 0 and chosen[k - 1].role == "assistant":
+            k -= 1
+    if chosen[k].role != "assistant" or rejected[k].role != "assistant":
+        raise RecordError(
+            f"chosen and rejected first differ at turn {k + 1}, which is not an assistant turn; "
+            "a response must start with an assistant turn"
+        )
+    return chosen[:k], chosen[k:], rejected[k:], identical
+
+
+# ------------------------------------------------------------------------------------ conversations
+
+
+def _parse_openai_messages(rec: dict) -> Conversation:
+    messages = parse_messages(rec.get("messages"), "messages")
+    meta = _metadata(rec, {"messages", "tools", "id"}, tools=True)
+    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
+
+
+def _function_call_turn(value: Any, where: str) -> Message:
+    """ShareGPT `function_call`: JSON `{"name", "arguments"}` (or a list of them) becomes a tool call."""
+    calls = value
+    if isinstance(value, str):
+        try:
+            calls = json.loads(value)
+        except json.JSONDecodeError:
+            return Message(role="assistant", content=value)
+    calls = calls if isinstance(calls, list) else [calls]
+    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
+        return Message(role="assistant", content=_text(value, where))
+    return Message(role="assistant", tool_calls=[_tool_call(c, where) for c in calls])
+
+
+def _parse_sharegpt_turns(turns: Any, key: str) -> list[Message]:
+    if not isinstance(turns, list) or not turns:
+        raise RecordError(f"key '{key}' must be a non-empty list of turns")
+    out = []
+    for i, turn in enumerate(turns):
+        where = f"{key}[{i}]"
+        if not isinstance(turn, dict):
+            raise RecordError(f"{where}: a turn must be an object with 'from' and 'value'")
+        # LLaMA-Factory lets datasets rename the tags; role/content is the common alternative.
+        speaker, value = turn.get("from", turn.get("role")), turn.get("value", turn.get("content"))
+        if speaker is None:
+            raise RecordError(f"{where}: turn has no 'from'")
+        if speaker == "function_call":
+            out.append(_function_call_turn(value, where))
+        else:
+            out.append(Message(role=_role(speaker, where), content=_text(value, where)))
+    return out
+
+
+def _parse_sharegpt(rec: dict) -> Conversation:
+    messages = _parse_sharegpt_turns(rec.get("conversations"), "conversations")
+    system = _optional_str(rec, "system")
+    if system and messages[0].role != "system":
+        messages.insert(0, Message(role="system", content=system))
+    meta = _metadata(rec, {"conversations", "system", "tools", "id"}, tools=True)
+    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
+
+
+def _history(rec: dict) -> list[Message]:
+    """LLaMA-Factory's `history`: earlier `[user, assistant]` pairs, oldest first."""
+    out: list[Message] = []
+    for i, pair in enumerate(rec.get("history") or []):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            raise RecordError(f"history[{i}] must be a [user, assistant] pair of strings")
+        out += [Message(role="user", content=pair[0]), Message(role="assistant", content=pair[1])]
+    return out
+
+
+def _instruction_conversation(rec: dict, extra_key: str, answer_key: str, used: set[str]) -> Conversation:
+    instruction = _require(rec, "instruction")
+    answer = _require(rec, answer_key)
+    messages = [Message(role="system", content=s)] if (s := _optional_str(rec, "system")) else []
+    messages += _history(rec)
+    messages.append(Message(role="user", content=_user_turn(instruction, _optional_str(rec, extra_key))))
+    messages.append(Message(role="assistant", content=answer))
+    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=_metadata(rec, used))
+
+
+def _parse_alpaca(rec: dict) -> Conversation:
+    # `text` in tatsu-lab/alpaca is the same example rendered with a prompt template: not kept.
+    used = {"instruction", "input", "output", "system", "history", "id", "text"}
+    return _instruction_conversation(rec, "input", "output", used)
+
+
+def _parse_dolly(rec: dict) -> Conversation:
+    used = {"instruction", "context", "response", "system", "history", "id"}  # category stays in metadata
+    return _instruction_conversation(rec, "context", "response", used)
+
+
+def _parse_prompt_completion(rec: dict) -> Conversation:
+    messages = _turns(rec, "prompt", "user") + _turns(rec, "completion", "assistant")
+    meta = _metadata(rec, {"prompt", "completion", "id"})
+    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
+
+
+# ------------------------------------------------------------------------------------ preferences
+
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def split_hh_transcript(text: str, key: str = "transcript") -> list[Message]:
+    """Split an hh-rlhf transcript on `\\n\\nHuman:` / `\\n\\nAssistant:` into stripped turns."""
+    if text.startswith(("Human:", "Assistant:")):  # some re-uploads drop the leading blank line
+        text = "\n\n" + text
+    parts = _HH_TURN.split(text)
+    if parts[0].strip():
+        raise RecordError(f"{key} has text before its first '\\n\\nHuman:' turn")
+    if len(parts) == 1:
+        raise RecordError(f"{key} has no '\\n\\nHuman:' / '\\n\\nAssistant:' turns")
+    return [
+        Message(role="user" if parts[i] == "Human" else "assistant", content=parts[i + 1].strip())
+        for i in range(1, len(parts), 2)
+    ]
+
+
+def _parse_hh(rec: dict) -> PreferencePair:
+    chosen = split_hh_transcript(_require(rec, "chosen"), "chosen")
+    rejected = split_hh_transcript(_require(rec, "rejected"), "rejected")
+    prompt, chosen, rejected, identical = split_shared_prefix(chosen, rejected)
+    if not prompt:
+        raise RecordError("chosen and rejected share no turns before the responses; there is no prompt")
+    # Identical transcripts carry no preference: marked as a tie rather than dropped.
+    meta = _metadata(rec, {"chosen", "rejected", "id"})
+    pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tie": identical}
+    return _build(PreferencePair, **pair, id=_record_id(rec), metadata=meta)
+
+
+def _parse_ultrafeedback(rec: dict) -> PreferencePair:
+    chosen = parse_messages(rec.get("chosen"), "chosen")
+    rejected = parse_messages(rec.get("rejected"), "rejected")
+    prompt, chosen, rejected, identical = split_shared_prefix(chosen, rejected)
+    if not prompt:  # the lists hold only the responses; fall back to the `prompt` field
+        prompt = _turns(rec, "prompt", "user")
+    # `messages` repeats prompt + chosen in UltraFeedback-binarized; `prompt` is now the first turn(s).
+    meta = _metadata(rec, {"prompt", "chosen", "rejected", "messages", "id"})
+    sc, sr = rec.get("score_chosen"), rec.get("score_rejected")
+    margin = sc - sr if isinstance(sc, int | float) and isinstance(sr, int | float) else None
+    pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tie": identical, "margin": margin}
+    return _build(PreferencePair, **pair, id=_record_id(rec), metadata=meta)
+
+
+_PAIR_FIELDS = ("tie", "confidence", "margin", "annotator", "reason")
+
+
+def _parse_preference(rec: dict) -> PreferencePair:
+    fields = {k: rec[k] for k in _PAIR_FIELDS if rec.get(k) is not None}
+    meta = _metadata(rec, {"prompt", "chosen", "rejected", "id", *_PAIR_FIELDS})
+    return _build(
+        PreferencePair,
+        prompt=_turns(rec, "prompt", "user"),
+        chosen=_turns(rec, "chosen", "assistant"),
+        rejected=_turns(rec, "rejected", "assistant"),
+        id=_record_id(rec),
+        metadata=meta,
+        **fields,
+    )
+
+
+def _parse_kto(rec: dict) -> BinaryFeedback:
+    label = rec.get("label")
+    if isinstance(label, int) and not isinstance(label, bool) and label in (0, 1):
+        label = bool(label)
+    if not isinstance(label, bool):
+        raise RecordError(f"key 'label' must be true or false, got {label!r}")
+    return _build(
+        BinaryFeedback,
+        prompt=_turns(rec, "prompt", "user"),
+        completion=_turns(rec, "completion", "assistant"),
+        label=label,
+        id=_record_id(rec),
+        metadata=_metadata(rec, {"prompt", "completion", "label", "id"}),
+    )
+
+
+# ------------------------------------------------------------------------------------ registry
+
+
+def _starts_with_prompt(value: Any) -> bool:
+    """UltraFeedback's responses are full conversations that begin with the user's prompt."""
+    first = value[0] if isinstance(value, list) and value else None
+    return isinstance(first, dict) and first.get("role") != "assistant"
+
+
+def _is_pair(r: dict) -> bool:
+    return "chosen" in r and "rejected" in r
+
+
+_SPECS = [
+    FormatSpec(
+        "messages", "conversation",
+        lambda r: isinstance(r.get("messages"), list) and not _is_pair(r), _parse_openai_messages,
+        "messages[{role, content, tool_calls?}], tools?",
+    ),
+    FormatSpec(
+        "sharegpt", "conversation",
+        lambda r: isinstance(r.get("conversations"), list) and not _is_pair(r), _parse_sharegpt,
+        "conversations[{from, value}]",
+    ),
+    FormatSpec(
+        "alpaca", "conversation",
+        lambda r: "instruction" in r and "response" not in r and not _is_pair(r), _parse_alpaca,
+        "instruction, input?, output",
+    ),
+    FormatSpec(
+        "dolly", "conversation",
+        lambda r: "instruction" in r and "response" in r and not _is_pair(r), _parse_dolly,
+        "instruction, context, response",
+    ),
+    FormatSpec(
+        "prompt-completion", "conversation",
+        lambda r: "prompt" in r and "completion" in r and "label" not in r, _parse_prompt_completion,
+        "prompt, completion",
+    ),
+    FormatSpec(
+        "hh-rlhf", "preference",
+        lambda r: _is_pair(r) and isinstance(r.get("chosen"), str) and "prompt" not in r, _parse_hh,
+        "chosen, rejected (Human:/Assistant: transcripts)",
+    ),
+    FormatSpec(
+        "ultrafeedback", "preference",
+        lambda r: _is_pair(r) and _starts_with_prompt(r.get("chosen")), _parse_ultrafeedback,
+        "prompt, chosen[...], rejected[...] (full conversations)",
+    ),
+    FormatSpec(
+        "preference", "preference",
+        lambda r: _is_pair(r) and "prompt" in r and not _starts_with_prompt(r.get("chosen")), _parse_preference,
+        "prompt, chosen, rejected",
+    ),
+    FormatSpec(
+        "kto", "feedback",
+        lambda r: "completion" in r and "label" in r, _parse_kto,
+        "prompt, completion, label",
+    ),
+]  # fmt: skip
+
+FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def format_names() -> list[str]:
+    return list(FORMATS)
+
+
+def detect_format(rec: dict) -> FormatSpec | None:
+    """The format whose keys `rec` has, or None."""
+    return next((spec for spec in FORMATS.values() if spec.detect(rec)), None)

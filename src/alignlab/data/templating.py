@@ -1,0 +1,237 @@
+"""Chat templating with role-aware loss masks.
+
+A conversation is rendered with the tokenizer's own `chat_template` (the Jinja template shipped
+with every chat checkpoint, applied through `tokenizer.apply_chat_template`), then tokenized once
+with `add_special_tokens=False`, so a BOS the template writes is never added twice.
+
+Loss masks come from rendering prefixes: `messages[:i]` with the generation prompt marks where
+assistant turn `i` starts, `messages[:i + 1]` where it ends. Each prefix must be a prefix of the
+full render; character spans then map to tokens through the fast tokenizer's offsets. Labels cover
+each assistant turn's content and its end-of-turn token (`<|im_end|>`, `<|eot_id|>`, eos, ...),
+never the role header nor the whitespace after the end-of-turn. Templates that rewrite earlier
+turns (e.g. drop the reasoning of past answers) are not prefix-consistent: for those only the final
+assistant turn is learned, with a warning.
+
+`DEFAULT_CHAT_TEMPLATE` is used only when the tokenizer has none (GPT-2 style base models). It is
+Zephyr-style, needs no new tokens and ends every turn with the tokenizer's eos token::
+
+    <|system|>\\n{content}{eos}\\n<|user|>\\n{content}{eos}\\n<|assistant|>\\n{content}{eos}\\n
+
+Its generation prompt is `<|assistant|>\\n`; an assistant turn's tool calls follow its content as
+`<tool_call>{"name": ..., "arguments": ...}</tool_call>` lines; tool replies are `<|tool|>` turns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from alignlab.data.schema import Message
+from alignlab.errors import DataError
+from alignlab.losses.sft import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+# Written without whitespace between tags so Jinja's trim settings cannot change the output.
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% endif %}"
+    "{% for call in message['tool_calls'] | default([], true) %}"
+    "{% set fn = call['function'] if call['function'] is defined else call %}"
+    "{% if message['content'] or not loop.first %}{{ '\\n' }}{% endif %}"
+    "{{ '<tool_call>{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}"
+    "{% if fn['arguments'] is string %}{{ fn['arguments'] }}{% else %}{{ fn['arguments'] | tojson }}{% endif %}"
+    "{{ '}</tool_call>' }}"
+    "{% endfor %}"
+    "{{ eos_token + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+)
+
+MessageLike = Message | Mapping[str, Any]
+
+_FALLBACK_WARNING = (
+    "the chat template renders conversation prefixes inconsistently (it rewrites earlier turns), "
+    "so only the final assistant turn of such conversations is learned"
+)
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    """Token ids of one rendered conversation and its labels (IGNORE_INDEX where no loss is taken)."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+    def __post_init__(self) -> None:
+        if len(self.input_ids) != len(self.labels):
+            raise ValueError(
+                f"input_ids ({len(self.input_ids)}) and labels ({len(self.labels)}) differ in length"
+            )
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def ensure_chat_template(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Give `tokenizer` DEFAULT_CHAT_TEMPLATE when it has no chat template (saved with it afterwards)."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+
+
+def render(
+    tokenizer: PreTrainedTokenizerBase,
+    messages: Sequence[MessageLike],
+    *,
+    add_generation_prompt: bool = False,
+) -> str:
+    """The conversation as text, through the tokenizer's chat template (or the default one)."""
+    return _render_dicts(tokenizer, _template_dicts(messages), add_generation_prompt)
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[MessageLike]) -> list[int]:
+    """Token ids of `messages` followed by the generation prompt, ready for sampling a reply."""
+    text = render(tokenizer, messages, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def encode_conversation(
+    tokenizer: PreTrainedTokenizerBase,
+    messages: Sequence[MessageLike],
+    *,
+    max_length: int | None = None,
+    only_last_turn: bool = False,
+) -> EncodedExample:
+    """Tokens of the whole conversation with labels on its assistant turns (SFT).
+
+    `only_last_turn` learns the final assistant turn only. Truncation to `max_length` keeps the
+    start. Raises DataError when there is no assistant turn or the template rejects the roles.
+    """
+    dicts = _template_dicts(messages)
+    turns = _assistant_indices(dicts)
+    if not turns:
+        raise DataError(
+            "conversation has no assistant turn, so there is nothing to learn: drop it or add a reply"
+        )
+    return _encode_turns(tokenizer, dicts, turns[-1:] if only_last_turn else turns, max_length)
+
+
+def encode_prompt_response(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: Sequence[MessageLike],
+    response: Sequence[MessageLike],
+    *,
+    max_length: int | None = None,
+) -> EncodedExample:
+    """Tokens of `prompt + response` with labels on the response's assistant turns only (DPO, RM)."""
+    dicts = _template_dicts([*prompt, *response])
+    turns = [i for i in _assistant_indices(dicts) if i >= len(prompt)]
+    if not turns:
+        raise DataError("response has no assistant turn: a response must start with an assistant message")
+    return _encode_turns(tokenizer, dicts, turns, max_length)
+
+
+def _template_dicts(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:
+    return [m.to_template_dict() if isinstance(m, Message) else dict(m) for m in messages]
+
+
+def _assistant_indices(dicts: Sequence[Mapping[str, Any]]) -> list[int]:
+    return [i for i, d in enumerate(dicts) if d.get("role") == "assistant"]
+
+
+def _render_dicts(
+    tokenizer: PreTrainedTokenizerBase, dicts: list[dict[str, Any]], add_generation_prompt: bool
+) -> str:
+    from jinja2 import TemplateError
+
+    if not dicts:
+        raise DataError("cannot render an empty conversation: give at least one message")
+    template = None if getattr(tokenizer, "chat_template", None) is not None else DEFAULT_CHAT_TEMPLATE
+    try:
+        return tokenizer.apply_chat_template(
+            dicts, chat_template=template, add_generation_prompt=add_generation_prompt, tokenize=False
+        )
+    except TemplateError as e:
+        # Templates reject conversations with `raise_exception` (e.g. no system role): a data problem.
+        raise DataError(
+            f"the chat template rejected this conversation ({e}): fix its roles or the template"
+        ) from e
+
+
+def _turn_span(
+    tokenizer: PreTrainedTokenizerBase, dicts: list[dict[str, Any]], i: int, full: str
+) -> tuple[int, int] | None:
+    """Character span of assistant turn `i` in `full`, or None when prefixes do not line up."""
+    if i == 0:
+        return None  # no prefix to render, so the header's end cannot be found
+    try:
+        head = _render_dicts(tokenizer, dicts[:i], True)
+        upto = _render_dicts(tokenizer, dicts[: i + 1], False)
+    except DataError:
+        return None
+    if not (full.startswith(head) and full.startswith(upto) and len(head) <= len(upto)):
+        return None
+    # The newline after an end-of-turn token belongs to the layout, not to the answer.
+    return len(head), max(len(upto.rstrip()), len(head))
+
+
+def _encode_turns(
+    tokenizer: PreTrainedTokenizerBase, dicts: list[dict[str, Any]], turns: list[int], max_length: int | None
+) -> EncodedExample:
+    if max_length is not None and max_length < 1:
+        raise ValueError(f"max_length must be positive, got {max_length}")
+    full = _render_dicts(tokenizer, dicts, False)
+    spans = [_turn_span(tokenizer, dicts, i, full) for i in turns]
+    if spans[-1] is None:
+        raise DataError(
+            "cannot locate the final assistant turn: the chat template does not render this conversation's "
+            "prefixes consistently; use a template whose history renders the same at every turn"
+        )
+    if any(s is None for s in spans):
+        warnings.warn(_FALLBACK_WARNING, stacklevel=3)
+        spans = spans[-1:]
+    ids, labels = _tokenize_with_spans(tokenizer, full, [s for s in spans if s is not None])
+    if max_length is not None:
+        ids, labels = ids[:max_length], labels[:max_length]
+    return EncodedExample(ids, labels)
+
+
+def _tokenize_with_spans(
+    tokenizer: PreTrainedTokenizerBase, text: str, spans: list[tuple[int, int]]
+) -> tuple[list[int], list[int]]:
+    """Token ids of `text` and labels equal to the ids of tokens that overlap a span."""
+    if not getattr(tokenizer, "is_fast", False):
+        return _tokenize_pieces(tokenizer, text, spans)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    inside = bytearray(len(text) + 1)
+    for start, stop in spans:
+        inside[start:stop] = b"\x01" * (stop - start)
+    ids = list(enc["input_ids"])
+    # A token is learned if any of its characters is in a span, so no answer character is dropped
+    # when BPE merges across the header boundary.
+    labels = [
+        tok if 1 in inside[a : max(b, a + 1)] else IGNORE_INDEX
+        for tok, (a, b) in zip(ids, enc["offset_mapping"], strict=True)
+    ]
+    return ids, labels
+
+
+def _tokenize_pieces(
+    tokenizer: PreTrainedTokenizerBase, text: str, spans: list[tuple[int, int]]
+) -> tuple[list[int], list[int]]:
+    """Slow tokenizers have no offsets: tokenize the text between span boundaries piece by piece."""
+    ids: list[int] = []
+    labels: list[int] = []
+    cuts = [0, *[c for span in spans for c in span], len(text)]
+    for k, (a, b) in enumerate(pairwise(cuts)):
+        if a == b:
+            continue
+        piece = list(tokenizer(text[a:b], add_special_tokens=False)["input_ids"])
+        ids += piece
+        labels += piece if k % 2 == 1 else [IGNORE_INDEX] * len(piece)
+    return ids, labels

@@ -1,0 +1,161 @@
+"""Load causal LMs and tokenizers from a local directory or (only when asked) the hub; add LoRA.
+
+Every stage loads models through here, the laboratory's tiny models included, so there is one code
+path for a 3 M parameter lab model and a 7 B checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from alignlab.errors import ConfigError, ModelLoadError
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def resolve_device(name: str = "auto"):
+    """'auto' -> cuda, then mps, then cpu; an explicit device that is missing is a ConfigError."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key 'model.device': cuda was asked for but no CUDA GPU is available; use cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("config key 'model.device': mps was asked for but is not available; use cpu or auto")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device) -> Any:
+    """'auto' -> bfloat16 on GPUs that support it, else float32."""
+    import torch
+
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _check_source(path: str, allow_hub: bool) -> bool:
+    """True when `path` is a local directory; raise a clear error when it is neither local nor allowed."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return True
+    if p.exists():
+        raise ModelLoadError(f"{path}: is a file, not a model directory; give the directory holding config.json")
+    looks_like_hub_id = path.count("/") == 1 and not path.startswith((".", "/", "~"))
+    if allow_hub and looks_like_hub_id:
+        return False
+    hint = (
+        " or set model.allow_hub=true to download this hub id"
+        if looks_like_hub_id
+        else "; check the path"
+    )
+    raise ModelLoadError(f"model directory '{path}' not found: give a local Hugging Face model directory{hint}")
+
+
+def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None = None, trust_remote_code: bool = False):
+    """Tokenizer with a pad token (eos when the checkpoint has none) and right padding for training."""
+    from transformers import AutoTokenizer
+
+    local = _check_source(path, allow_hub)
+    src = _adapter_base(path) if local and (Path(path) / ADAPTER_CONFIG).exists() and not _has_tokenizer(path) else path
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            src, revision=revision, local_files_only=not allow_hub, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{path}: cannot load a tokenizer ({_first_line(err)})") from None
+    if tok.pad_token is None:
+        # Padding positions are masked out of attention and loss, so reusing eos is safe.
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_causal_lm(
+    path: str,
+    *,
+    allow_hub: bool = False,
+    revision: str | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    attn_implementation: str | None = None,
+    trust_remote_code: bool = False,
+    merge_adapter: bool = True,
+):
+    """Load a causal LM; a LoRA adapter directory loads its base model with the adapter applied.
+
+    With `merge_adapter` the adapter is merged into the weights, so the result trains and saves like
+    any full model (a later stage may add a fresh adapter on top).
+    """
+    from transformers import AutoModelForCausalLM
+
+    _check_source(path, allow_hub)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    is_adapter = Path(path, ADAPTER_CONFIG).exists()
+    base = _adapter_base(path) if is_adapter else path
+    kwargs: dict[str, Any] = dict(
+        revision=None if is_adapter else revision,
+        local_files_only=not allow_hub,
+        trust_remote_code=trust_remote_code,
+        dtype=torch_dtype,
+    )
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{base}: cannot load a causal LM ({_first_line(err)})") from None
+    if is_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, path)
+        if merge_adapter:
+            model = model.merge_and_unload()
+    return model.to(dev)
+
+
+def apply_lora(model, *, r: int, alpha: float, dropout: float, target_modules: list[str] | str):
+    """Wrap `model` with trainable LoRA adapters (all other weights frozen)."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
+    )
+    try:
+        return get_peft_model(model, cfg)
+    except ValueError as err:
+        raise ConfigError(f"config key 'lora.target_modules': {_first_line(err)}") from None
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
+
+
+def _adapter_base(path: str) -> str:
+    cfg = json.loads(Path(path, ADAPTER_CONFIG).read_text())
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(f"{path}/{ADAPTER_CONFIG}: no base_model_name_or_path; cannot find the base model")
+    return base
+
+
+def _has_tokenizer(path: str) -> bool:
+    return any(Path(path, f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,287 @@
+"""Per-sequence log-probs of label tokens, without a full-vocabulary float32 log-softmax.
+
+The naive `logits.float().log_softmax(-1).gather(...)` makes two (B, T, V) float32 tensors and
+keeps them for backward: for a 150k vocabulary that dwarfs the model's activations. Here the
+log-prob of each target is `logit[target] − logsumexp(logits)`, computed chunk by chunk over
+positions (a chunk holds at most ~2**24 float32 values), and the backward recomputes each chunk's
+softmax instead of storing it. Two entry points:
+
+- from logits (any model): only the model's own logits exist in full;
+- from hidden states and the LM head (plain-head architectures): logits exist one chunk at a
+  time and only at label positions, so no (B, T, V) tensor is ever made.
+
+`concatenated_sequence_logps` runs chosen and rejected through the model in one forward pass.
+Not here: reference caching and the DPO step (`alignlab.training.dpo`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from alignlab.losses.sft import IGNORE_INDEX
+
+Tensor = torch.Tensor
+CHUNK_ELEMENTS = 2**24  # float32 values per chunk (64 MiB)
+# Architectures whose logits are exactly lm_head(last_hidden_state): no soft-capping or scaling.
+PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gpt2"})
+
+
+class SequenceLogps(NamedTuple):
+    logps: Tensor  # (B,) summed log-probs of the label tokens, float32
+    num_tokens: Tensor  # (B,) number of label tokens (labels != IGNORE_INDEX after the shift)
+
+    @property
+    def mean_logps(self) -> Tensor:
+        """(B,) length-averaged log-probs (ORPO, SimPO); rows without labels give 0."""
+        return self.logps / self.num_tokens.clamp(min=1)
+
+
+class TokenBatch(NamedTuple):
+    input_ids: Tensor  # (B, T) long
+    attention_mask: Tensor  # (B, T), 1 for real tokens
+    labels: Tensor  # (B, T) long, IGNORE_INDEX on prompt and padding
+
+
+class ChosenRejectedLogps(NamedTuple):
+    chosen: SequenceLogps
+    rejected: SequenceLogps
+
+
+def _chunk_rows(vocab_size: int, chunk_rows: int | None) -> int:
+    return chunk_rows if chunk_rows is not None else max(1, CHUNK_ELEMENTS // vocab_size)
+
+
+def _target_grad(x: Tensor, lse: Tensor, targets: Tensor, grad_out: Tensor) -> Tensor:
+    """d(x[target] − logsumexp(x))/dx times grad_out: grad_out·(onehot − softmax), (n, V) float32."""
+    g = torch.exp(x - lse[:, None]).mul_(-grad_out[:, None])
+    return g.scatter_add_(1, targets[:, None], grad_out[:, None])
+
+
+class _LogitsTargetLogp(torch.autograd.Function):
+    """(N, V) logits, (N,) targets, (N,) active -> (N,) float32 log-probs, 0 where inactive."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor, active: Tensor, rows: int) -> Tensor:
+        out = logits.new_zeros(logits.shape[0], dtype=torch.float32)
+        lse = torch.zeros_like(out)
+        # One host sync for the whole loop: which chunks hold any label at all.
+        n = logits.shape[0]
+        holds_label = F.pad(active, (0, -n % rows)).view(-1, rows).any(1).tolist()
+        chunks = [i * rows for i, any_label in enumerate(holds_label) if any_label]
+        for s in chunks:
+            x = logits[s : s + rows].float()
+            lse[s : s + rows] = torch.logsumexp(x, dim=-1)
+            out[s : s + rows] = x.gather(1, targets[s : s + rows, None]).squeeze(1) - lse[s : s + rows]
+        ctx.save_for_backward(logits, targets, active, lse)
+        ctx.chunks, ctx.rows = chunks, rows
+        return out * active
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        logits, targets, active, lse = ctx.saved_tensors
+        grad = torch.zeros_like(logits)
+        grad_out = grad_out.float() * active
+        for s in ctx.chunks:
+            e = s + ctx.rows
+            grad[s:e] = _target_grad(logits[s:e].float(), lse[s:e], targets[s:e], grad_out[s:e])
+        return grad, None, None, None
+
+
+class _HiddenTargetLogp(torch.autograd.Function):
+    """(N, H) hidden, (V, H) head weight, optional (V,) bias, (N,) targets -> (N,) log-probs."""
+
+    @staticmethod
+    def forward(
+        ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, rows: int
+    ) -> Tensor:
+        out = hidden.new_zeros(hidden.shape[0], dtype=torch.float32)
+        lse = torch.zeros_like(out)
+        for s in range(0, hidden.shape[0], rows):
+            x = F.linear(hidden[s : s + rows], weight, bias).float()
+            lse[s : s + rows] = torch.logsumexp(x, dim=-1)
+            out[s : s + rows] = x.gather(1, targets[s : s + rows, None]).squeeze(1) - lse[s : s + rows]
+        ctx.save_for_backward(hidden, weight, bias, targets, lse)
+        ctx.rows = rows
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        hidden, weight, bias, targets, lse = ctx.saved_tensors
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_h = torch.zeros_like(hidden) if need_h else None
+        grad_w = torch.zeros_like(weight, dtype=torch.float32) if need_w else None
+        grad_b = torch.zeros_like(bias, dtype=torch.float32) if need_b else None
+        grad_out = grad_out.float()
+        for s in range(0, hidden.shape[0], ctx.rows):
+            h = hidden[s : s + ctx.rows]
+            # Recompute this chunk's logits rather than keep all of them from the forward.
+            g = _target_grad(
+                F.linear(h, weight, bias).float(),
+                lse[s : s + ctx.rows],
+                targets[s : s + ctx.rows],
+                grad_out[s : s + ctx.rows],
+            )
+            if need_h:
+                grad_h[s : s + ctx.rows] = (g.to(weight.dtype) @ weight).to(hidden.dtype)
+            if need_w:
+                grad_w += g.t() @ h.float()
+            if need_b:
+                grad_b += g.sum(0)
+        return (
+            grad_h,
+            grad_w.to(weight.dtype) if need_w else None,
+            grad_b.to(bias.dtype) if need_b else None,
+            None,
+            None,
+        )
+
+
+def _shifted_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Position t predicts labels[:, t + 1]: (B, T-1) targets (0 where masked) and the mask."""
+    shifted = labels[:, 1:]
+    mask = shifted != IGNORE_INDEX
+    return shifted.masked_fill(~mask, 0), mask
+
+
+def token_logps(logits: Tensor, labels: Tensor, *, chunk_rows: int | None = None) -> Tensor:
+    """(B, T-1) float32 log-prob of labels[:, t+1] under logits[:, t]; 0 where the label is masked.
+
+    logits: (B, T, V) in any dtype; labels: (B, T) with IGNORE_INDEX on prompt and padding.
+    chunk_rows: positions per chunk (default: ~2**24 / V); changes memory, not the result.
+    """
+    batch, length, vocab = logits.shape
+    targets, mask = _shifted_targets(labels)
+    # Flatten the full (B, T) grid (a view, no copy) and drop the last position via the mask.
+    flat_targets = F.pad(targets, (0, 1)).reshape(-1)
+    flat_active = F.pad(mask, (0, 1)).reshape(-1)
+    flat = _LogitsTargetLogp.apply(
+        logits.reshape(-1, vocab), flat_targets, flat_active, _chunk_rows(vocab, chunk_rows)
+    )
+    return flat.view(batch, length)[:, :-1]
+
+
+def sequence_logps(logits: Tensor, labels: Tensor, *, chunk_rows: int | None = None) -> SequenceLogps:
+    """Summed log-probs (B,) of each row's label tokens and their counts; see `token_logps`."""
+    return SequenceLogps(
+        token_logps(logits, labels, chunk_rows=chunk_rows).sum(-1), (labels[:, 1:] != IGNORE_INDEX).sum(-1)
+    )
+
+
+def sequence_logps_from_hidden(
+    hidden: Tensor,
+    head: torch.nn.Linear,
+    labels: Tensor,
+    *,
+    chunk_rows: int | None = None,
+) -> SequenceLogps:
+    """Like `sequence_logps` for logits = head(hidden), making logits only chunk by chunk.
+
+    hidden: (B, T, H) last hidden states; head: the LM head (V, H) Linear; labels: (B, T).
+    Only label positions are projected, so prompt and padding cost nothing.
+    """
+    batch, length, width = hidden.shape
+    targets, mask = _shifted_targets(labels)
+    # Indices into the flattened (B, T) grid (the last position predicts nothing).
+    rows = F.pad(mask, (0, 1)).reshape(-1).nonzero().squeeze(1)
+    values = _HiddenTargetLogp.apply(
+        hidden.reshape(-1, width).index_select(0, rows),
+        head.weight,
+        head.bias,
+        F.pad(targets, (0, 1)).reshape(-1)[rows],
+        _chunk_rows(head.out_features, chunk_rows),
+    )
+    logps = values.new_zeros(batch).index_add_(0, rows // length, values)
+    return SequenceLogps(logps, mask.sum(-1))
+
+
+def _plain_head_parts(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
+    """(backbone, lm_head) when logits == lm_head(backbone(...).last_hidden_state), else None."""
+    from transformers import PreTrainedModel
+
+    # A PEFT model runs its (LoRA-injected) base model; DDP/FSDP wrappers are left alone because
+    # bypassing their forward would skip gradient synchronisation.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not isinstance(inner, PreTrainedModel) or inner.config.model_type not in PLAIN_HEAD_MODEL_TYPES:
+        return None
+    head = inner.get_output_embeddings()
+    backbone = getattr(inner, inner.base_model_prefix, None)
+    if type(head) is not torch.nn.Linear or backbone is None:
+        return None
+    return backbone, head
+
+
+def model_sequence_logps(
+    model,
+    batch: TokenBatch,
+    *,
+    mode: Literal["auto", "logits", "hidden"] = "auto",
+    chunk_rows: int | None = None,
+) -> SequenceLogps:
+    """Forward a causal LM and return per-row summed label log-probs and token counts.
+
+    mode "hidden" runs the backbone and projects label positions chunk by chunk (no full logits);
+    "logits" uses the model's logits; "auto" picks "hidden" where the architecture allows it.
+    """
+    parts = _plain_head_parts(model) if mode != "logits" else None
+    if mode == "hidden" and parts is None:
+        raise ValueError(
+            f"mode='hidden' needs a plain-head model ({', '.join(sorted(PLAIN_HEAD_MODEL_TYPES))})"
+        )
+    if parts is not None:
+        backbone, head = parts
+        out = backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+        return sequence_logps_from_hidden(out.last_hidden_state, head, batch.labels, chunk_rows=chunk_rows)
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
+    return sequence_logps(logits, batch.labels, chunk_rows=chunk_rows)
+
+
+def _pad_to(t: Tensor, length: int, value: int) -> Tensor:
+    return F.pad(t, (0, length - t.shape[1]), value=value)
+
+
+def concatenate_pair(chosen: TokenBatch, rejected: TokenBatch, pad_token_id: int = 0) -> TokenBatch:
+    """One (2B, T) batch: chosen rows then rejected rows, right-padded to the longer length."""
+    length = max(chosen.input_ids.shape[1], rejected.input_ids.shape[1])
+    return TokenBatch(
+        torch.cat(
+            [
+                _pad_to(chosen.input_ids, length, pad_token_id),
+                _pad_to(rejected.input_ids, length, pad_token_id),
+            ]
+        ),
+        torch.cat([_pad_to(chosen.attention_mask, length, 0), _pad_to(rejected.attention_mask, length, 0)]),
+        torch.cat(
+            [_pad_to(chosen.labels, length, IGNORE_INDEX), _pad_to(rejected.labels, length, IGNORE_INDEX)]
+        ),
+    )
+
+
+def concatenated_sequence_logps(
+    model,
+    chosen: TokenBatch,
+    rejected: TokenBatch,
+    *,
+    pad_token_id: int = 0,
+    mode: Literal["auto", "logits", "hidden"] = "auto",
+    chunk_rows: int | None = None,
+) -> ChosenRejectedLogps:
+    """Chosen and rejected through `model` in ONE forward pass, split back into two halves.
+
+    One pass of 2B rows instead of two of B halves the kernel launches and weight reads, and under
+    FSDP/DDP it is one all-gather / hook round, not two. Right padding keeps causal outputs of
+    real tokens unchanged; padded positions carry IGNORE_INDEX labels and add nothing.
+    """
+    if chosen.input_ids.shape[0] != rejected.input_ids.shape[0]:
+        raise ValueError("chosen and rejected must have the same number of rows")
+    both = model_sequence_logps(
+        model, concatenate_pair(chosen, rejected, pad_token_id), mode=mode, chunk_rows=chunk_rows
+    )
+    n = chosen.input_ids.shape[0]
+    return ChosenRejectedLogps(
+        SequenceLogps(both.logps[:n], both.num_tokens[:n]), SequenceLogps(both.logps[n:], both.num_tokens[n:])
+    )

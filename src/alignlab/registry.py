@@ -1,0 +1,165 @@
+"""SQLite index of runs, stages, artefacts, metrics and lineage.
+
+One file for the user (default `~/.alignlab/registry.sqlite`, or `$ALIGNLAB_REGISTRY`), written by
+`alignlab run` and by each standalone stage command, read by `alignlab runs`. The registry is an
+index: the stage directories stay the source of truth, so losing it loses no results.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    recipe TEXT,
+    run_dir TEXT,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS stages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hash TEXT,
+    dir TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    stage_id INTEGER NOT NULL REFERENCES stages(id),
+    key TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (stage_id, key)
+);
+CREATE TABLE IF NOT EXISTS artefacts (
+    stage_id INTEGER NOT NULL REFERENCES stages(id),
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lineage (
+    stage_id INTEGER NOT NULL REFERENCES stages(id),
+    input_dir TEXT NOT NULL
+);
+"""
+
+
+def default_registry_path() -> Path:
+    env = os.environ.get("ALIGNLAB_REGISTRY")
+    return Path(env) if env else Path.home() / ".alignlab" / "registry.sqlite"
+
+
+@dataclass(frozen=True)
+class StageRow:
+    name: str
+    kind: str
+    status: str
+    dir: str
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    name: str
+    status: str
+    run_dir: str | None
+    started_at: float
+    stages: list[StageRow]
+
+
+class Registry:
+    """Thin wrapper over one SQLite file; every write is its own short transaction."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_registry_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        with closing(self._connect()) as db, db:
+            return db.execute(sql, args).lastrowid
+
+    def start_run(self, name: str, recipe: str | None, run_dir: str | None) -> int:
+        return self._write(
+            "INSERT INTO runs (name, recipe, run_dir, status, started_at) VALUES (?, ?, ?, 'running', ?)",
+            (name, recipe, run_dir, time.time()),
+        )
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        self._write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error, run_id))
+
+    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str, inputs: list[str]) -> int:
+        sid = self._write(
+            "INSERT INTO stages (run_id, name, kind, hash, dir, status, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            (run_id, name, kind, hash_, dir_, time.time()),
+        )
+        for d in inputs:
+            self._write("INSERT INTO lineage (stage_id, input_dir) VALUES (?, ?)", (sid, d))
+        return sid
+
+    def finish_stage(
+        self, stage_id: int, status: str, metrics: dict | None = None, error: str | None = None
+    ) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "UPDATE stages SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error, stage_id)
+            )
+            for k, v in (metrics or {}).items():
+                if isinstance(v, (int, float)):
+                    db.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?)", (stage_id, k, float(v)))
+            if status == "done":
+                dir_ = db.execute("SELECT dir FROM stages WHERE id=?", (stage_id,)).fetchone()[0]
+                db.execute("INSERT INTO artefacts VALUES (?, ?, 'stage_dir')", (stage_id, dir_))
+
+    def runs(self, limit: int = 20) -> list[RunRow]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT id, name, status, run_dir, started_at FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+            out = []
+            for rid, name, status, run_dir, started in rows:
+                stages = [
+                    StageRow(n, k, s, d, (f - st) if f else None)
+                    for n, k, s, d, st, f in db.execute(
+                        "SELECT name, kind, status, dir, started_at, finished_at FROM stages WHERE run_id=? ORDER BY id",
+                        (rid,),
+                    )
+                ]
+                out.append(RunRow(rid, name, status, run_dir, started, stages))
+            return out
+
+    def stage_metrics(self, run_id: int) -> dict[str, dict[str, float]]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.run_id=?",
+                (run_id,),
+            ).fetchall()
+        out: dict[str, dict[str, float]] = {}
+        for name, key, value in rows:
+            out.setdefault(name, {})[key] = value
+        return out
+
+    def lineage(self, stage_dir: str) -> list[str]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT l.input_dir FROM lineage l JOIN stages s ON s.id = l.stage_id WHERE s.dir=?", (stage_dir,)
+            ).fetchall()
+        return sorted({r[0] for r in rows})

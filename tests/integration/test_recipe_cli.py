@@ -1,0 +1,42 @@
+"""`alignlab run / validate / runs` on a one-stage SFT recipe with a tiny local model."""
+
+import json
+
+from alignlab.cli import main
+
+
+def cli(capsys, *args) -> tuple[str, str]:
+    try:
+        main(list(args))
+    except SystemExit as e:
+        assert e.code in (0, None)
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_model_dir):
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}) + "\n"
+    )
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: micro\nstages:\n  sft:\n    kind: sft\n    config:\n"
+        f"      model: {{path: {tiny_model_dir('llama')}}}\n      data: {{path: '${{recipe_dir}}/d.jsonl'}}\n"
+        f"      train: {{max_steps: 2, batch_size: 1, progress: false}}\n"
+    )
+    run_dir = tmp_path / "run"
+    out, _ = cli(capsys, "validate", str(recipe), "--run-dir", str(run_dir))
+    assert "to run" in out and "sft" in out
+    _, err1 = cli(capsys, "run", str(recipe), "--run-dir", str(run_dir))
+    assert "run stage sft (sft)" in err1
+    _, err2 = cli(capsys, "run", str(recipe), "--run-dir", str(run_dir))
+    assert "skip stage sft: already done" in err2
+    (stage_dir,) = [p for p in run_dir.iterdir() if p.name.startswith("sft-")]
+    assert (stage_dir / "model.safetensors").exists() and (stage_dir / "metrics.jsonl").exists()
+    out, _ = cli(capsys, "runs")
+    assert out.count("micro") == 2 and "sft:skipped" in out and "sft:done" in out
+    # An override changes the config hash, so the stage runs again in a new directory.
+    _, err3 = cli(capsys, "run", str(recipe), "--run-dir", str(run_dir), "sft.train.max_steps=3")
+    assert "run stage sft" in err3
+    assert len([p for p in run_dir.iterdir() if p.name.startswith("sft-")]) == 2

@@ -1,0 +1,138 @@
+"""Recipe runner: references, ordering, content-hashed stage dirs, skip finished, resume, registry."""
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from alignlab import stages as stage_registry
+from alignlab.config import Section
+from alignlab.errors import ConfigError, PipelineError
+from alignlab.pipeline import Recipe, check_inputs, load_recipe, plan, run_recipe
+from alignlab.registry import Registry
+from alignlab.stages import StageKind
+
+CALLS: list[str] = []
+
+
+class EchoConfig(Section):
+    text: str = Field(description="Text to write.")
+    source: str | None = Field(default=None, description="Input file.", json_schema_extra={"input": "file"})
+    fail: bool = Field(default=False, description="Raise instead of finishing.")
+
+
+def run_echo(config: EchoConfig, ctx) -> dict:
+    CALLS.append(ctx.name)
+    prior = (ctx.output_dir / "partial.txt").exists()
+    (ctx.output_dir / "partial.txt").write_text("started")
+    if config.fail:
+        raise RuntimeError("boom")
+    text = config.text
+    if config.source:
+        text += "|" + Path(config.source).read_text()
+    (ctx.output_dir / "out.txt").write_text(text)
+    return {"chars": len(text), "resumed": float(prior)}
+
+
+@pytest.fixture(autouse=True)
+def echo_kind(monkeypatch, tmp_path):
+    monkeypatch.setitem(
+        stage_registry.STAGE_KINDS, "echo", StageKind("echo", EchoConfig, f"{__name__}:run_echo", "test stage")
+    )
+    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
+    CALLS.clear()
+
+
+def recipe(**stages) -> Recipe:
+    return Recipe.model_validate({"name": "t", "stages": stages})
+
+
+def test_references_order_stages_and_resolve_to_dirs(tmp_path):
+    r = recipe(
+        b={"kind": "echo", "config": {"text": "B", "source": "${a}/out.txt"}},
+        a={"kind": "echo", "config": {"text": "A"}},
+    )
+    planned = plan(r, tmp_path, tmp_path)
+    assert [s.name for s in planned] == ["a", "b"]
+    assert planned[1].deps == ("a",)
+    assert planned[1].config.source == str(planned[0].dir / "out.txt")
+    result = run_recipe(r, run_dir=tmp_path, log=lambda m: None)
+    assert (planned[1].dir / "out.txt").read_text() == "B|A"
+    assert result.summaries["b"]["chars"] == 3
+
+
+def test_hash_depends_on_config_and_inputs_not_on_run_dir(tmp_path):
+    r1 = recipe(a={"kind": "echo", "config": {"text": "A"}}, b={"kind": "echo", "config": {"text": "${a}"}})
+    r2 = recipe(a={"kind": "echo", "config": {"text": "A2"}}, b={"kind": "echo", "config": {"text": "${a}"}})
+    p1, p1_moved, p2 = plan(r1, tmp_path, tmp_path), plan(r1, tmp_path / "x", tmp_path), plan(r2, tmp_path, tmp_path)
+    assert [s.hash for s in p1] == [s.hash for s in p1_moved]
+    assert p1[0].hash != p2[0].hash and p1[1].hash != p2[1].hash  # b changes because its input changed
+    # Defaults written out explicitly do not change the hash.
+    r3 = recipe(a={"kind": "echo", "config": {"text": "A", "fail": False}}, b={"kind": "echo", "config": {"text": "${a}"}})
+    assert plan(r3, tmp_path, tmp_path)[0].hash == p1[0].hash
+
+
+def test_rerun_skips_finished_stages_and_registry_lists_them(tmp_path):
+    r = recipe(a={"kind": "echo", "config": {"text": "A"}})
+    logs: list[str] = []
+    run_recipe(r, run_dir=tmp_path, log=logs.append)
+    run_recipe(r, run_dir=tmp_path, log=logs.append)
+    assert CALLS == ["a"]
+    assert any(line.startswith("skip stage a: already done") for line in logs)
+    runs = Registry().runs()
+    assert [run.status for run in runs] == ["done", "done"]
+    assert [s.status for s in runs[0].stages] == ["skipped"] and [s.status for s in runs[1].stages] == ["done"]
+
+
+def test_failed_stage_is_rerun_in_same_dir(tmp_path):
+    bad = recipe(a={"kind": "echo", "config": {"text": "A", "fail": True}})
+    with pytest.raises(RuntimeError):
+        run_recipe(bad, run_dir=tmp_path, log=lambda m: None)
+    assert Registry().runs()[0].status == "failed"
+    assert Registry().runs()[0].stages[0].status == "failed"
+
+
+def test_interrupted_stage_resumes_in_its_directory(tmp_path):
+    r = recipe(a={"kind": "echo", "config": {"text": "A"}})
+    stage_dir = plan(r, tmp_path, tmp_path)[0].dir
+    stage_dir.mkdir(parents=True)
+    (stage_dir / "partial.txt").write_text("from a crash")
+    logs: list[str] = []
+    result = run_recipe(r, run_dir=tmp_path, log=logs.append)
+    assert result.summaries["a"]["resumed"] == 1.0
+    assert any(line.startswith("resume stage a") for line in logs)
+    assert json.loads((stage_dir / "stage.json").read_text())["kind"] == "echo"
+
+
+def test_unknown_reference_cycle_and_kind_are_errors(tmp_path):
+    with pytest.raises(PipelineError, match="unknown stage"):
+        plan(recipe(a={"kind": "echo", "config": {"text": "${zzz}"}}), tmp_path, tmp_path)
+    with pytest.raises(PipelineError, match="cycle: "):
+        plan(
+            recipe(a={"kind": "echo", "config": {"text": "${b}"}}, b={"kind": "echo", "config": {"text": "${a}"}}),
+            tmp_path,
+            tmp_path,
+        )
+    with pytest.raises(ConfigError, match="unknown stage kind 'nope'; valid kinds: .*echo"):
+        plan(recipe(a={"kind": "nope"}), tmp_path, tmp_path)
+
+
+def test_stage_config_errors_name_the_recipe_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"config key 'stages.a.config.txt': unknown key; valid keys here: text"):
+        plan(recipe(a={"kind": "echo", "config": {"txt": "A"}}), tmp_path, tmp_path)
+
+
+def test_missing_input_file_is_named(tmp_path):
+    r = recipe(a={"kind": "echo", "config": {"text": "A", "source": str(tmp_path / "missing.txt")}})
+    with pytest.raises(ConfigError, match=r"config key 'stages.a.config.source': file '.*missing.txt' not found"):
+        check_inputs(plan(r, tmp_path, tmp_path))
+
+
+def test_recipe_file_overrides_address_stages(tmp_path):
+    f = tmp_path / "r.yaml"
+    f.write_text("name: r\nstages:\n  a:\n    kind: echo\n    config: {text: A}\n")
+    r = load_recipe(f, ["a.text=B", "run_dir=elsewhere"])
+    assert r.stages["a"].config["text"] == "B" and r.run_dir == "elsewhere"
+    f.write_text("name: r\nstages:\n  a:\n    kind: echo\n    config: {text: '${recipe_dir}/x'}\n")
+    assert plan(load_recipe(f), tmp_path, tmp_path)[0].config.text == f"{tmp_path}/x"
