@@ -33,7 +33,9 @@ test: lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[bench]"
+	$(BIN)/python bench/bench_sft.py
+	$(BIN)/python bench/bench_dpo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -43,7 +43,7 @@ def resolve_dtype(name: str, device) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def _check_source(path: str, allow_hub: bool) -> bool:
+def check_model_source(path: str, allow_hub: bool) -> bool:
     """True when `path` is a local directory; raise a clear error when it is neither local nor allowed."""
     p = Path(path).expanduser()
     if p.is_dir():
@@ -65,14 +65,14 @@ def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None =
     """Tokenizer with a pad token (eos when the checkpoint has none) and right padding for training."""
     from transformers import AutoTokenizer
 
-    local = _check_source(path, allow_hub)
+    local = check_model_source(path, allow_hub)
     src = _adapter_base(path) if local and (Path(path) / ADAPTER_CONFIG).exists() and not _has_tokenizer(path) else path
     try:
         tok = AutoTokenizer.from_pretrained(
             src, revision=revision, local_files_only=not allow_hub, trust_remote_code=trust_remote_code
         )
     except (OSError, ValueError) as err:
-        raise ModelLoadError(f"{path}: cannot load a tokenizer ({_first_line(err)})") from None
+        raise ModelLoadError(f"{path}: cannot load a tokenizer ({first_line(err)})") from None
     if tok.pad_token is None:
         # Padding positions are masked out of attention and loss, so reusing eos is safe.
         tok.pad_token = tok.eos_token
@@ -98,7 +98,7 @@ def load_causal_lm(
     """
     from transformers import AutoModelForCausalLM
 
-    _check_source(path, allow_hub)
+    check_model_source(path, allow_hub)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     is_adapter = Path(path, ADAPTER_CONFIG).exists()
@@ -114,7 +114,7 @@ def load_causal_lm(
     try:
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     except (OSError, ValueError) as err:
-        raise ModelLoadError(f"{base}: cannot load a causal LM ({_first_line(err)})") from None
+        raise ModelLoadError(f"{base}: cannot load a causal LM ({first_line(err)})") from None
     if is_adapter:
         from peft import PeftModel
 
@@ -134,7 +134,7 @@ def apply_lora(model, *, r: int, alpha: float, dropout: float, target_modules: l
     try:
         return get_peft_model(model, cfg)
     except ValueError as err:
-        raise ConfigError(f"config key 'lora.target_modules': {_first_line(err)}") from None
+        raise ConfigError(f"config key 'lora.target_modules': {first_line(err)}") from None
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -156,6 +156,6 @@ def _has_tokenizer(path: str) -> bool:
     return any(Path(path, f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__

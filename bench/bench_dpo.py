@@ -1,0 +1,306 @@
+"""DPO on CPU: tokens/s and peak memory of alignlab's dpo step + loop next to TRL's `DPOTrainer`.
+
+One run of this script builds one tiny model (the laboratory's default size: Llama, hidden 128,
+4 layers, BPE vocabulary 2048) and one set of synthetic preference pairs, then trains each variant
+for the same steps, batch, sequence lengths and learning rate, each in a fresh child process so its
+peak memory is its own:
+
+- alignlab, cached reference (the default): the reference pre-pass + the training loop;
+- alignlab, live reference (`reference.cache=false`): the training loop with a second model;
+- TRL, live reference (the `DPOTrainer` default): `trainer.train()`;
+- TRL, `precompute_ref_log_probs=True`: its pre-pass (in the constructor) + `trainer.train()`.
+
+Throughput = real tokens of the chosen and rejected sequences trained on (prompt included) / wall
+seconds of the reference pre-pass (if any) + the training steps; tokenizing and loading the policy
+are left out for both. Peak memory = the peak resident set size from just after the policy is
+loaded to the end of training (/proc VmHWM, reset there), and its growth over the resident size
+at that point: reference model, tokenized data, activations, gradients, optimizer state.
+Writes JSON (default bench/results/dpo_cpu.json) with both ratios.
+
+    python bench/bench_dpo.py [--steps 20] [--batch-size 8] [--threads 1]
+
+Needs the `bench` extra (TRL): pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_WORD_TEXT = (
+    "the a model answer question helpful honest harmless paris france capital river mountain city "
+    "weather sunny rain cold warm number count list explain why how what when where because please "
+    "thanks sure here is an example of simple clear short long story poem sea sky fox dog lazy quick"
+)
+WORDS = _WORD_TEXT.split()
+TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def make_assets(root: Path, num_pairs: int, seed: int = 0) -> dict[str, str]:
+    """Tokenizer + random-weight model directory and a JSONL of conversational preference pairs."""
+    from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
+
+    rng = random.Random(seed)
+    corpus = [_sentence(rng, rng.randint(5, 40)) for _ in range(2000)]
+    tok = train_bpe_tokenizer(corpus, 2048, chat_template=TEMPLATE)
+    model = build_tiny_model("llama", tok, seed=seed, hidden_size=128, num_layers=4, num_heads=4, max_positions=512)
+    model_dir = root / "model"
+    model.save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    rows = []
+    for _ in range(num_pairs):
+        prompt = [{"role": "user", "content": _sentence(rng, rng.randint(20, 40))}]
+        chosen = [{"role": "assistant", "content": _sentence(rng, rng.randint(30, 60))}]
+        rejected = [{"role": "assistant", "content": _sentence(rng, rng.randint(30, 60))}]
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    data = root / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"model": str(model_dir), "data": str(data)}
+
+
+# ------------------------------------------------------------------------------------ memory
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux clear_refs 5); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class Measured:
+    """Peak RSS of a code section, and the seconds of the parts of it that are timed."""
+
+    def __enter__(self) -> Measured:
+        self.reset = _reset_peak_rss()
+        self.rss0 = _status_kib("VmRSS")
+        self.seconds: dict[str, float] = {}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.peak = _status_kib("VmHWM")
+
+    def timed(self, name: str):
+        measured = self
+
+        class _Timer:
+            def __enter__(self) -> None:
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc) -> None:
+                measured.seconds[name] = measured.seconds.get(name, 0.0) + time.perf_counter() - self.t0
+
+        return _Timer()
+
+    def result(self, tokens: int, pairs: int) -> dict:
+        seconds = sum(self.seconds.values())
+        return {
+            "seconds": round(seconds, 3),
+            **{f"{k}_s": round(v, 3) for k, v in self.seconds.items()},
+            "tokens": tokens,
+            "pairs": pairs,
+            "tokens_per_s": round(tokens / seconds, 1),
+            "pairs_per_s": round(pairs / seconds, 2),
+            "peak_rss_mib": round(self.peak / 1024, 1),
+            "peak_growth_mib": round((self.peak - self.rss0) / 1024, 1) if self.reset else None,
+        }
+
+
+# ------------------------------------------------------------------------------------ workers
+
+
+def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
+    from contextlib import nullcontext
+
+    import torch
+
+    from alignlab.config import DataConfig, OptimConfig, ScheduleConfig, TrainConfig
+    from alignlab.losses.registry import get_loss
+    from alignlab.modeling.loading import load_causal_lm, load_tokenizer
+    from alignlab.training import dpo, refcache
+    from alignlab.training.loop import train
+
+    torch.set_num_threads(args["threads"])
+    out = Path(tempfile.mkdtemp(prefix="bench-alignlab-"))
+    tok = load_tokenizer(assets["model"])
+    model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
+    spec = get_loss("dpo")
+    pad, sides = tok.pad_token_id, dpo.sides_of(spec)
+    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10,
+                              save_every=None, progress=False, resume=False, seed=0)  # fmt: skip
+    with Measured() as m:
+        data = dpo.encode_preference_data(tok, DataConfig(path=assets["data"], max_length=args["max_length"]), spec, print)
+        reference = None
+        if cache:
+            identity = {"model": refcache.weights_identity(assets["model"])}
+            with m.timed("reference_prepass"):
+                dpo.attach_cached_reference(
+                    data, sides, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
+                    cache_path=out / refcache.CACHE_FILE, pad=pad, batch_size=16, log=lambda _: None,
+                )  # fmt: skip
+        else:
+            ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)
+            reference = dpo.live_reference(ref, sides, pad)
+        step = dpo.make_preference_step(spec, {"beta": 0.1}, pad_token_id=pad, reference=reference)
+        with m.timed("train"):
+            train(
+                model, step, dpo.count_items, data.train, dpo.make_collate(sides, pad), output_dir=out,
+                train=trainer_cfg, optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0),
+                schedule=ScheduleConfig(kind="constant"),
+            )  # fmt: skip
+    trained = data.train[: args["steps"] * args["batch_size"]]
+    tokens = sum(len(it["chosen"].input_ids) + len(it["rejected"].input_ids) for it in trained)
+    return m.result(tokens, len(trained))
+
+
+def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = False) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    torch.set_num_threads(args["threads"])
+    out = tempfile.mkdtemp(prefix="bench-trl-")
+    rows = [json.loads(line) for line in Path(assets["data"]).read_text().splitlines()]
+    tok = AutoTokenizer.from_pretrained(assets["model"])
+    model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
+    cfg = DPOConfig(
+        output_dir=out, per_device_train_batch_size=args["batch_size"], max_steps=args["steps"],
+        learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, beta=0.1,
+        max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none", use_cpu=True,
+        disable_tqdm=True, seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute,
+        precompute_ref_batch_size=16,
+        # TRL's own defaults are bf16 autocast and gradient checkpointing; both are switched off so
+        # the two run the same computation (fp32, no recomputation), as alignlab's defaults do.
+        bf16=trl_defaults, gradient_checkpointing=trl_defaults,
+    )  # fmt: skip
+    dataset = Dataset.from_list(rows)
+    with Measured() as m:
+        # The constructor tokenizes (untimed, as for alignlab) and, with precompute_ref_log_probs,
+        # runs the reference pre-pass, which is timed.
+        prepass = DPOTrainer._precompute_ref_logps
+
+        def timed_prepass(self, *a, **kw):
+            with m.timed("reference_prepass"):
+                return prepass(self, *a, **kw)
+
+        DPOTrainer._precompute_ref_logps = timed_prepass
+        trainer = DPOTrainer(model=model, args=cfg, train_dataset=dataset, processing_class=tok)
+        with m.timed("train"):
+            trainer.train()
+    ds = trainer.train_dataset
+    n = args["steps"] * args["batch_size"]
+    lengths = zip(ds["prompt_ids"][:n], ds["chosen_ids"][:n], ds["rejected_ids"][:n], strict=True)
+    return m.result(sum(2 * len(p) + len(c) + len(r) for p, c, r in lengths), n)
+
+
+VARIANTS = {
+    "alignlab_cached_ref": lambda a, x: run_alignlab(a, x, cache=True),
+    "alignlab_live_ref": lambda a, x: run_alignlab(a, x, cache=False),
+    "trl_live_ref": lambda a, x: run_trl(a, x, precompute=False),
+    "trl_precomputed_ref": lambda a, x: run_trl(a, x, precompute=True),
+    # Opt-in (--trl-own-defaults): TRL exactly as shipped, bf16 autocast + gradient checkpointing.
+    "trl_live_ref_own_defaults": lambda a, x: run_trl(a, x, precompute=False, trl_defaults=True),
+}
+
+
+# ------------------------------------------------------------------------------------ driver
+
+
+def _child(variant: str, assets: dict, args: dict) -> dict:
+    cmd = [sys.executable, __file__, "--worker", variant, "--spec", json.dumps({"assets": assets, "args": args})]
+    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _versions() -> dict:
+    import accelerate
+    import torch
+    import transformers
+    import trl
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
+            "trl": trl.__version__, "python": platform.python_version()}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--out", type=Path, default=HERE / "results" / "dpo_cpu.json")
+    p.add_argument("--trl-own-defaults", action="store_true", help="Also run TRL with its bf16 + checkpointing defaults.")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        spec = json.loads(a.spec)
+        print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
+        return
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    with tempfile.TemporaryDirectory(prefix="bench-dpo-") as tmp:
+        assets = make_assets(Path(tmp), a.steps * a.batch_size)
+        results = {}
+        for name in VARIANTS:
+            if name == "trl_live_ref_own_defaults" and not a.trl_own_defaults:
+                continue
+            results[name] = _child(name, assets, args)
+            print(f"{name}: {results[name]['tokens_per_s']} tokens/s, peak {results[name]['peak_rss_mib']} MiB", flush=True)
+    ratio = results["alignlab_cached_ref"]["tokens_per_s"] / results["trl_live_ref"]["tokens_per_s"]
+    same = results["alignlab_live_ref"]["tokens_per_s"] / results["trl_live_ref"]["tokens_per_s"]
+    pre = results["alignlab_cached_ref"]["tokens_per_s"] / results["trl_precomputed_ref"]["tokens_per_s"]
+    # Once the cache exists (a later epoch, a resume, another loss or beta on the same data and
+    # reference) only the training steps remain: steps per second against TRL's default.
+    steady = results["trl_live_ref"]["train_s"] / results["alignlab_cached_ref"]["train_s"]
+    report = {
+        "benchmark": "dpo_cpu",
+        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)", "device": "cpu",
+                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **_versions()},  # fmt: skip
+        "results": results,
+        "ratio_tokens_per_s": {
+            "alignlab_default_vs_trl_default": round(ratio, 3),
+            "alignlab_live_vs_trl_live": round(same, 3),
+            "alignlab_cached_vs_trl_precomputed": round(pre, 3),
+            "alignlab_cache_ready_vs_trl_default_steps_only": round(steady, 3),
+        },
+        "goal": "alignlab_default_vs_trl_default >= 1.5",
+        "notes": "trl_* variants run fp32 without gradient checkpointing, like alignlab; TRL's own defaults "
+        "(bf16 autocast, gradient checkpointing) are the opt-in trl_live_ref_own_defaults variant.",
+    }
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["ratio_tokens_per_s"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Reward models: a transformer with k scalar heads, scored at the last real token of each sequence.
+
+A reward model is saved as a plain Hugging Face `AutoModelForSequenceClassification` directory, so
+any tool loads it without alignlab: a single model (k = 1), or an ensemble of k heads on one
+backbone (`num_labels = k`, one column per member). An ensemble of k separate models is k such
+directories `member-0/` ... beside a `reward_model.json` manifest that names them and the
+aggregate (mean, min, mean − λ·std; `alignlab.losses.reward.aggregate_ensemble`).
+
+Scoring: for decoder architectures with a `score` head, the backbone runs once and the head is
+applied at the last position whose attention mask is 1, so left or right padding and a pad token
+equal to eos are both handled. Other architectures (e.g. an encoder reward model from the hub)
+use their own forward and pooling.
+
+Not here: the Bradley-Terry loss and report statistics (`alignlab.losses.reward`), training
+(`alignlab.training.reward`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from alignlab.errors import ModelLoadError
+from alignlab.losses.reward import aggregate_ensemble
+from alignlab.modeling.loading import (
+    ADAPTER_CONFIG,
+    check_model_source,
+    first_line,
+    load_causal_lm,
+    resolve_device,
+    resolve_dtype,
+)
+
+Tensor = torch.Tensor
+MANIFEST = "reward_model.json"
+EnsembleKind = Literal["heads", "models"]
+
+
+@dataclass(frozen=True)
+class RewardManifest:
+    """What `reward_model.json` records: how many members, where, and how they combine."""
+
+    kind: EnsembleKind
+    num_members: int
+    members: tuple[str, ...]  # member directories relative to the model dir; ("",) for one model
+    aggregate: str = "mean"
+    std_coef: float = 1.0
+
+
+def last_token_indices(attention_mask: Tensor) -> Tensor:
+    """(B,) index of the last position with attention_mask 1 in each row (left or right padding)."""
+    length = attention_mask.shape[1]
+    return length - 1 - attention_mask.flip(1).to(torch.long).argmax(1)
+
+
+def _score_parts(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(backbone, score head) of a decoder sequence-classification model (PEFT-wrapped or not)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone = getattr(inner, getattr(inner, "base_model_prefix", ""), None)
+    head = getattr(inner, "score", None)
+    if backbone is None or head is None:
+        return None
+    return backbone, head
+
+
+def sequence_rewards(model, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    """(B, num_labels) float32 rewards of a sequence-classification model at each row's last real token."""
+    parts = _score_parts(model)
+    if parts is None:
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+    backbone, head = parts
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    # Only the pooled positions go through the head: (B, H), not (B, T, H).
+    pooled = hidden[rows, last_token_indices(attention_mask).to(hidden.device)]
+    return head(pooled).float()
+
+
+class RewardModel(torch.nn.Module):
+    """k reward members: k heads of one model (kind "heads") or k models with one head each."""
+
+    def __init__(self, members: list[torch.nn.Module], kind: EnsembleKind) -> None:
+        super().__init__()
+        if kind == "heads" and len(members) != 1:
+            raise ValueError("a 'heads' reward model holds exactly one model")
+        self.kind = kind
+        self.members = torch.nn.ModuleList(members)
+
+    @property
+    def num_members(self) -> int:
+        if self.kind == "heads":
+            return int(self.members[0].config.num_labels)
+        return len(self.members)
+
+    @property
+    def config(self):
+        """The first member's config (device / dtype / pad token of the whole ensemble)."""
+        return self.members[0].config
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """(K, B) float32 reward of every member for every row."""
+        if self.kind == "heads":
+            return sequence_rewards(self.members[0], input_ids, attention_mask).t()
+        return torch.cat([sequence_rewards(m, input_ids, attention_mask).t() for m in self.members])
+
+    @torch.no_grad()
+    def reward(
+        self, input_ids: Tensor, attention_mask: Tensor, aggregate: str = "mean", std_coef: float = 1.0
+    ) -> Tensor:
+        """(B,) aggregated reward (no gradient); see `aggregate_ensemble`."""
+        return aggregate_ensemble(self(input_ids, attention_mask), aggregate, std_coef=std_coef)
+
+    def gradient_checkpointing_enable(self, **kwargs) -> None:
+        for m in self.members:
+            m.gradient_checkpointing_enable(**kwargs)
+            if hasattr(m, "peft_config"):
+                # Frozen embeddings would give the first checkpointed block no input requiring grad.
+                m.enable_input_require_grads()
+
+    def enable_input_require_grads(self) -> None:
+        for m in self.members:
+            m.enable_input_require_grads()
+
+
+# ------------------------------------------------------------------------------------ building
+
+
+def _seq_cls_from_causal_lm(path: str, num_labels: int, dtype, device: str, **load_kwargs) -> torch.nn.Module:
+    """A sequence-classification model whose backbone is the (adapter-merged) causal LM at `path`."""
+    from transformers import AutoModelForSequenceClassification
+
+    lm = load_causal_lm(path, dtype=dtype, device=device, **load_kwargs)
+    config = lm.config
+    config.num_labels = num_labels
+    model = AutoModelForSequenceClassification.from_config(config)
+    getattr(model, model.base_model_prefix).load_state_dict(getattr(lm, lm.base_model_prefix).state_dict())
+    return model.to(device=next(lm.parameters()).device, dtype=next(lm.parameters()).dtype)
+
+
+def _load_seq_cls(
+    path: str, num_labels: int, *, dtype: str, device: str, allow_hub: bool, revision: str | None,
+    trust_remote_code: bool,
+) -> torch.nn.Module:  # fmt: skip
+    from transformers import AutoModelForSequenceClassification
+
+    local = check_model_source(path, allow_hub)
+    if local and Path(path, ADAPTER_CONFIG).exists():
+        # A LoRA directory (e.g. an SFT adapter): merge it into its base, then add the head.
+        return _seq_cls_from_causal_lm(
+            path, num_labels, dtype, device, allow_hub=allow_hub, trust_remote_code=trust_remote_code
+        )
+    dev = resolve_device(device)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=num_labels, dtype=resolve_dtype(dtype, dev), revision=revision,
+            local_files_only=not allow_hub, trust_remote_code=trust_remote_code,
+        )  # fmt: skip
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{path}: cannot load a reward model backbone ({first_line(err)})") from None
+    return model.to(dev)
+
+
+def build_reward_model(
+    path: str,
+    *,
+    num_members: int = 1,
+    kind: EnsembleKind = "heads",
+    pad_token_id: int | None = None,
+    seed: int = 0,
+    dtype: str = "auto",
+    device: str = "auto",
+    allow_hub: bool = False,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> RewardModel:
+    """A new reward model on the backbone at `path` (causal LM dir, LoRA dir, or hub id).
+
+    Heads start random (seeded): member i of a "models" ensemble draws its head with seed + i, so
+    members differ even though their backbones start equal. `pad_token_id` is written into each
+    config so Hugging Face's own forward (which pools at the last non-pad token) works too.
+    """
+    count, labels = (1, num_members) if kind == "heads" else (num_members, 1)
+    members = []
+    for i in range(count):
+        torch.manual_seed(seed + i)
+        m = _load_seq_cls(
+            path, labels, dtype=dtype, device=device, allow_hub=allow_hub, revision=revision,
+            trust_remote_code=trust_remote_code,
+        )  # fmt: skip
+        if pad_token_id is not None:
+            m.config.pad_token_id = pad_token_id
+        members.append(m)
+    return RewardModel(members, kind)
+
+
+def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: float, target_modules) -> RewardModel:
+    """Wrap each member with LoRA adapters; the score head stays fully trainable (PEFT SEQ_CLS)."""
+    from peft import LoraConfig, get_peft_model
+
+    from alignlab.errors import ConfigError
+
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="SEQ_CLS")
+    try:
+        members = [get_peft_model(m, cfg) for m in model.members]
+    except ValueError as err:
+        raise ConfigError(f"config key 'lora.target_modules': {first_line(err)}") from None
+    return RewardModel(members, model.kind)
+
+
+# ------------------------------------------------------------------------------------ save / load
+
+
+def save_reward_model(
+    model: RewardModel, tokenizer, out_dir: str | Path, *, aggregate: str = "mean", std_coef: float = 1.0
+) -> RewardManifest:
+    """Save in the Hugging Face format (LoRA merged) plus `reward_model.json`; returns the manifest."""
+    from alignlab.io import atomic_write_json
+    from alignlab.stage_io import save_model_artefacts
+
+    out = Path(out_dir)
+    names = ("",) if model.kind == "heads" else tuple(f"member-{i}" for i in range(len(model.members)))
+    for name, member in zip(names, model.members, strict=True):
+        if hasattr(member, "merge_and_unload"):
+            # A merged full model is what every downstream tool (and PPO) loads without peft.
+            member = member.merge_and_unload()
+        target = out / name
+        target.mkdir(parents=True, exist_ok=True)
+        save_model_artefacts(member, tokenizer, target)
+    if model.kind == "models":
+        tokenizer.save_pretrained(out)  # one tokenizer for the whole ensemble, where loaders look
+    manifest = RewardManifest(model.kind, model.num_members, names, aggregate, std_coef)
+    atomic_write_json(out / MANIFEST, {**asdict(manifest), "members": list(names)})
+    return manifest
+
+
+def read_manifest(path: str | Path) -> RewardManifest:
+    """The manifest of a saved reward model; a plain HF sequence-classification dir gets a default one."""
+    p = Path(path)
+    if not (p / MANIFEST).is_file():
+        return RewardManifest("heads", 0, ("",))
+    try:
+        raw = json.loads((p / MANIFEST).read_text())
+        return RewardManifest(
+            raw["kind"], int(raw["num_members"]), tuple(raw["members"]),
+            raw.get("aggregate", "mean"), float(raw.get("std_coef", 1.0)),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelLoadError(f"{p / MANIFEST}: malformed reward model manifest ({err}); re-save the model") from None
+
+
+def load_reward_model(
+    path: str,
+    *,
+    dtype: str = "auto",
+    device: str = "auto",
+    allow_hub: bool = False,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> tuple[RewardModel, RewardManifest]:
+    """Load a reward model saved by `save_reward_model` (or any HF sequence-classification model)."""
+    from transformers import AutoModelForSequenceClassification
+
+    local = check_model_source(path, allow_hub)
+    manifest = read_manifest(path) if local else RewardManifest("heads", 0, ("",))
+    dev = resolve_device(device)
+    members = []
+    for name in manifest.members:
+        src = str(Path(path) / name) if name else path
+        try:
+            m = AutoModelForSequenceClassification.from_pretrained(
+                src, dtype=resolve_dtype(dtype, dev), revision=revision, local_files_only=not allow_hub,
+                trust_remote_code=trust_remote_code,
+            )  # fmt: skip
+        except (OSError, ValueError) as err:
+            raise ModelLoadError(f"{src}: cannot load a reward model ({first_line(err)})") from None
+        members.append(m.to(dev).eval())
+    model = RewardModel(members, manifest.kind)
+    if manifest.num_members == 0:
+        manifest = RewardManifest("heads", model.num_members, ("",))
+    return model, manifest

@@ -1,0 +1,149 @@
+"""Reference log-probs, computed once in a pre-pass and cached on disk next to the run.
+
+DPO-family losses compare the policy with a frozen reference model. Its log-probs of the training
+sequences never change, so they are computed once before training, saved in the stage directory
+(`reference_logps.safetensors`) and read back on every later run or resume; the reference model is
+freed before training starts. The cache key is a hash of
+
+- the reference weights' identity: name, size and modification time of each weights file and the
+  content of `config.json`, recursively for an adapter's base model (a hub id: id + revision),
+  plus how the reference is formed (e.g. the LoRA policy with its adapters disabled);
+- the token ids and labels of every cached sequence, which covers the data, the tokenizer, the
+  chat template, the system prompt and the truncation length at once;
+- the compute settings (dtype);
+
+so changing any of them invalidates the cache and it is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignlab.data.collators import pad_batch
+from alignlab.data.templating import EncodedExample
+from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
+
+CACHE_FILE = "reference_logps.safetensors"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weights_identity(path: str, revision: str | None = None) -> dict[str, Any]:
+    """What identifies the weights at `path` without reading them: file names, sizes, mtimes."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        return {"hub": path, "revision": revision}
+    files = sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES))
+    ident: dict[str, Any] = {
+        "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+        "config": _file_digest(p / "config.json"),
+    }
+    adapter = p / "adapter_config.json"
+    if adapter.is_file():
+        ident["adapter_config"] = _file_digest(adapter)
+        base = json.loads(adapter.read_text()).get("base_model_name_or_path")
+        if base:
+            ident["base"] = weights_identity(base)
+    return ident
+
+
+def _file_digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def cache_key(
+    reference: Mapping[str, Any], sequences: Mapping[str, Sequence[EncodedExample]], settings: Mapping[str, Any]
+) -> str:
+    """sha256 over the reference identity, the settings and every sequence's ids and labels."""
+    h = hashlib.sha256(json.dumps({"reference": reference, "settings": settings}, sort_keys=True).encode())
+    for name in sorted(sequences):
+        h.update(f"\x00{name}:{len(sequences[name])}".encode())
+        for ex in sequences[name]:
+            # Length-prefixed, so no two different sequence lists can hash the same bytes.
+            h.update(array("q", [len(ex.input_ids)]).tobytes())
+            h.update(array("q", ex.input_ids).tobytes())
+            h.update(array("q", ex.labels).tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def compute_sequence_logps(
+    model: torch.nn.Module,
+    sequences: Mapping[str, Sequence[EncodedExample]],
+    *,
+    pad_token_id: int,
+    batch_size: int,
+) -> dict[str, torch.Tensor]:
+    """For each name: `<name>` (N,) summed float32 label log-probs and `<name>_tokens` (N,) counts.
+
+    Sequences are batched in order of length, so each batch pads little; results are put back in
+    the original order.
+    """
+    was_training = model.training
+    model.eval()  # a reference has no dropout
+    device = next(model.parameters()).device
+    out: dict[str, torch.Tensor] = {}
+    for name, examples in sequences.items():
+        logps = torch.zeros(len(examples), dtype=torch.float32)
+        tokens = torch.zeros(len(examples), dtype=torch.long)
+        order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            b = pad_batch([examples[i] for i in idx], pad_token_id)
+            res = model_sequence_logps(
+                model, TokenBatch(b["input_ids"].to(device), b["attention_mask"].to(device), b["labels"].to(device))
+            )
+            logps[idx] = res.logps.float().cpu()
+            tokens[idx] = res.num_tokens.cpu()
+        out[name], out[f"{name}_tokens"] = logps, tokens
+    model.train(was_training)
+    return out
+
+
+def read_cache(path: str | os.PathLike) -> tuple[str | None, dict[str, torch.Tensor]]:
+    """(key, tensors) of a cache file; (None, {}) when there is none or it cannot be read."""
+    from safetensors import SafetensorError, safe_open
+
+    if not Path(path).is_file():
+        return None, {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            key = (f.metadata() or {}).get("key")
+            return key, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except (SafetensorError, OSError, ValueError):
+        return None, {}
+
+
+def write_cache(path: str | os.PathLike, key: str, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Write atomically: a crash leaves the old cache or the new one, never half of one."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    # Per-process name: under a multi-process launch every process computes and writes the cache.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"key": key})
+    os.replace(tmp, path)
+
+
+def load_or_compute(
+    path: str | os.PathLike,
+    key: str,
+    compute: Callable[[], dict[str, torch.Tensor]],
+    log: Callable[[str], None] = print,
+) -> dict[str, torch.Tensor]:
+    """The cached tensors when the file's key is `key`; else `compute()`, written to `path`."""
+    found, tensors = read_cache(path)
+    if found == key:
+        log(f"reference log-probs: using the cache {path}")
+        return tensors
+    log("reference log-probs: " + ("cache is stale, recomputing" if found else "computing (pre-pass)"))
+    tensors = compute()
+    write_cache(path, key, tensors)
+    return tensors

@@ -1,0 +1,108 @@
+"""Score (prompt, response) records with a reward model.
+
+Reads any record file `alignlab.data.readers` reads: a conversation's last assistant turn is
+scored given the turns before it; a preference pair gets a reward for each response (and the file
+a pairwise accuracy); a KTO record's completion is scored. Writes one JSON line per record: the
+record in alignlab's own format plus `reward` (or `chosen_reward` / `rejected_reward`), and the
+per-member rewards of an ensemble. Sequences are cut as in training (prompt first, from the left).
+
+Not supported: scoring only a slice of a multi-turn response, streaming very large files (the
+records are read into memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignlab.config import ScoreConfig
+from alignlab.data.collators import pad_batch
+from alignlab.data.readers import read_records
+from alignlab.data.schema import Conversation, PreferencePair
+from alignlab.data.templating import EncodedExample, encode_prompt_response, ensure_chat_template
+from alignlab.errors import DataError
+from alignlab.io import atomic_write_jsonl
+from alignlab.losses.reward import aggregate_ensemble, pairwise_accuracy
+from alignlab.stage_io import StageContext
+from alignlab.training.reward import fit_to_length, with_system_prompt
+
+SCORES_FILE = "scores.jsonl"
+
+
+def responses_of(record) -> list[tuple[str, list, list]]:
+    """(field prefix, prompt, response) to score in `record`: one, or two for a preference pair."""
+    if isinstance(record, PreferencePair):
+        return [("chosen_", list(record.prompt), list(record.chosen)), ("rejected_", list(record.prompt), list(record.rejected))]
+    if isinstance(record, Conversation):
+        last = max(i for i, m in enumerate(record.messages) if m.role == "assistant")
+        if last == 0:
+            raise DataError("a conversation whose first turn is the assistant's has no prompt to score against")
+        return [("", list(record.messages[:last]), list(record.messages[last:]))]
+    return [("", list(record.prompt), list(record.completion))]
+
+
+@torch.no_grad()
+def score_examples(model, examples: Sequence[EncodedExample], *, pad_token_id: int, batch_size: int) -> torch.Tensor:
+    """(K, N) reward of every member for every example, batched in order of length."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+    out = torch.zeros(model.num_members, len(examples))
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        b = pad_batch([examples[i] for i in idx], pad_token_id)
+        out[:, idx] = model(b["input_ids"].to(device), b["attention_mask"].to(device)).float().cpu()
+    return out
+
+
+def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Score every record of `config.data`, write them to `output` (JSONL); return a summary."""
+    from alignlab.modeling.loading import load_tokenizer
+    from alignlab.modeling.reward_model import load_reward_model
+
+    rm, data = config.reward_model, config.data
+    model, manifest = load_reward_model(
+        rm.path, dtype=rm.dtype, device=rm.device, allow_hub=rm.allow_hub, revision=rm.revision,
+        trust_remote_code=rm.trust_remote_code,
+    )  # fmt: skip
+    tokenizer = load_tokenizer(rm.path, allow_hub=rm.allow_hub, revision=rm.revision, trust_remote_code=rm.trust_remote_code)
+    ensure_chat_template(tokenizer)
+    result = read_records(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid, limit=data.limit)
+    if result.skipped:
+        log(f"skipped {result.skipped} malformed records of {data.path}")
+    slots: list[tuple[int, str]] = []
+    examples: list[EncodedExample] = []
+    for i, rec in enumerate(result.records):
+        for prefix, prompt, response in responses_of(rec):
+            full = encode_prompt_response(tokenizer, with_system_prompt(prompt, data.system_prompt), response)
+            examples.append(fit_to_length(full, data.max_length))
+            slots.append((i, prefix))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    members = score_examples(model, examples, pad_token_id=pad, batch_size=config.batch_size)
+    aggregate = config.aggregate or manifest.aggregate
+    std_coef = config.std_coef if config.std_coef is not None else manifest.std_coef
+    rewards = aggregate_ensemble(members, aggregate, std_coef=std_coef)
+    rows: list[dict[str, Any]] = [rec.to_json() for rec in result.records]
+    for j, (i, prefix) in enumerate(slots):
+        rows[i][f"{prefix}reward"] = float(rewards[j])
+        if members.shape[0] > 1:
+            rows[i][f"{prefix}member_rewards"] = members[:, j].tolist()
+    atomic_write_jsonl(output, rows)
+    log(f"scored {len(examples)} responses of {len(rows)} records into {output}")
+    return _summary(rows, rewards)
+
+
+def _summary(rows: list[dict[str, Any]], rewards: torch.Tensor) -> dict[str, float]:
+    summary = {"records": float(len(rows)), "mean_reward": float(rewards.mean())}
+    pairs = [r for r in rows if "chosen_reward" in r and not r.get("tie")]
+    if pairs:
+        c = torch.tensor([r["chosen_reward"] for r in pairs])
+        summary["pair_accuracy"] = pairwise_accuracy(c, torch.tensor([r["rejected_reward"] for r in pairs]))
+    return summary
+
+
+def run_score(config: ScoreConfig, ctx: StageContext) -> dict[str, float]:
+    """The score stage: writes `scores.jsonl` into the stage directory."""
+    return score_file(config, ctx.output_dir / SCORES_FILE, ctx.log)

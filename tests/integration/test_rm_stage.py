@@ -1,0 +1,154 @@
+"""`alignlab rm` and `alignlab score` end to end on tiny local models, and as recipe stages."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from alignlab.cli import main
+from alignlab.config import DataConfig, RewardLossConfig
+from alignlab.data.templating import encode_prompt_response
+from alignlab.training.reward import encode_preference_split, fit_to_length
+
+GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
+BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
+PROMPTS = ["What is the capital of France?", "Say hello.", "Write a poem.", "Answer the question."]
+
+
+def pair(prompt, good, bad, **extra):
+    return {
+        "prompt": [{"role": "user", "content": prompt}],
+        "chosen": [{"role": "assistant", "content": good}],
+        "rejected": [{"role": "assistant", "content": bad}],
+        **extra,
+    }
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def separable(tmp_path):
+    """Pairs whose chosen response is always 'helpful' text; held-out pairs use unseen combinations."""
+    train, held = [], []
+    for i, p in enumerate(PROMPTS):
+        for j, g in enumerate(GOOD):
+            rows = held if (i + j) % 4 == 0 else train
+            rows.append(pair(p, g, BAD[(i + 2 * j) % 4], metadata={"category": "geo" if j < 2 else "chat"}))
+    return write_jsonl(tmp_path / "train.jsonl", train), write_jsonl(tmp_path / "eval.jsonl", held)
+
+
+@pytest.fixture(autouse=True)
+def registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
+
+
+def run_cli(*args):
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        assert e.code in (0, None), f"exit {e.code}"
+
+
+def metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+COMMON = ["train.progress=false", "train.save_every=null", "schedule.kind=constant"]
+
+
+def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable):
+    train, held = separable
+    out = tmp_path / "rm"
+    run_cli("rm", "--model", tiny_model_dir("llama"), "--data", train, "--output", out, "--max-steps", 30,
+            f"data.eval_path={held}", "optim.lr=3e-3", "train.batch_size=4", *COMMON)  # fmt: skip
+    rows = metrics(out)
+    # Heads start near zero, so the first Bradley-Terry loss is about log 2.
+    assert abs(rows[0]["loss"] - math.log(2)) < 0.05
+    assert rows[-1]["loss"] < 0.15 and rows[-1]["eval/accuracy"] == 1.0
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"] == "eval" and report["pairs"] == 4 and report["accuracy"] == 1.0
+    assert report["per_category"] == {"chat": {"pairs": 2, "accuracy": 1.0}, "geo": {"pairs": 2, "accuracy": 1.0}}
+    assert sum(b["count"] for b in report["reliability"]) == 4 and 0.0 <= report["ece"] < 0.5
+    assert report["mean_reward_chosen"] > report["mean_reward_rejected"]
+
+    # Scores through `alignlab score` are the HF model's own logits on the same tokens.
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    scores = tmp_path / "scores.jsonl"
+    run_cli("score", "--reward-model", out, "--data", held, "--output", scores)
+    scored = [json.loads(line) for line in scores.read_text().splitlines()]
+    assert len(scored) == 4 and all(r["chosen_reward"] > r["rejected_reward"] for r in scored)
+    tok = AutoTokenizer.from_pretrained(out)
+    hf = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    first = scored[0]
+    ids = encode_prompt_response(tok, first["prompt"], first["chosen"]).input_ids
+    with torch.no_grad():
+        expected = float(hf(input_ids=torch.tensor([ids])).logits[0, 0])
+    assert first["chosen_reward"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_rm_ensemble_of_separate_models(tmp_path, tiny_model_dir, separable):
+    train, _ = separable
+    out = tmp_path / "ens"
+    run_cli("rm", "--model", tiny_model_dir("qwen2"), "--data", train, "--output", out, "--max-steps", 3,
+            "--ensemble", 2, "ensemble.kind=models", "ensemble.aggregate=min", "optim.lr=1e-3",
+            "train.batch_size=4", *COMMON)  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"] == "train" and report["members"] == 2 and len(report["member_accuracy"]) == 2
+    assert (out / "member-0" / "model.safetensors").exists() and (out / "member-1" / "config.json").exists()
+    manifest = json.loads((out / "reward_model.json").read_text())
+    assert manifest["kind"] == "models" and manifest["aggregate"] == "min"
+
+
+def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tiny_tokenizer):
+    from alignlab.data.templating import ensure_chat_template
+
+    ensure_chat_template(tiny_tokenizer)
+    f = write_jsonl(tmp_path / "p.jsonl", [
+        pair("Say hello.", "Hello!", "No."),
+        pair("Say hello.", "Hello!", "Hi!", tie=True),
+        pair("Say hello.", "Hello there!", "No.", confidence=0.8, margin=2.0),
+        pair("Say hello.", "Same.", "Same."),  # identical responses: no signal, dropped
+    ])  # fmt: skip
+    loss = RewardLossConfig(label_smoothing=0.1, margin_scale=0.5)
+    split = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f)), loss=loss, log=lambda _: None)
+    assert [p.target_prob for p in split.train] == pytest.approx([0.9, 0.5, 0.8 * 0.9 + 0.2 * 0.1])
+    assert [p.margin for p in split.train] == [0.0, 0.0, 1.0] and split.dropped == 1
+    no_ties = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f)), keep_ties=False, log=lambda _: None)
+    assert len(no_ties.train) == 2 and no_ties.dropped == 2
+    # Truncation keeps whole responses and drops prompt tokens first.
+    short = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f), max_length=12), log=lambda _: None)
+    full = encode_prompt_response(tiny_tokenizer, [{"role": "user", "content": "Say hello."}],
+                                  [{"role": "assistant", "content": "Hello!"}])  # fmt: skip
+    assert short.train[0].chosen == fit_to_length(full, 12) and len(short.train[0].chosen) == 12
+
+
+def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, capsys):
+    train, held = separable
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: rm-score\nstages:\n"
+        f"  rm:\n    kind: rm\n    config:\n      model: {{path: {tiny_model_dir('gpt2')}}}\n"
+        f"      data: {{path: {train}}}\n      train: {{max_steps: 2, batch_size: 4, progress: false}}\n"
+        f"  score:\n    kind: score\n    config:\n      reward_model: {{path: '${{rm}}'}}\n"
+        f"      data: {{path: {held}}}\n"
+    )
+    run_cli("run", recipe, "--run-dir", tmp_path / "run")
+    stages = json.loads((tmp_path / "run" / "stages.json").read_text())
+    lines = (tmp_path / "run" / stages["score"]["dir"] / "scores.jsonl").read_text().splitlines()
+    scores = [json.loads(line) for line in lines]
+    assert len(scores) == 4 and stages["score"]["records"] == 4.0
+    assert stages["score"]["pair_accuracy"] == sum(r["chosen_reward"] > r["rejected_reward"] for r in scores) / 4
+
+
+def test_rm_on_conversations_exits_2_with_one_line(tmp_path, tiny_model_dir, capsys):
+    f = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}])
+    with pytest.raises(SystemExit) as e:
+        main(["rm", "--model", str(tiny_model_dir("llama")), "--data", str(f), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "sft.jsonl" in err and "preference training needs preference records" in err
