@@ -27,108 +27,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Measured, make_model, sentence, versions  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-_WORD_TEXT = (
-    "the a model answer question helpful honest harmless paris france capital river mountain city "
-    "weather sunny rain cold warm number count list explain why how what when where because please "
-    "thanks sure here is an example of simple clear short long story poem sea sky fox dog lazy quick"
-)
-WORDS = _WORD_TEXT.split()
-TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-
-def _sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
 
 
 def make_assets(root: Path, num_pairs: int, seed: int = 0) -> dict[str, str]:
     """Tokenizer + random-weight model directory and a JSONL of conversational preference pairs."""
-    from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
-
-    rng = random.Random(seed)
-    corpus = [_sentence(rng, rng.randint(5, 40)) for _ in range(2000)]
-    tok = train_bpe_tokenizer(corpus, 2048, chat_template=TEMPLATE)
-    model = build_tiny_model("llama", tok, seed=seed, hidden_size=128, num_layers=4, num_heads=4, max_positions=512)
-    model_dir = root / "model"
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    model_dir = make_model(root, seed)
+    rng = random.Random(seed + 1)
     rows = []
     for _ in range(num_pairs):
-        prompt = [{"role": "user", "content": _sentence(rng, rng.randint(20, 40))}]
-        chosen = [{"role": "assistant", "content": _sentence(rng, rng.randint(30, 60))}]
-        rejected = [{"role": "assistant", "content": _sentence(rng, rng.randint(30, 60))}]
+        prompt = [{"role": "user", "content": sentence(rng, rng.randint(20, 40))}]
+        chosen = [{"role": "assistant", "content": sentence(rng, rng.randint(30, 60))}]
+        rejected = [{"role": "assistant", "content": sentence(rng, rng.randint(30, 60))}]
         rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     data = root / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"model": str(model_dir), "data": str(data)}
-
-
-# ------------------------------------------------------------------------------------ memory
-
-
-def _reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux clear_refs 5); False where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-class Measured:
-    """Peak RSS of a code section, and the seconds of the parts of it that are timed."""
-
-    def __enter__(self) -> Measured:
-        self.reset = _reset_peak_rss()
-        self.rss0 = _status_kib("VmRSS")
-        self.seconds: dict[str, float] = {}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.peak = _status_kib("VmHWM")
-
-    def timed(self, name: str):
-        measured = self
-
-        class _Timer:
-            def __enter__(self) -> None:
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc) -> None:
-                measured.seconds[name] = measured.seconds.get(name, 0.0) + time.perf_counter() - self.t0
-
-        return _Timer()
-
-    def result(self, tokens: int, pairs: int) -> dict:
-        seconds = sum(self.seconds.values())
-        return {
-            "seconds": round(seconds, 3),
-            **{f"{k}_s": round(v, 3) for k, v in self.seconds.items()},
-            "tokens": tokens,
-            "pairs": pairs,
-            "tokens_per_s": round(tokens / seconds, 1),
-            "pairs_per_s": round(pairs / seconds, 2),
-            "peak_rss_mib": round(self.peak / 1024, 1),
-            "peak_growth_mib": round((self.peak - self.rss0) / 1024, 1) if self.reset else None,
-        }
+    return {"model": model_dir, "data": str(data)}
 
 
 # ------------------------------------------------------------------------------------ workers
@@ -241,16 +164,6 @@ def _child(variant: str, assets: dict, args: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _versions() -> dict:
-    import accelerate
-    import torch
-    import transformers
-    import trl
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
-            "trl": trl.__version__, "python": platform.python_version()}  # fmt: skip
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20)
@@ -285,7 +198,7 @@ def main() -> None:
     report = {
         "benchmark": "dpo_cpu",
         "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)", "device": "cpu",
-                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **_versions()},  # fmt: skip
+                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **versions()},  # fmt: skip
         "results": results,
         "ratio_tokens_per_s": {
             "alignlab_default_vs_trl_default": round(ratio, 3),

@@ -222,7 +222,28 @@ def run(
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
     result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
-    log(f"run {r.name} done: {result.run_dir}")
+    for name, summary in result.summaries.items():
+        if isinstance(summary.get("table"), dict):
+            Console().print(_family_table(name, summary["table"]))
+    log(f"run {r.name} done: {result.run_dir} (summary.json)")
+
+
+def _family_table(stage: str, table: dict) -> Table:
+    """Rows: family; columns: each model's gold-behaviour rate (`followed`) and mean gold utility."""
+    models = list(table)
+    families = list(dict.fromkeys(f for m in models for f in table[m]))
+    out = Table(title=f"{stage}: share of held-out prompts with the gold behaviour (mean gold utility)")
+    out.add_column("family")
+    for m in models:
+        out.add_column(m, justify="right")
+    for fam in families:
+        cells = []
+        for m in models:
+            row = table[m].get(fam, {})
+            followed = f"{row['followed']:.0%} " if "followed" in row else ""
+            cells.append(f"{followed}({row.get('utility', float('nan')):.2f})")
+        out.add_row(fam, *cells)
+    return out
 
 
 @app.command()
@@ -265,6 +286,28 @@ def runs(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20
         started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
         table.add_row(str(r.id), r.name, started, r.status, stages)
     Console(width=200).print(table)
+
+
+lab_app = typer.Typer(help="The laboratory: a synthetic world with a gold standard.", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+
+@lab_app.command("show")
+def lab_show(
+    seed: Annotated[int, typer.Option(help="World seed.")] = 0,
+    per_family: Annotated[int, typer.Option(help="Examples per request family.")] = 2,
+) -> None:
+    """Print examples of every request family with their gold behaviour."""
+    from alignlab.lab.tasks import show_examples
+    from alignlab.lab.world import WorldConfig, build_world
+
+    table = Table(title=f"lab world (seed {seed}): held-out examples and their gold behaviour", show_lines=True)
+    for col in ("family", "prompt", "gold behaviour"):
+        table.add_column(col, overflow="fold")
+    for family, messages, gold in show_examples(build_world(WorldConfig(seed=seed)), per_family):
+        prompt = "\n".join(f"[{m.role}] {m.content}" for m in messages)
+        table.add_row(family, prompt, gold)
+    Console().print(table)
 
 
 # The labelling app's commands live beside it; its module imports only typer until a command runs.

@@ -160,7 +160,7 @@ def run_recipe(
         registry.finish_run(run_id, "failed", _one_line(err))
         raise
     registry.finish_run(run_id, "done")
-    atomic_write_json(run_dir / "stages.json", {s.name: {"dir": str(s.dir), **summaries[s.name]} for s in stages})
+    atomic_write_json(run_dir / "summary.json", {s.name: {"dir": str(s.dir), **summaries[s.name]} for s in stages})
     return RunResult(run_id, run_dir, stages, summaries)
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alignlab.config import DPOConfig, RewardModelConfig, ScoreConfig, SFTConfig
+from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
 from alignlab.errors import ConfigError
+from alignlab.lab.stages import LabEvalConfig, LabPairsConfig, LabWorldConfig
 from alignlab.stage_io import StageContext
 
 
@@ -28,6 +29,8 @@ class StageKind:
 STAGE_KINDS: dict[str, StageKind] = {
     k.name: k
     for k in [
+        StageKind("pretrain", PretrainConfig, "alignlab.training.pretrain:run_pretrain",
+                  "Causal LM on raw text: a new tokenizer + model from scratch, or continued pretraining."),
         StageKind("sft", SFTConfig, "alignlab.training.sft:run_sft", "Instruction tuning on conversations."),
         StageKind("rm", RewardModelConfig, "alignlab.training.reward:run_reward_model",
                   "Reward model (Bradley-Terry, optional ensemble) on preference pairs, with a report."),
@@ -35,6 +38,12 @@ STAGE_KINDS: dict[str, StageKind] = {
                   "Score (prompt, response) records with a reward model into scores.jsonl."),
         StageKind("dpo", DPOConfig, "alignlab.training.dpo:run_dpo",
                   "Align a policy on preferences with a DPO-family loss (dpo, ipo, kto, orpo, ...)."),
+        StageKind("lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",
+                  "Laboratory: build the synthetic world, its corpus, SFT demonstrations and eval prompts."),
+        StageKind("lab_pairs", LabPairsConfig, "alignlab.lab.stages:run_lab_pairs",
+                  "Laboratory: sample response pairs from a policy and label them with simulated labellers."),
+        StageKind("lab_eval", LabEvalConfig, "alignlab.lab.stages:run_lab_eval",
+                  "Laboratory: generate on held-out prompts of every family and score with the gold judges."),
     ]
 }
 
@@ -46,6 +55,20 @@ def get_stage_kind(name: str) -> StageKind:
         raise ConfigError(f"unknown stage kind '{name}'; valid kinds: {', '.join(sorted(STAGE_KINDS))}") from None
 
 
+def quiet_libraries() -> None:
+    """Our progress bar and log lines are the user's view; silence the libraries' own chatter
+    (weight-loading bars, accelerate's note on tied weights at every checkpoint)."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("accelerate.checkpointing").setLevel(logging.ERROR)
+    logging.getLogger("accelerate.accelerator").setLevel(logging.ERROR)
+
+
 def run_stage(kind: StageKind, config: BaseModel, ctx: StageContext) -> dict[str, Any]:
+    quiet_libraries()
     module, func = kind.runner.split(":")
     return getattr(importlib.import_module(module), func)(config, ctx) or {}

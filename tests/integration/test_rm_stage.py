@@ -138,7 +138,7 @@ def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, caps
         f"      data: {{path: {held}}}\n"
     )
     run_cli("run", recipe, "--run-dir", tmp_path / "run")
-    stages = json.loads((tmp_path / "run" / "stages.json").read_text())
+    stages = json.loads((tmp_path / "run" / "summary.json").read_text())
     lines = (tmp_path / "run" / stages["score"]["dir"] / "scores.jsonl").read_text().splitlines()
     scores = [json.loads(line) for line in lines]
     assert len(scores) == 4 and stages["score"]["records"] == 4.0

@@ -221,6 +221,25 @@ def test_exported_file_loads_through_the_preference_reader(lab, tmp_path):
         assert first.metadata["choice"] == "b" and first.metadata["pair_id"] == "p0"
 
 
+def test_exported_file_trains_a_reward_model(lab, tmp_path, tiny_model_dir):
+    from alignlab.cli import main
+
+    lab.import_pairs(make_pairs(6))
+    lab.add_user("ann")
+    for i, choice in enumerate(["a", "b", "a", "b", "a", "tie"]):
+        _give(lab, "ann", f"p{i}", choice, 3)
+    labels = tmp_path / "labels.jsonl"
+    with lab.db() as db:
+        assert export.export_file(db, str(labels), "none") == 6
+    out = tmp_path / "rm"
+    with pytest.raises(SystemExit) as e:
+        main(["rm", "--model", str(tiny_model_dir("llama")), "--data", str(labels), "--output", str(out),
+              "--max-steps", "2", "train.batch_size=2", "train.progress=false"])
+    assert e.value.code in (0, None)
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "config.json").exists() and report
+
+
 def test_cli_user_add_import_and_export(tmp_path):
     from typer.testing import CliRunner
 

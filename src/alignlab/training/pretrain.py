@@ -16,6 +16,7 @@ from alignlab.config import PretrainConfig
 from alignlab.data.collators import collate_packed, pack_examples
 from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
 from alignlab.errors import DataError
+from alignlab.generation.hf import stop_token_ids
 from alignlab.modeling.loading import count_parameters, load_causal_lm, load_tokenizer
 from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
 from alignlab.stage_io import StageContext, save_model_artefacts
@@ -64,15 +65,25 @@ def encode_documents(tokenizer, docs: list[str], seq_len: int) -> list[EncodedEx
     return out
 
 
+# Role headers the chat template renders as text: BPE learns them as whole tokens although the
+# corpus never holds chat markup (the model meets the format first in SFT, as real base models do).
+ROLE_HEADERS = [f"{role}\n" for role in ("system", "user", "assistant", "tool")] * 20
+
+
 def build_from_scratch(config: PretrainConfig, docs: list[str]):
     init = config.init
     template = NAMED_TEMPLATES.get(init.chat_template, init.chat_template)
-    tokenizer = train_bpe_tokenizer(docs, init.vocab_size, chat_template=template, model_max_length=init.max_positions)
+    tokenizer = train_bpe_tokenizer(
+        [*docs, *ROLE_HEADERS], init.vocab_size, chat_template=template, model_max_length=init.max_positions
+    )
     model = build_tiny_model(
         init.arch, tokenizer, seed=init.seed, hidden_size=init.hidden_size, num_layers=init.num_layers,
         num_heads=init.num_heads, num_kv_heads=init.num_kv_heads, intermediate_size=init.intermediate_size,
         max_positions=init.max_positions,
     )
+    # So plain `model.generate` (outside alignlab) also stops at the end of an assistant turn.
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model
 
 

@@ -1,0 +1,149 @@
+"""SFT on CPU: tokens/s and peak memory of alignlab's sft step + loop next to TRL's `SFTTrainer`.
+
+One run builds one tiny model (the laboratory's default size: Llama, hidden 128, 4 layers, BPE
+vocabulary 2048) and one set of synthetic conversations, then trains each variant for the same
+steps, batch, sequence length and learning rate, each in a fresh child process so its peak memory
+is its own. Both learn the assistant tokens only, fp32, padding (no packing), no gradient
+checkpointing. Throughput = real tokens of the trained sequences (prompt included) / wall seconds
+of the training steps; tokenizing and loading the model are left out for both.
+
+    python bench/bench_sft.py [--steps 20] [--batch-size 8] [--threads 1]
+
+Writes JSON (default bench/results/sft_cpu.json). Needs the `bench` extra (TRL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Measured, make_model, sentence, versions  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_assets(root: Path, num_examples: int, seed: int = 0) -> dict[str, str]:
+    model_dir = make_model(root, seed)
+    rng = random.Random(seed + 1)
+    rows = [
+        {"messages": [
+            {"role": "user", "content": sentence(rng, rng.randint(20, 40))},
+            {"role": "assistant", "content": sentence(rng, rng.randint(30, 60))},
+        ]}
+        for _ in range(num_examples)
+    ]  # fmt: skip
+    data = root / "conversations.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"model": model_dir, "data": str(data)}
+
+
+def run_alignlab(assets: dict, args: dict) -> dict:
+    import torch
+
+    from alignlab.config import DataConfig, OptimConfig, ScheduleConfig, TrainConfig
+    from alignlab.modeling.loading import load_causal_lm, load_tokenizer
+    from alignlab.training import sft
+    from alignlab.training.loop import train
+
+    torch.set_num_threads(args["threads"])
+    tok = load_tokenizer(assets["model"])
+    model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
+    split = sft.encode_dataset(tok, DataConfig(path=assets["data"], max_length=args["max_length"]), lambda _: None)
+    cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
+                      progress=False, resume=False, seed=0)  # fmt: skip
+    with Measured() as m, m.timed("train"):
+        train(
+            model, sft.sft_step, sft.count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, False),
+            output_dir=Path(tempfile.mkdtemp(prefix="bench-sft-")), train=cfg,
+            optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
+        )  # fmt: skip
+    trained = split.train[: args["steps"] * args["batch_size"]]
+    return m.result(sum(len(ex.input_ids) for ex in trained), len(trained))
+
+
+def run_trl(assets: dict, args: dict) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    torch.set_num_threads(args["threads"])
+    rows = [json.loads(line) for line in Path(assets["data"]).read_text().splitlines()]
+    tok = AutoTokenizer.from_pretrained(assets["model"])
+    model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
+    cfg = SFTConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-sft-"), per_device_train_batch_size=args["batch_size"],
+        max_steps=args["steps"], learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0,
+        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none",
+        use_cpu=True, disable_tqdm=True, seed=0, dataloader_num_workers=0, assistant_only_loss=False,
+        completion_only_loss=None, packing=False, bf16=False, gradient_checkpointing=False,
+    )  # fmt: skip
+    trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    with Measured() as m, m.timed("train"):
+        trainer.train()
+    n = args["steps"] * args["batch_size"]
+    return m.result(sum(len(ids) for ids in trainer.train_dataset["input_ids"][:n]), n)
+
+
+VARIANTS = {"alignlab": run_alignlab, "trl": run_trl}
+
+
+def _child(variant: str, assets: dict, args: dict) -> dict:
+    cmd = [sys.executable, __file__, "--worker", variant, "--spec", json.dumps({"assets": assets, "args": args})]
+    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "sft_cpu.json")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        spec = json.loads(a.spec)
+        print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
+        return
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
+        assets = make_assets(Path(tmp), a.steps * a.batch_size)
+        for _ in range(a.repeats):  # alternate, so drift on a shared machine hits both alike
+            for name in VARIANTS:
+                runs[name].append(_child(name, assets, args))
+                print(f"{name}: {runs[name][-1]['tokens_per_s']} tokens/s", flush=True)
+    median = {name: sorted(r["tokens_per_s"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
+    ratios = sorted(x["tokens_per_s"] / y["tokens_per_s"] for x, y in zip(runs["alignlab"], runs["trl"], strict=True))
+    report = {
+        "benchmark": "sft_cpu",
+        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)", "device": "cpu",
+                  "cpu_count": os.cpu_count(), "examples": a.steps * a.batch_size, **versions()},  # fmt: skip
+        "runs": runs,
+        "median_tokens_per_s": median,
+        "ratio_alignlab_vs_trl": {"median_of_pairs": round(ratios[len(ratios) // 2], 3),
+                                  "min": round(ratios[0], 3), "max": round(ratios[-1], 3)},  # fmt: skip
+        "peak_rss_mib": {name: max(r["peak_rss_mib"] for r in rs) for name, rs in runs.items()},
+    }
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({"median_tokens_per_s": median, "ratio": report["ratio_alignlab_vs_trl"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Write the lab's data artefacts for the pipeline: world, corpus, SFT demonstrations, eval prompts.
+
+Everything here is a pure function of the configs, so a stage directory named by `config_hash` of
+them can be reused as is. The tokenizer and the base model are built from `corpus.jsonl` by the
+pretraining stage (`lab.tokenizer`, `lab.model`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from alignlab.io import atomic_write_json
+from alignlab.lab.corpus import CorpusConfig, build_corpus, write_corpus
+from alignlab.lab.model import config_hash
+from alignlab.lab.tasks import TaskConfig, demonstrations, eval_set, write_eval_jsonl, write_sft_jsonl
+from alignlab.lab.world import World, WorldConfig, build_world
+
+
+@dataclass(frozen=True)
+class LabFiles:
+    world: Path  # world.json: every entity and fact, for people and reports
+    corpus: Path  # corpus.jsonl: {"text"} per pretraining document
+    sft: Path  # sft.jsonl: {"messages"} per demonstration
+    eval: Path  # eval.jsonl: held-out prompts with their gold fields
+    manifest: Path  # manifest.json: configs, their hash and counts
+
+
+def world_to_json(world: World) -> dict:
+    return {
+        "config": asdict(world.config),
+        "towns": [asdict(t) for t in world.towns],
+        "hazards": [asdict(h) for h in world.hazards],
+        "sums": [asdict(s) for s in world.sums],
+        "fake_towns": world.fake_towns,
+        "personas": world.personas,
+        "secrets": world.secrets,
+        "canaries": world.canaries,
+    }
+
+
+def write_lab_data(
+    out_dir: str | os.PathLike,
+    world_config: WorldConfig | None = None,
+    corpus_config: CorpusConfig | None = None,
+    task_config: TaskConfig | None = None,
+) -> LabFiles:
+    """Build the world from the configs and write its four files plus a manifest into `out_dir`."""
+    wc, cc, tc = world_config or WorldConfig(), corpus_config or CorpusConfig(), task_config or TaskConfig()
+    out = Path(out_dir)
+    world = build_world(wc)
+    docs = build_corpus(world, cc)
+    demos = demonstrations(world, tc)
+    held_out = eval_set(world, tc)
+    files = LabFiles(out / "world.json", out / "corpus.jsonl", out / "sft.jsonl", out / "eval.jsonl",
+                     out / "manifest.json")
+    atomic_write_json(files.world, world_to_json(world))
+    write_corpus(files.corpus, docs)
+    write_sft_jsonl(files.sft, demos)
+    write_eval_jsonl(files.eval, held_out)
+    atomic_write_json(files.manifest, {
+        "hash": config_hash(wc, cc, tc),
+        "world_config": asdict(wc), "corpus_config": asdict(cc), "task_config": asdict(tc),
+        "counts": {"documents": len(docs), "demonstrations": len(demos), "eval_prompts": len(held_out),
+                   "flawed_demonstrations": sum(c.metadata["flaw"] is not None for c in demos)},
+    })
+    return files
