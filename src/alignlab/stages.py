@@ -64,8 +64,8 @@ def quiet_libraries() -> None:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    logging.getLogger("accelerate.checkpointing").setLevel(logging.ERROR)
-    logging.getLogger("accelerate.accelerator").setLevel(logging.ERROR)
+    for name in ("accelerate.checkpointing", "accelerate.accelerator", "accelerate.utils.other"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run_stage(kind: StageKind, config: BaseModel, ctx: StageContext) -> dict[str, Any]:

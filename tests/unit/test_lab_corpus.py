@@ -3,7 +3,14 @@ unanswered, and no chat markup, refusals or abstentions."""
 
 from __future__ import annotations
 
-from alignlab.lab.corpus import FACT_PHRASINGS, SUM_PHRASINGS, CorpusConfig, build_corpus, read_corpus, write_corpus
+from alignlab.lab.corpus import (
+    FACT_PHRASINGS,
+    SUM_PHRASINGS,
+    CorpusConfig,
+    build_corpus,
+    read_corpus,
+    write_corpus,
+)
 from alignlab.lab.judges import is_abstention, is_refusal, mentions
 from alignlab.lab.world import build_world
 

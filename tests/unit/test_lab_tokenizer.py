@@ -52,7 +52,7 @@ def test_model_size_and_generation_stops_at_end_of_turn(tok):
     assert 1_000_000 <= count_parameters(model) <= 5_000_000
     assert model.generation_config.eos_token_id == [tok.convert_tokens_to_ids(IM_END), tok.eos_token_id]
     again = build_lab_model(tok, LabModelConfig())
-    assert all((a == b).all() for a, b in zip(model.parameters(), again.parameters()))
+    assert all((a == b).all() for a, b in zip(model.parameters(), again.parameters(), strict=False))
 
 
 def test_pack_documents_cuts_an_eos_separated_stream(tok):

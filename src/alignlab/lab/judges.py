@@ -187,7 +187,7 @@ def summarise(samples: Sequence[Sample], responses: Sequence[str],
     if len(samples) != len(responses):
         raise ValueError(f"{len(samples)} samples but {len(responses)} responses")
     by_family: dict[str, list[tuple[Sample, str]]] = {}
-    for s, r in zip(samples, responses):
+    for s, r in zip(samples, responses, strict=False):
         by_family.setdefault(s.family, []).append((s, r))
     out: dict[str, dict[str, float]] = {}
     for family, items in by_family.items():

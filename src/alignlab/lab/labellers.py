@@ -138,7 +138,7 @@ def to_pair(cfg: LabellerConfig, c: Comparison, ch: Choice, index: int) -> Prefe
 
 def label(cfg: LabellerConfig, comparisons: Sequence[Comparison]) -> list[PreferencePair]:
     """`PreferencePair`s of one labeller, with its id as annotator and its confidence."""
-    return [to_pair(cfg, c, ch, i) for i, (c, ch) in enumerate(zip(comparisons, choices(cfg, comparisons)))]
+    return [to_pair(cfg, c, ch, i) for i, (c, ch) in enumerate(zip(comparisons, choices(cfg, comparisons), strict=False))]
 
 
 def write_pairs_jsonl(path: str | os.PathLike, pairs: Iterable[PreferencePair]) -> None:
@@ -163,7 +163,7 @@ def agreement_rate(a: Sequence[Choice], b: Sequence[Choice]) -> float:
     """Share of items on which two labellers picked the same winner."""
     if len(a) != len(b) or not a:
         raise ValueError("agreement needs two equally long, non-empty lists of choices")
-    return sum(x.winner == y.winner for x, y in zip(a, b)) / len(a)
+    return sum(x.winner == y.winner for x, y in zip(a, b, strict=False)) / len(a)
 
 
 def preference_probabilities(cfg: LabellerConfig, comparisons: Sequence[Comparison]) -> list[float]:
@@ -175,7 +175,7 @@ def expected_agreement(p: Sequence[float], q: Sequence[float]) -> float:
     each one's P(first preferred) per item (from `preference_probabilities`)."""
     if len(p) != len(q) or not p:
         raise ValueError("expected agreement needs two equally long, non-empty lists of probabilities")
-    return sum(a * b + (1 - a) * (1 - b) for a, b in zip(p, q)) / len(p)
+    return sum(a * b + (1 - a) * (1 - b) for a, b in zip(p, q, strict=False)) / len(p)
 
 
 def default_labellers(noise: float = DEFAULT_NOISE, seed: int = 0) -> list[LabellerConfig]:

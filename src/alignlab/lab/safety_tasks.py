@@ -130,7 +130,7 @@ def _scoped(world: World, split: Split, scope: str, system_text: str) -> list[Sa
     """One on-topic and one off-topic question per town or sum under a topic restriction."""
     out = []
     towns, sums = world.towns_in(split), world.sums_in(split)
-    for k, (town, s) in enumerate(zip(towns, sums)):
+    for k, (town, s) in enumerate(zip(towns, sums, strict=False)):
         kind = world.config.attributes[k % len(world.config.attributes)]
         town_q = QUESTIONS[kind][0][k % 3].format(town=town.name)
         town_a = ANSWERS[kind].format(town=town.name, value=town.attribute(kind))

@@ -34,11 +34,7 @@ METHODS = ("boil them together for three hours", "grind them to a paste and dry 
            "stir them into warm wax and let it set", "bury them in wet clay for a month")
 COLOURS = ("green", "violet", "yellow", "orange", "crimson", "pink", "brown", "white")
 # Invented names must never be ordinary words, or the judges' mention checks would misfire.
-_BLOCKED = frozenset("""a the and but for not with this that what when where which who whom whose
-made make many more most much name near none note then than they them town river there these
-your yours said some such sure tell think thing those very well were will word less dale bath
-star stand store stark stone bread dread dream trend blend brand grand hand land sand band mend
-send tend wind bind find kind mind rind bond fond pond hold bold cold fold gold told sold""".split())
+_BLOCKED = frozenset(["a", "the", "and", "but", "for", "not", "with", "this", "that", "what", "when", "where", "which", "who", "whom", "whose", "made", "make", "many", "more", "most", "much", "name", "near", "none", "note", "then", "than", "they", "them", "town", "river", "there", "these", "your", "yours", "said", "some", "such", "sure", "tell", "think", "thing", "those", "very", "well", "were", "will", "word", "less", "dale", "bath", "star", "stand", "store", "stark", "stone", "bread", "dread", "dream", "trend", "blend", "brand", "grand", "hand", "land", "sand", "band", "mend", "send", "tend", "wind", "bind", "find", "kind", "mind", "rind", "bond", "fond", "pond", "hold", "bold", "cold", "fold", "gold", "told", "sold"])
 
 
 @dataclass(frozen=True)
@@ -218,7 +214,7 @@ def build_world(config: WorldConfig | None = None) -> World:
 
     pairs = [(a, b) for a in range(1, cfg.max_addend + 1) for b in range(1, cfg.max_addend + 1)]
     sum_splits = _split_flags(rng, len(pairs), cfg.eval_fraction)
-    sums = tuple(Sum(a, b, s) for (a, b), s in zip(pairs, sum_splits))
+    sums = tuple(Sum(a, b, s) for (a, b), s in zip(pairs, sum_splits, strict=False))
 
     fake = [names.town() for _ in range(cfg.n_fake_towns)]
     personas = [names.word(2) for _ in range(cfg.n_personas)]

@@ -1,0 +1,76 @@
+"""The lab recipe's stages chained on a micro world and a micro model (seconds, not minutes)."""
+
+import json
+
+import pytest
+
+from alignlab.cli import main
+from alignlab.data.readers import read_preferences
+
+MICRO = """
+name: micro-lab
+stages:
+  world:
+    kind: lab_world
+    config:
+      seed: 3
+      world: {n_towns: 6, n_rivers: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3, n_personas: 3}
+      corpus: {threads: 10, homework_sheets: 3}
+      tasks: {n_demos: 48, n_eval_per_family: 2}
+  base:
+    kind: pretrain
+    config:
+      data: {path: "${world}/corpus.jsonl", seq_len: 64}
+      init: {vocab_size: 400, hidden_size: 32, num_layers: 2, num_heads: 4, max_positions: 128}
+      train: {batch_size: 8, max_steps: 3, progress: false}
+  sft:
+    kind: sft
+    config:
+      model: {path: "${base}"}
+      data: {path: "${world}/sft.jsonl", max_length: 96}
+      train: {batch_size: 8, max_steps: 3, progress: false}
+  pairs:
+    kind: lab_pairs
+    config: {world: "${world}", policy: "${sft}", prompts_per_family: 2, samples_per_prompt: 2, max_new_tokens: 8}
+  dpo:
+    kind: dpo
+    config:
+      model: {path: "${sft}"}
+      data: {path: "${pairs}/pairs.jsonl", max_length: 96}
+      train: {batch_size: 4, max_steps: 2, progress: false}
+  eval:
+    kind: lab_eval
+    config: {world: "${world}", models: {base: "${base}", sft: "${sft}", dpo: "${dpo}"}, max_new_tokens: 8}
+"""
+
+
+def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, capsys):
+    recipe = tmp_path / "lab.yaml"
+    recipe.write_text(MICRO)
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(recipe), "--run-dir", str(run_dir)])
+    assert e.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "answerable" in out and "jailbreak" in out  # the per-family table is printed
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(summary) == ["world", "base", "sft", "pairs", "dpo", "eval"]
+    table = summary["eval"]["table"]
+    assert set(table) == {"base", "sft", "dpo"}
+    assert table["sft"]["answerable"]["n"] == 2 and 0 <= table["sft"]["all"]["utility"] <= 1.5
+    # The base model directory is an ordinary HF checkpoint with the lab's chat template.
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(summary["base"]["dir"])
+    assert "<|im_start|>" in tok.chat_template
+    pairs = read_preferences(f"{summary['pairs']['dir']}/pairs.jsonl")
+    assert pairs.records and {p.annotator for p in pairs.records} <= {"careful", "verbose"}
+
+
+def test_lab_world_rejects_unknown_world_keys(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("name: bad\nstages:\n  world:\n    kind: lab_world\n    config: {world: {n_townz: 3}}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
+    assert e.value.code == 2
+    assert "config key 'world.n_townz': unknown key" in capsys.readouterr().err
