@@ -65,14 +65,7 @@ def sft(
 
     base = load_yaml(config) if config else {}
     flags = {"model.path": model, "data.path": str(data), "data.format": format}
-    if max_steps is not None:
-        flags["train.max_steps"] = max_steps
-    if epochs is not None:
-        flags["train.epochs"] = epochs
-    if lora:
-        flags["lora.enabled"] = True
-    if skip_invalid:
-        flags["data.skip_invalid"] = True
+    _common_flags(flags, max_steps, epochs, lora, skip_invalid)
     _run_standalone(STAGE_KINDS["sft"], SFTConfig, base, flags, overrides or [], output, config)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from dataclasses import dataclass
 
 from alignlab.io import atomic_write_jsonl, read_jsonl
@@ -34,7 +35,7 @@ FACT_PHRASINGS: dict[str, tuple[str, ...]] = {
                 "The people of {town} make {value}.", "Traders come to {town} to buy {value}."),
 }
 SUM_PHRASINGS = ("{a} plus {b} is {c}.", "{a} and {b} make {c}.", "Adding {a} and {b} gives {c}.",
-                 "Take {a} and {b}. Together they make {c}.")
+                 "Take {a} and {b}. Together they make {c}.", "Take {a} and {b}. Together they make {c}.")
 # No document starts with a name: byte-level BPE spells a word differently after a space than at
 # the start of a text, and the lab wants one token sequence per name everywhere.
 INTROS = ("The town of {town} is in the valley.", "Welcome to {town}.", "About {town}.",
@@ -158,6 +159,24 @@ def _thread(world: World, cfg: CorpusConfig, rng: random.Random) -> str:
     return " ".join([rng.choice(THREAD_OPENERS).format(q=q), *replies])
 
 
+_SENTENCE_END = re.compile(r"([.?!]) (?=\S)")
+
+
+def break_lines(text: str, names: tuple[str, ...]) -> str:
+    """Start each sentence on a new line, as web pages do, unless it starts with a name or a digit.
+
+    Byte-level BPE spells a word at the start of a line ("It") unlike after a space (" It"). Chat
+    turns start on a new line, so the base model must know line-initial words; but a name or a
+    number must keep one spelling everywhere, so it never starts a line.
+    """
+    def repl(m: re.Match[str]) -> str:
+        rest = text[m.end():]
+        keep_space = rest[:1].isdigit() or rest.startswith(names)
+        return m.group(1) + (" " if keep_space else "\n")
+
+    return _SENTENCE_END.sub(repl, text)
+
+
 def build_corpus(world: World, config: CorpusConfig | None = None) -> list[str]:
     """The corpus as a list of documents, shuffled; a pure function of the world and the config."""
     cfg = config or CorpusConfig()
@@ -167,7 +186,9 @@ def build_corpus(world: World, config: CorpusConfig | None = None) -> list[str]:
         docs.extend(_hazard_docs(h, cfg, rng))
     docs.extend(_thread(world, cfg, rng) for _ in range(cfg.threads))
     rng.shuffle(docs)
-    return docs
+    names = tuple([t.name for t in world.towns] + [t.founder for t in world.towns] + list(world.values("river"))
+                  + [h.name for h in world.hazards])
+    return [break_lines(d, names) for d in docs]
 
 
 def write_corpus(path: str | os.PathLike, docs: list[str]) -> None:

@@ -9,11 +9,11 @@ attention kept inside each document. Does not support: streaming corpora larger 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 from alignlab.config import PretrainConfig
 from alignlab.data.collators import collate_packed, pack_examples
+from alignlab.data.splits import holdout
 from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
 from alignlab.errors import DataError
 from alignlab.generation.hf import stop_token_ids
@@ -95,13 +95,7 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         m = config.model
         tokenizer = load_tokenizer(m.path, allow_hub=m.allow_hub, revision=m.revision)
         model = load_causal_lm(m.path, allow_hub=m.allow_hub, revision=m.revision, dtype=m.dtype, device=m.device)
-    eval_docs: list[str] = []
-    if config.data.eval_fraction > 0:
-        rng = random.Random(0)
-        docs = docs[:]
-        rng.shuffle(docs)
-        n_eval = max(1, int(len(docs) * config.data.eval_fraction))
-        eval_docs, docs = docs[:n_eval], docs[n_eval:]
+    docs, eval_docs = holdout(docs, config.data.eval_fraction)
     seq = config.data.seq_len
     rows = pack_examples(encode_documents(tokenizer, docs, seq), seq)
     eval_rows = pack_examples(encode_documents(tokenizer, eval_docs, seq), seq) if eval_docs else []

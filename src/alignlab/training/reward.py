@@ -14,7 +14,6 @@ Not supported: pairwise (two-response-in-one-context) reward models, packing.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from alignlab.config import DataConfig, RewardLossConfig, RewardModelConfig
 from alignlab.data.collators import pad_batch
 from alignlab.data.readers import read_preferences
 from alignlab.data.schema import Message, PreferencePair
+from alignlab.data.splits import holdout
 from alignlab.data.templating import EncodedExample, encode_prompt_response, ensure_chat_template
 from alignlab.errors import ConfigError, DataError
 from alignlab.io import atomic_write_json
@@ -113,12 +113,7 @@ def split_records(records: list, data: DataConfig, read: Callable = read_prefere
     """(train, eval) records: the eval file (read with `read`), a seeded eval_fraction, or no eval set."""
     if data.eval_path:
         return records, read(data.eval_path, data.format, skip_invalid=data.skip_invalid).records
-    if data.eval_fraction <= 0 or len(records) < 2:
-        return records, []
-    order = list(range(len(records)))
-    random.Random(0).shuffle(order)
-    held = set(order[: max(1, int(len(records) * data.eval_fraction))])
-    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
+    return holdout(records, data.eval_fraction)
 
 
 def encode_preference_split(

@@ -8,7 +8,6 @@ last one. Does not support: multimodal inputs, or on-the-fly chat-format convers
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from alignlab.config import DataConfig, SFTConfig
 from alignlab.data.collators import collate_packed, pack_examples, pad_batch
 from alignlab.data.readers import read_conversations
 from alignlab.data.schema import Conversation, Message
+from alignlab.data.splits import holdout
 from alignlab.data.templating import EncodedExample, encode_conversation, ensure_chat_template
 from alignlab.errors import DataError
 from alignlab.losses.sft import IGNORE_INDEX, token_nll
@@ -43,14 +43,8 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
     eval_convs: list[Conversation] = []
     if data.eval_path:
         eval_convs = [_with_system(c, data.system_prompt) for c in read_conversations(data.eval_path).records]
-    elif data.eval_fraction > 0:
-        rng = random.Random(0)
-        order = list(range(len(convs)))
-        rng.shuffle(order)
-        n_eval = max(1, int(len(convs) * data.eval_fraction))
-        held = set(order[:n_eval])
-        eval_convs = [c for i, c in enumerate(convs) if i in held]
-        convs = [c for i, c in enumerate(convs) if i not in held]
+    else:
+        convs, eval_convs = holdout(convs, data.eval_fraction)
 
     def encode_all(cs: Sequence[Conversation]) -> tuple[list[EncodedExample], int]:
         out, dropped = [], 0
