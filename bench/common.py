@@ -92,13 +92,15 @@ class Measured:
         }
 
 
-def versions() -> dict:
+def versions(with_trl: bool = True) -> dict:
     import accelerate
     import torch
     import transformers
-    import trl
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
-            "trl": trl.__version__, "python": platform.python_version()}  # fmt: skip
+    out = {"torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
+           "python": platform.python_version()}  # fmt: skip
+    if with_trl:
+        import trl
 
-
+        out["trl"] = trl.__version__
+    return out
