@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+import alignlab
 from alignlab.config import Section, apply_overrides, load_yaml, validate_config
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
 from alignlab.io import atomic_write_json
@@ -97,9 +98,9 @@ def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "reci
         # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
         by_hash = _substitute(spec.config, {d: f"@{planned[d].hash}" for d in deps[name]}, recipe_dir)
         canonical = validate_config(kind.config, by_hash, prefix=prefix, source=source)
-        digest = hashlib.sha256(
-            json.dumps({"kind": kind.name, "config": canonical.model_dump(mode="json")}, sort_keys=True).encode()
-        ).hexdigest()[:HASH_LEN]
+        # The release is part of the key: a new alignlab may compute a stage differently.
+        key = {"kind": kind.name, "config": canonical.model_dump(mode="json"), "alignlab": alignlab.__version__}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:HASH_LEN]
         stage_dir = (run_dir / f"{name}-{digest}").resolve()
         resolved = _substitute(spec.config, {d: str(planned[d].dir) for d in deps[name]}, recipe_dir)
         config = validate_config(kind.config, resolved, prefix=prefix, source=source)
