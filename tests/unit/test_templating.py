@@ -256,6 +256,25 @@ def test_tool_calls_and_tool_turns_chatml(tiny_tokenizer):
     ]
 
 
+TOOLS_TEMPLATE = (
+    "{%- if tools %}{{- '<|im_start|>system\\nTools:' }}{%- for t in tools %}{{- ' ' + t.function.name }}"
+    "{%- endfor %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
+def test_tool_schemas_reach_the_template_and_are_not_learned(tiny_tokenizer):
+    tok = with_template(tiny_tokenizer, TOOLS_TEMPLATE)
+    chat = [Message(role="user", content="Weather?"), Message(role="assistant", content="Sunny.")]
+    assert render(tok, chat, tools=[WEATHER_TOOL]).startswith("<|im_start|>system\nTools: get_weather<|im_end|>")
+    ex = encode_conversation(tok, chat, tools=[WEATHER_TOOL])
+    assert "get_weather" in tok.decode(ex.input_ids)
+    assert learned_texts(tok, ex) == ["Sunny.<|im_end|>"]
+    assert tok.decode(encode_prompt(tok, chat[:1], tools=[WEATHER_TOOL])).endswith("<|im_start|>assistant\n")
+
+
 def test_tool_calls_and_tool_turns_default_template(tiny_tokenizer):
     msgs = [
         *TOOL_CHAT[:1],

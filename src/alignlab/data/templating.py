@@ -89,14 +89,22 @@ def render(
     messages: Sequence[MessageLike],
     *,
     add_generation_prompt: bool = False,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
-    """The conversation as text, through the tokenizer's chat template (or the default one)."""
-    return _render_dicts(tokenizer, _template_dicts(messages), add_generation_prompt)
+    """The conversation as text, through the tokenizer's chat template (or the default one).
+
+    `tools` (function schemas, OpenAI style) go to the template, which renders them if it can.
+    """
+    return _render_dicts(tokenizer, _template_dicts(messages), add_generation_prompt, tools)
 
 
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[MessageLike]) -> list[int]:
+def encode_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    messages: Sequence[MessageLike],
+    tools: Sequence[Mapping[str, Any]] | None = None,
+) -> list[int]:
     """Token ids of `messages` followed by the generation prompt, ready for sampling a reply."""
-    text = render(tokenizer, messages, add_generation_prompt=True)
+    text = render(tokenizer, messages, add_generation_prompt=True, tools=tools)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -106,6 +114,7 @@ def encode_conversation(
     *,
     max_length: int | None = None,
     only_last_turn: bool = False,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> EncodedExample:
     """Tokens of the whole conversation with labels on its assistant turns (SFT).
 
@@ -118,7 +127,7 @@ def encode_conversation(
         raise DataError(
             "conversation has no assistant turn, so there is nothing to learn: drop it or add a reply"
         )
-    return _encode_turns(tokenizer, dicts, turns[-1:] if only_last_turn else turns, max_length)
+    return _encode_turns(tokenizer, dicts, turns[-1:] if only_last_turn else turns, max_length, tools)
 
 
 def encode_prompt_response(
@@ -145,7 +154,10 @@ def _assistant_indices(dicts: Sequence[Mapping[str, Any]]) -> list[int]:
 
 
 def _render_dicts(
-    tokenizer: PreTrainedTokenizerBase, dicts: list[dict[str, Any]], add_generation_prompt: bool
+    tokenizer: PreTrainedTokenizerBase,
+    dicts: list[dict[str, Any]],
+    add_generation_prompt: bool,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     from jinja2 import TemplateError
 
@@ -154,7 +166,11 @@ def _render_dicts(
     template = None if getattr(tokenizer, "chat_template", None) is not None else DEFAULT_CHAT_TEMPLATE
     try:
         return tokenizer.apply_chat_template(
-            dicts, chat_template=template, add_generation_prompt=add_generation_prompt, tokenize=False
+            dicts,
+            chat_template=template,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=False,
+            tools=list(tools) if tools else None,
         )
     except TemplateError as e:
         # Templates reject conversations with `raise_exception` (e.g. no system role): a data problem.
@@ -164,14 +180,18 @@ def _render_dicts(
 
 
 def _turn_span(
-    tokenizer: PreTrainedTokenizerBase, dicts: list[dict[str, Any]], i: int, full: str
+    tokenizer: PreTrainedTokenizerBase,
+    dicts: list[dict[str, Any]],
+    i: int,
+    full: str,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[int, int] | None:
     """Character span of assistant turn `i` in `full`, or None when prefixes do not line up."""
     if i == 0:
         return None  # no prefix to render, so the header's end cannot be found
     try:
-        head = _render_dicts(tokenizer, dicts[:i], True)
-        upto = _render_dicts(tokenizer, dicts[: i + 1], False)
+        head = _render_dicts(tokenizer, dicts[:i], True, tools)
+        upto = _render_dicts(tokenizer, dicts[: i + 1], False, tools)
     except DataError:
         return None
     if not (full.startswith(head) and full.startswith(upto) and len(head) <= len(upto)):
@@ -181,12 +201,16 @@ def _turn_span(
 
 
 def _encode_turns(
-    tokenizer: PreTrainedTokenizerBase, dicts: list[dict[str, Any]], turns: list[int], max_length: int | None
+    tokenizer: PreTrainedTokenizerBase,
+    dicts: list[dict[str, Any]],
+    turns: list[int],
+    max_length: int | None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> EncodedExample:
     if max_length is not None and max_length < 1:
         raise ValueError(f"max_length must be positive, got {max_length}")
-    full = _render_dicts(tokenizer, dicts, False)
-    spans = [_turn_span(tokenizer, dicts, i, full) for i in turns]
+    full = _render_dicts(tokenizer, dicts, False, tools)
+    spans = [_turn_span(tokenizer, dicts, i, full, tools) for i in turns]
     if spans[-1] is None:
         raise DataError(
             "cannot locate the final assistant turn: the chat template does not render this conversation's "

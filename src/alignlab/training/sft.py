@@ -49,7 +49,10 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
     def encode_all(cs: Sequence[Conversation]) -> tuple[list[EncodedExample], int]:
         out, dropped = [], 0
         for c in cs:
-            ex = encode_conversation(tokenizer, c.messages, max_length=data.max_length, only_last_turn=data.only_last_turn)
+            ex = encode_conversation(
+                tokenizer, c.messages, max_length=data.max_length, only_last_turn=data.only_last_turn,
+                tools=c.metadata.get("tools"),  # function schemas, for templates that render them
+            )
             # Truncation can cut every assistant token; such an example teaches nothing.
             if any(label != IGNORE_INDEX for label in ex.labels[1:]):
                 out.append(ex)
