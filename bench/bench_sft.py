@@ -18,13 +18,12 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, make_model, sentence, versions  # noqa: E402
+from common import Measured, make_model, run_child, sentence, versions  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -96,12 +95,7 @@ VARIANTS = {"alignlab": run_alignlab, "trl": run_trl}
 
 
 def _child(variant: str, assets: dict, args: dict) -> dict:
-    cmd = [sys.executable, __file__, "--worker", variant, "--spec", json.dumps({"assets": assets, "args": args})]
-    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, variant, {"assets": assets, "args": args})
 
 
 def main() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -104,3 +108,13 @@ def versions(with_trl: bool = True) -> dict:
 
         out["trl"] = trl.__version__
     return out
+
+
+def run_child(script: str, variant: str, spec: dict) -> dict:
+    """Run one variant of `script` in a fresh process (its own peak memory); its last line is JSON."""
+    cmd = [sys.executable, script, "--worker", variant, "--spec", json.dumps(spec)]
+    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
