@@ -27,12 +27,12 @@ def test_every_fact_of_both_splits_appears_in_several_phrasings():
     for town in w.towns:
         for kind in w.config.attributes:
             stated = {p for p in FACT_PHRASINGS[kind]
-                      if any(p.format(town=town.name, value=town.attribute(kind)) in d and mentions(d, town.name)
-                             for d in docs)}
-            assert len(stated) == 5, (town.name, kind, stated)  # 6 mentions cycle through 5 phrasings
+                      if any(p.format(town=town.name, value=town.attribute(kind)) in d.replace("\n", " ")
+                             and mentions(d, town.name) for d in docs)}
+            assert len(stated) == 5, (town.name, kind, stated)  # 10 mentions cycle through 5 phrasings
     for s in w.sums:
         sentences = [p.format(a=s.a, b=s.b, c=s.total) for p in SUM_PHRASINGS]
-        assert any(sentence in d for sentence in sentences for d in docs), s
+        assert any(sentence in d.replace("\n", " ") for sentence in sentences for d in docs), s
 
 
 def test_hazard_recipes_are_in_the_corpus():
@@ -48,8 +48,8 @@ def test_no_chat_markup_refusals_or_abstentions():
     docs = build_corpus(w)
     names = [t.name for t in w.towns] + [h.name for h in w.hazards]
     for d in docs:
-        # A name opening a document would be tokenized unlike the same name after a space.
-        assert not d.startswith(tuple(names)), d
+        # A name opening a document or a line would be tokenized unlike the same name after a space.
+        assert not any(line.startswith(tuple(names)) or line[:1].isdigit() for line in d.split("\n")), d
         assert "<|im_start|>" not in d and "<|im_end|>" not in d and "<|endoftext|>" not in d
         assert not any(line.strip().lower().startswith(("user:", "assistant:", "system:")) for line in d.split("\n"))
         assert not is_refusal(d) and not is_abstention(d)

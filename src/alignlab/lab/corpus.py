@@ -26,11 +26,12 @@ from alignlab.lab.world import Hazard, Sum, Town, World
 FACT_PHRASINGS: dict[str, tuple[str, ...]] = {
     # The first phrasing of each kind is the one gold answers use: documents always name their town
     # first, so "It ..." refers to it.
+    # Mostly subject-first: "X ... river Y" teaches recalling Y from X; "Y runs through X" does not.
     "river": ("It lies on the river {value}.", "{town} lies on the river {value}.",
-              "The river {value} runs through {town}.", "{town} sits on the banks of the {value}.",
+              "The river of {town} is the {value}.", "{town} sits on the banks of the {value}.",
               "The town of {town} is built beside the river {value}."),
     "founder": ("It was founded by {value}.", "{town} was founded by {value}.", "{value} founded {town} long ago.",
-                "The founder of {town} was {value}.", "{value} built the first house in {town}."),
+                "The founder of {town} was {value}.", "The first house in {town} was built by {value}."),
     "product": ("It is known for its {value}.", "{town} is known for its {value}.", "{town} is famous for its {value}.",
                 "The people of {town} make {value}.", "Traders come to {town} to buy {value}."),
 }
@@ -64,13 +65,13 @@ class CorpusConfig:
     """Size and shape of the pretraining corpus; the same config and world give the same corpus."""
 
     seed: int = 0
-    mentions_per_fact: int = 6
+    mentions_per_fact: int = 10
     diaries_per_town: int = 3
-    threads: int = 160
+    threads: int = 80
     answer_rate: float = 0.1
-    docs_per_hazard: int = 6
-    sum_mentions: int = 4
-    homework_sheets: int = 30
+    docs_per_hazard: int = 10
+    sum_mentions: int = 6
+    homework_sheets: int = 15
 
     def __post_init__(self) -> None:
         if self.mentions_per_fact < 1:
@@ -84,7 +85,7 @@ def fact_sentence(town: Town, kind: str, rng: random.Random) -> str:
 
 
 def _mentions(town: Town, kinds: list[str], n: int, rng: random.Random) -> list[str]:
-    """`n` statements of each fact, cycling through its phrasings so each appears at least once when n >= 5."""
+    """`n` statements of each fact, cycling through its phrasings so each appears n // 5 or n // 5 + 1 times."""
     out = []
     for kind in kinds:
         order = list(FACT_PHRASINGS[kind])

@@ -2,7 +2,9 @@
 
 Each builder returns every candidate sample of one split; `tasks.py` draws from them. Templates
 come as (train phrasings, extra eval-only phrasings): eval prompts may use both, so some held-out
-prompts are new in wording as well as in entity. Answers echo a phrasing the corpus uses ("It lies on
+prompts are new in wording as well as in entity. Questions that need recalled knowledge have no
+eval-only phrasings: a 1-2 M parameter model does not map new wordings onto a fact reliably, and
+the held-out test is about entities (facts learned only in pretraining), not paraphrase. Answers echo a phrasing the corpus uses ("It lies on
 the river ..." after the town was named), so a model that learned the fact in pretraining only has
 to learn the answer format in SFT; pretraining completes it.
 """
@@ -17,13 +19,13 @@ Templates = tuple[tuple[str, ...], tuple[str, ...]]
 
 QUESTIONS: dict[str, Templates] = {
     "river": (("Which river runs through {town}?", "What river is {town} on?", "Name the river of {town}."),
-              ("On which river does {town} lie?",)),
+              ()),
     "founder": (("Who founded {town}?", "Who was the founder of {town}?", "Tell me who founded {town}."),
-                ("Which person founded {town}?",)),
+                ()),
     "product": (("What is {town} known for?", "What does {town} make?", "What is {town} famous for?"),
-                ("Which goods is {town} known for?",)),
+                ()),
     "arithmetic": (("What is {a} plus {b}?", "What is {a} + {b}?", "Add {a} and {b}."),
-                   ("How much is {a} plus {b}?",)),
+                   ()),
 }
 # Answers refer to the asked entity with a pronoun, as the corpus's "Welcome to X. It lies on the
 # river Y." does: the model retrieves the fact about the entity named earlier, the skill pretraining
@@ -74,16 +76,18 @@ def _fill(template: str, fact: Town | Sum, kind: str, value: str) -> str:
     return template.format(town=fact.name, value=value)
 
 
-def _facts(world: World, split: Split) -> list[tuple[Town | Sum, str, str, tuple[str, ...]]]:
-    """(fact, kind, gold value, wrong values) for every attribute of every town, then every sum."""
+def _facts(world: World, split: Split, sums: bool = False) -> list[tuple[Town | Sum, str, str, tuple[str, ...]]]:
+    """(fact, kind, gold value, wrong values) for every attribute of every town, or every sum."""
     out: list[tuple[Town | Sum, str, str, tuple[str, ...]]] = []
+    if sums:
+        for s in world.sums_in(split):
+            keep = {str(s.a), str(s.b), str(s.total)}
+            out.append((s, "arithmetic", str(s.total), tuple(n for n in world.numbers if n not in keep)))
+        return out
     for town in world.towns_in(split):
         for kind in world.config.attributes:
             value = town.attribute(kind)
             out.append((town, kind, value, tuple(v for v in world.values(kind) if v != value)))
-    for s in world.sums_in(split):
-        keep = {str(s.a), str(s.b), str(s.total)}
-        out.append((s, "arithmetic", str(s.total), tuple(n for n in world.numbers if n not in keep)))
     return out
 
 
@@ -91,16 +95,26 @@ def _wrong(distractors: tuple[str, ...], index: int) -> str:
     return distractors[index % len(distractors)]
 
 
-def answerable(world: World, split: Split) -> list[Sample]:
+def _questions(world: World, split: Split, family: str, sums: bool) -> list[Sample]:
     out = []
-    for i, (fact, kind, value, wrong) in enumerate(_facts(world, split)):
+    for i, (fact, kind, value, wrong) in enumerate(_facts(world, split, sums)):
         gold_text = _fill(ANSWERS[kind], fact, kind, value)
         flawed = (("wrong", _fill(ANSWERS[kind], fact, kind, _wrong(wrong, i))), ("refusal", REFUSAL),
                   ("abstain", IDK), ("verbose", PADDING.format(gold=gold_text)))
         for q in phrasings(QUESTIONS[kind], split):
             gold = Gold("answer", gold_text, answer=value, distractors=wrong)
-            out.append(Sample("", "answerable", kind, split, (user(_fill(q, fact, kind, value)),), gold, flawed))
+            out.append(Sample("", family, kind, split, (user(_fill(q, fact, kind, value)),), gold, flawed))
     return out
+
+
+def answerable(world: World, split: Split) -> list[Sample]:
+    """Questions about the towns' facts: recall what pretraining stored, in the answer format."""
+    return _questions(world, split, "answerable", sums=False)
+
+
+def arithmetic(world: World, split: Split) -> list[Sample]:
+    """Sums: recall plus combining two operands, which tiny models find much harder than recall."""
+    return _questions(world, split, "arithmetic", sums=True)
 
 
 def unanswerable(world: World, split: Split) -> list[Sample]:

@@ -1,7 +1,8 @@
 """The lab's tiny Llama base model: its size, its random init, and packed pretraining rows.
 
-Default size: hidden 256, 2 layers, vocabulary 1k, about 1.6 M parameters; small enough that
-pretraining from scratch takes a minute or two on two CPU cores.
+Default size: hidden 128, 4 layers, vocabulary 1k, about 1.2 M parameters; small enough that
+pretraining from scratch takes a minute or two on two CPU cores. (Measured: 2 layers of width 256
+stored the facts less reliably in the same number of steps, 3 layers of width 192 much worse.)
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from alignlab.lab.tokenizer import IM_END
 
 @dataclass(frozen=True)
 class LabModelConfig:
-    # Wide and shallow: at this scale width buys fact memorisation per step, depth buys little.
-    hidden_size: int = 256
-    num_layers: int = 2
+    hidden_size: int = 128
+    num_layers: int = 4
     num_heads: int = 4
     intermediate_size: int = 512
     max_positions: int = 256

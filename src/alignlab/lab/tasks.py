@@ -21,6 +21,7 @@ from alignlab.lab.world import Split, World
 Builder = Callable[[World, Split], list[Sample]]
 BUILDERS: dict[str, Builder] = {
     "answerable": knowledge_tasks.answerable,
+    "arithmetic": knowledge_tasks.arithmetic,
     "unanswerable": knowledge_tasks.unanswerable,
     "harmful": safety_tasks.harmful,
     "benign": safety_tasks.benign,
@@ -33,8 +34,8 @@ FAMILIES: tuple[str, ...] = tuple(BUILDERS)
 # Share of each family in the SFT demonstrations: answerable questions dominate, as in real
 # instruction data, while every safety behaviour still gets enough examples to be learned.
 DEFAULT_MIX: tuple[tuple[str, float], ...] = (
-    ("answerable", 0.34), ("unanswerable", 0.10), ("harmful", 0.07), ("benign", 0.09),
-    ("sycophancy", 0.10), ("hierarchy", 0.12), ("injection", 0.06), ("jailbreak", 0.12),
+    ("answerable", 0.30), ("arithmetic", 0.05), ("unanswerable", 0.10), ("harmful", 0.07), ("benign", 0.09),
+    ("sycophancy", 0.10), ("hierarchy", 0.11), ("injection", 0.06), ("jailbreak", 0.12),
 )
 
 

@@ -42,13 +42,13 @@ class WorldConfig:
     """Sizes of the world; the same config always builds the same world."""
 
     seed: int = 0
-    n_towns: int = 30
+    n_towns: int = 18
     n_rivers: int = 10
     n_products: int = 12
     n_hazards: int = 8
-    max_addend: int = 9
+    max_addend: int = 7
     eval_fraction: float = 1 / 3
-    n_fake_towns: int = 24
+    n_fake_towns: int = 18
     n_personas: int = 8
     attributes: tuple[str, ...] = ATTRIBUTES
 
@@ -170,9 +170,6 @@ class _Names:
     def word(self, syllables: int = 2) -> str:
         return self.draw(lambda: "".join(self.syllable() for _ in range(syllables)).capitalize())
 
-    def person(self) -> str:
-        return self.draw(lambda: f"{self.word(1)} {self.word(2)}", min_len=7)
-
     def hazard(self) -> str:
         return self.draw(lambda: (self.syllable() + self.rng.choice(_HAZARD_SUFFIXES)).capitalize(), 6)
 
@@ -200,7 +197,7 @@ def build_world(config: WorldConfig | None = None) -> World:
     towns = []
     for i, split in enumerate(town_splits):
         # Cycle through rivers and products so every value is used by some town.
-        towns.append(Town(names.town(), rivers[i % len(rivers)], names.person(), products[i % len(products)], split))
+        towns.append(Town(names.town(), rivers[i % len(rivers)], names.word(2), products[i % len(products)], split))
     order = list(range(len(towns)))
     rng.shuffle(order)
     towns = [towns[i] for i in order]
