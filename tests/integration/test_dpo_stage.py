@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from cli_support import read_metrics, run_cli
 
 from alignlab.cli import main
 from alignlab.config import DPOConfig, load_config
@@ -49,20 +50,9 @@ def unpaired(tmp_path):
     return write_jsonl(tmp_path / "kto.jsonl", rows)
 
 
-@pytest.fixture(autouse=True)
-def registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
 
 
-def run_cli(*args):
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert e.code in (0, None), f"exit {e.code}"
 
-
-def metrics(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("loss", loss_names())
@@ -72,7 +62,7 @@ def test_every_loss_trains_with_its_inputs_and_metrics(loss, tmp_path, tiny_mode
     data = pairs if spec.paired else unpaired
     run_cli("dpo", "--model", tiny_model_dir("llama"), "--data", data, "--output", out, "--loss", loss,
             "--max-steps", 3, "optim.lr=1e-3", *COMMON)  # fmt: skip
-    rows = metrics(out)
+    rows = read_metrics(out)
     assert len(rows) == 3 and all(row["loss"] > 0 for row in rows)
     assert {"rewards/chosen", "logps/chosen"} <= set(rows[0])
     if spec.paired:
@@ -92,7 +82,7 @@ def test_reference_free_loss_can_still_log_kl_from_a_cached_reference(tmp_path, 
     out = tmp_path / "simpo"
     run_cli("dpo", "--model", tiny_model_dir("llama"), "--data", pairs, "--output", out, "--loss", "simpo",
             "--max-steps", 3, "optim.lr=1e-3", "reference.log_kl=true", *COMMON)  # fmt: skip
-    rows = metrics(out)
+    rows = read_metrics(out)
     assert (out / refcache.CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
 
 
@@ -114,7 +104,7 @@ def test_dpo_raises_chosen_log_ratio_over_rejected(tmp_path, tiny_model_dir, pai
     out = tmp_path / "dpo"
     run_cli("dpo", "--model", base, "--data", pairs, "--output", out, "--max-steps", 12, "optim.lr=2e-3",
             "loss_params.beta=0.5", *COMMON)  # fmt: skip
-    rows = metrics(out)
+    rows = read_metrics(out)
     assert rows[-1]["rewards/accuracy"] == 1.0 and rows[-1]["rewards/margin"] > rows[0]["rewards/margin"] + 1.0
     tok = AutoTokenizer.from_pretrained(out)
     data = [json.loads(line) for line in pairs.read_text().splitlines()]
@@ -124,7 +114,7 @@ def test_dpo_raises_chosen_log_ratio_over_rejected(tmp_path, tiny_model_dir, pai
 
 
 def _losses(out):
-    return torch.tensor([r["loss"] for r in metrics(out)])
+    return torch.tensor([r["loss"] for r in read_metrics(out)])
 
 
 @pytest.mark.parametrize("variant", ["full", "lora", "ref-model", "kto"])

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from alignlab.cli import main
+from cli_support import run_cli
 
 SHARED_HH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh-rlhf" / "harmless-base" / "test.jsonl.gz"
 
@@ -34,16 +33,7 @@ def write_hh(path: Path) -> int:
     return len(rows)
 
 
-@pytest.fixture(autouse=True)
-def registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
 
-
-def run_cli(*args):
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert e.code in (0, None), f"exit {e.code}"
 
 
 def summary(out: Path) -> dict:

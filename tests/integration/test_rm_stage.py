@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from cli_support import read_metrics, run_cli
 
 from alignlab.cli import main
 from alignlab.config import DataConfig, RewardLossConfig
@@ -41,20 +42,9 @@ def separable(tmp_path):
     return write_jsonl(tmp_path / "train.jsonl", train), write_jsonl(tmp_path / "eval.jsonl", held)
 
 
-@pytest.fixture(autouse=True)
-def registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
 
 
-def run_cli(*args):
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert e.code in (0, None), f"exit {e.code}"
 
-
-def metrics(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 COMMON = ["train.progress=false", "train.save_every=null", "schedule.kind=constant"]
@@ -65,7 +55,7 @@ def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable)
     out = tmp_path / "rm"
     run_cli("rm", "--model", tiny_model_dir("llama"), "--data", train, "--output", out, "--max-steps", 30,
             f"data.eval_path={held}", "optim.lr=3e-3", "train.batch_size=4", *COMMON)  # fmt: skip
-    rows = metrics(out)
+    rows = read_metrics(out)
     # Heads start near zero, so the first Bradley-Terry loss is about log 2.
     assert abs(rows[0]["loss"] - math.log(2)) < 0.05
     assert rows[-1]["loss"] < 0.15 and rows[-1]["eval/accuracy"] == 1.0

@@ -5,8 +5,7 @@ import subprocess
 import sys
 
 import pytest
-
-from alignlab.cli import main
+from cli_support import read_metrics, run_cli
 
 PAIRS = [
     ("What colour is the sky?", "The sky is blue."),
@@ -25,17 +24,6 @@ def write_messages(path, pairs=PAIRS, system=None):
             ]
             f.write(json.dumps({"messages": msgs}) + "\n")
     return path
-
-
-def run_cli(*args):
-    try:
-        main(list(args))
-    except SystemExit as e:
-        assert e.code in (0, None), f"exit {e.code}"
-
-
-def read_metrics(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_sft_learns_memorised_response_and_output_loads_without_alignlab(tmp_path, tiny_model_dir):
