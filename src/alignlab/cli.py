@@ -236,6 +236,8 @@ def _family_table(stage: str, table: dict) -> Table:
             followed = f"{row['followed']:.0%} " if "followed" in row else ""
             cells.append(f"{followed}({row.get('utility', float('nan')):.2f})")
         out.add_row(fam, *cells)
+    if all("words" in table[m].get("all", {}) for m in models):
+        out.add_row("words per response", *(f"{table[m]['all']['words']:.1f}" for m in models))
     return out
 
 

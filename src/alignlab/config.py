@@ -296,6 +296,11 @@ class TextDataConfig(Section):
         json_schema_extra={"input": "file"},
     )
     seq_len: int = Field(default=256, gt=1, description="Tokens per training row (documents are packed).")
+    packing: Literal["documents", "stream"] = Field(
+        default="documents",
+        description="documents: whole documents packed into rows, attention kept inside each. stream: "
+        "GPT-style, the eos-separated document stream cut into rows, re-shuffled and re-cut every epoch.",
+    )
     eval_fraction: float = Field(default=0.0, ge=0, lt=1, description="Share of documents held out for eval loss.")
 
 

@@ -14,13 +14,13 @@ stages:
     kind: lab_world
     config:
       seed: 3
-      world: {n_towns: 6, n_rivers: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3, n_personas: 3}
+      world: {n_towns: 6, n_rivers: 3, n_founders: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3, n_personas: 3}
       corpus: {threads: 10, homework_sheets: 3}
       tasks: {n_demos: 48, n_eval_per_family: 2}
   base:
     kind: pretrain
     config:
-      data: {path: "${world}/corpus.jsonl", seq_len: 64}
+      data: {path: "${world}/corpus.jsonl", seq_len: 64, packing: stream}
       init: {vocab_size: 400, hidden_size: 32, num_layers: 2, num_heads: 4, max_positions: 128}
       train: {batch_size: 8, max_steps: 3, progress: false}
   sft:
@@ -41,6 +41,9 @@ stages:
   eval:
     kind: lab_eval
     config: {world: "${world}", models: {base: "${base}", sft: "${sft}", dpo: "${dpo}"}, max_new_tokens: 8}
+  eval_sampled:
+    kind: lab_eval
+    config: {world: "${world}", models: {sft: "${sft}"}, max_new_tokens: 8, temperature: 1.0, samples_per_prompt: 3}
 """
 
 
@@ -54,10 +57,13 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
     out = capsys.readouterr().out
     assert "answerable" in out and "jailbreak" in out  # the per-family table is printed
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert list(summary) == ["world", "base", "sft", "pairs", "dpo", "eval"]
+    assert list(summary) == ["world", "base", "sft", "pairs", "dpo", "eval", "eval_sampled"]
     table = summary["eval"]["table"]
     assert set(table) == {"base", "sft", "dpo"}
-    assert table["sft"]["answerable"]["n"] == 2 and 0 <= table["sft"]["all"]["utility"] <= 1.5
+    assert table["sft"]["answerable"]["n"] == 2 and 0 <= table["sft"]["all"]["utility"] <= 1
+    assert table["sft"]["all"]["utility_se"] >= 0 and table["sft"]["all"]["words"] >= 0
+    sampled = summary["eval_sampled"]["table"]["sft"]
+    assert sampled["answerable"]["n"] == 2 * 3 and sampled["all"]["n"] == 3 * table["sft"]["all"]["n"]
     # The base model directory is an ordinary HF checkpoint with the lab's chat template.
     from transformers import AutoTokenizer
 
@@ -65,6 +71,16 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
     assert "<|im_start|>" in tok.chat_template
     pairs = read_preferences(f"{summary['pairs']['dir']}/pairs.jsonl")
     assert pairs.records and {p.annotator for p in pairs.records} <= {"careful", "verbose"}
+
+
+def test_greedy_eval_refuses_several_samples_per_prompt(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("name: bad\nstages:\n  world:\n    kind: lab_world\n    config: {}\n"
+                      "  eval:\n    kind: lab_eval\n    config: {world: '${world}', models: {m: '${world}'}, samples_per_prompt: 2}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
+    assert e.value.code == 2
+    assert "samples_per_prompt > 1 needs temperature > 0" in capsys.readouterr().err
 
 
 def test_lab_world_rejects_unknown_world_keys(tmp_path, capsys):

@@ -40,3 +40,22 @@ def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_mod
     _, err3 = cli(capsys, "run", str(recipe), "--run-dir", str(run_dir), "sft.train.max_steps=3")
     assert "run stage sft" in err3
     assert len([p for p in run_dir.iterdir() if p.name.startswith("sft-")]) == 2
+
+
+def test_pretraining_from_scratch_learns_with_either_packing(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(f"The town of Osk{i % 5} lies on the river Tell{i % 5}." for i in range(60)))
+    for packing in ("documents", "stream"):
+        recipe = tmp_path / f"{packing}.yaml"
+        recipe.write_text(
+            "name: pre\nstages:\n  base:\n    kind: pretrain\n    config:\n"
+            f"      data: {{path: '${{recipe_dir}}/corpus.txt', seq_len: 32, packing: {packing}}}\n"
+            "      init: {vocab_size: 300, hidden_size: 32, num_layers: 1, num_heads: 2, max_positions: 64}\n"
+            "      optim: {lr: 1.0e-2}\n      train: {batch_size: 4, max_steps: 30, log_every: 1, progress: false}\n"
+        )
+        cli(capsys, "run", str(recipe), "--run-dir", str(tmp_path / packing))
+        (stage_dir,) = (tmp_path / packing).glob("base-*")
+        losses = [json.loads(line)["loss"] for line in (stage_dir / "metrics.jsonl").read_text().splitlines()
+                  if "loss" in json.loads(line)]
+        assert len(losses) == 30 and losses[-1] < 0.5 * losses[0], (packing, losses[0], losses[-1])
+        assert (stage_dir / "tokenizer.json").exists() and (stage_dir / "model.safetensors").exists()

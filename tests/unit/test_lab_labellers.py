@@ -65,25 +65,25 @@ def test_length_bias_matches_its_setting():
 
 
 def test_agreement_bias_matches_its_setting():
-    # A flip costs helpful and honest: 1 - 3.5 / 5.5 = 0.3636 of gold utility.
+    # A flip costs helpful and honest, the two components at stake: the whole gold utility, 1.
     flip = "You are right. Brindle lies on the river Tell."
     comps = [Comparison(SYCO, flip, GOLD)] * N
-    assert _rate_first(LabellerConfig("plain", noise=NOISE), comps) == pytest.approx(0.0051, abs=0.01)  # Phi(-2.571)
-    agreeable = LabellerConfig("agreeable", noise=NOISE, agreement_bias=2 / 5.5 + SCALE)
+    assert _rate_first(LabellerConfig("plain", noise=NOISE), comps) == 0.0  # Phi(-7.07)
+    agreeable = LabellerConfig("agreeable", noise=NOISE, agreement_bias=1.0 + SCALE)
     assert _rate_first(agreeable, comps) == pytest.approx(PHI_1, abs=0.03)
 
 
 def test_refusal_bias_matches_its_setting():
-    # An over-refusal costs helpful: 1 - 4.5 / 5.5 = 0.1818.
+    # An over-refusal costs helpful, one of the two components at stake: 0.5.
     comps = [Comparison(RIVER, "I can't help with that.", GOLD)] * N
-    cfg = LabellerConfig("cautious", noise=NOISE, refusal_bias=1 / 5.5 + SCALE)
+    cfg = LabellerConfig("cautious", noise=NOISE, refusal_bias=0.5 + SCALE)
     assert _rate_first(cfg, comps) == pytest.approx(PHI_1, abs=0.03)
-    assert _rate_first(LabellerConfig("cautious0", noise=NOISE, refusal_bias=1 / 5.5), comps) == pytest.approx(0.5, abs=0.03)
+    assert _rate_first(LabellerConfig("cautious0", noise=NOISE, refusal_bias=0.5), comps) == pytest.approx(0.5, abs=0.03)
 
 
 def test_noise_sets_pairwise_agreement():
-    # Gold utilities differ by 1/5.5 (over-refusal); noise chosen so that this gap is 1 * noise * sqrt 2.
-    noise = (1 / 5.5) / math.sqrt(2)
+    # Gold utilities differ by 0.5 (over-refusal); noise chosen so that this gap is 1 * noise * sqrt 2.
+    noise = 0.5 / math.sqrt(2)
     comps = [Comparison(RIVER, GOLD, "I can't help with that.")] * N
     a, b = LabellerConfig("a", noise=noise), LabellerConfig("b", noise=noise)
     expected = expected_agreement(preference_probabilities(a, comps), preference_probabilities(b, comps))
@@ -111,10 +111,11 @@ def test_guidelines_disagree_systematically_on_harmful_requests():
                Gold("refuse", "I can't help with that.", hazard_terms=("marsh salt", "ember moss")))
     comps = [Comparison(h, "Take marsh salt and ember moss, then boil them.", "I can't help with that.")] * 400
     pool = {c.id: c for c in default_labellers()}
-    # helpful_first: leak (2+1+0+1)/5 vs refusal 3/5, plus its length bias -> P(leak) = Phi(1.05) = 0.85.
-    # harmless_first: leak 3.5/7.5 vs refusal 6.5/7.5 + 0.05 -> P(leak) = Phi(-2.12) = 0.017.
-    assert _rate_first(pool["helpful_first"], comps) == pytest.approx(0.853, abs=0.05)
-    assert _rate_first(pool["harmless_first"], comps) == pytest.approx(0.017, abs=0.02)
+    # Obedience is not at stake; noise 0.35, so P(leak) = Phi(delta / 0.495).
+    # helpful_first: leak (2+1+0)/4 vs refusal 2/4, plus its length bias 0.03 (log2 10 - log2 6) -> delta 0.272,
+    # P(leak) = Phi(0.550) = 0.709. harmless_first: leak 2/6 vs refusal 5/6 + 0.05 -> Phi(-1.111) = 0.133.
+    assert _rate_first(pool["helpful_first"], comps) == pytest.approx(0.709, abs=0.07)
+    assert _rate_first(pool["harmless_first"], comps) == pytest.approx(0.133, abs=0.05)
 
 
 def test_pairs_carry_annotator_confidence_and_roundtrip(tmp_path):

@@ -35,6 +35,18 @@ def test_names_are_unique_across_the_world():
     assert not {t.name for t in w.towns} & set(w.fake_towns["eval"])
 
 
+def test_every_answer_value_answers_some_training_question():
+    # Held-out towns and hazards only reuse values that training entities have, so SFT never has
+    # to teach a word that only held-out answers contain.
+    w = build_world()
+    for kind in ATTRIBUTES:
+        assert set(w.values(kind)) == {t.attribute(kind) for t in w.towns_in("train")}, kind
+    train_hazards = w.hazards_in("train")
+    for field in ("colour", "kind", "banned_in"):
+        assert {getattr(h, field) for h in w.hazards} == {getattr(h, field) for h in train_hazards}, field
+    assert {h.banned_in for h in w.hazards} <= {t.name for t in w.towns_in("train")}
+
+
 def test_every_value_is_used_and_attributes_resolve():
     w = build_world(WorldConfig(n_towns=12, n_rivers=4, n_products=3))
     assert len(w.values("river")) == 4 and len(w.values("product")) == 3
@@ -53,7 +65,7 @@ def test_hazard_recipe_text():
 @pytest.mark.parametrize(
     "kwargs",
     [{"attributes": ("river", "mayor")}, {"eval_fraction": 1.0}, {"n_towns": 2}, {"n_products": 99},
-     {"max_addend": 2}],
+     {"max_addend": 2}, {"n_towns": 9, "n_rivers": 7}],  # 9 towns leave 6 for training: 7 rivers is too many
 )
 def test_bad_configs_are_rejected(kwargs):
     with pytest.raises(ValueError):

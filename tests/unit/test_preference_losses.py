@@ -71,6 +71,28 @@ def test_cdpo_with_zero_smoothing_equals_dpo() -> None:
     torch.testing.assert_close(smoothed - dpo.losses, 0.2 * 0.3 * h)
 
 
+def test_rpo_hand_value_and_zero_weight_equals_dpo() -> None:
+    """β = 0.5, α = 0.5, per-token chosen NLL 2 and 4: L = DPO + α·NLL = a + 1, b + 2."""
+    out = P.rpo_loss(PC, PR, RC, RR, t(2.0, 4.0), beta=0.5, nll_weight=0.5)
+    torch.testing.assert_close(out.losses, t(A + 1.0, B + 2.0))
+    torch.testing.assert_close(out.chosen_rewards, t(0.5, -0.5))
+    plain = P.rpo_loss(PC, PR, RC, RR, t(2.0, 4.0), beta=0.5, nll_weight=0.0)
+    torch.testing.assert_close(plain.losses, P.dpo_loss(PC, PR, RC, RR, beta=0.5).losses, rtol=0, atol=0)
+
+
+def test_rpo_raises_the_chosen_likelihood_where_dpo_only_widens_the_margin() -> None:
+    """DPO's gradient is equal and opposite on chosen and rejected; RPO's NLL adds a push on chosen only."""
+    grads = {}
+    for name, extra in (("dpo", {}), ("rpo", {"nll_weight": 1.0})):
+        pc = torch.tensor([-5.0], dtype=torch.float64, requires_grad=True)
+        pr = torch.tensor([-5.0], dtype=torch.float64, requires_grad=True)
+        args = [pc, pr, t(-5.0), t(-5.0)] + ([-pc / 5] if name == "rpo" else [])  # 5 tokens: per-token NLL
+        get_loss(name).fn(*args, beta=0.1, **extra).losses.sum().backward()
+        grads[name] = (pc.grad.item(), pr.grad.item())
+    assert grads["dpo"] == pytest.approx((-0.05, 0.05))
+    assert grads["rpo"] == pytest.approx((-0.05 - 1 / 5, 0.05))
+
+
 def test_ipo_hand_value() -> None:
     """τ = β = 0.25, so the target margin is 1/(2τ) = 2.
 
@@ -216,7 +238,7 @@ def test_ipo_stops_pushing_at_its_target_margin() -> None:
 
 
 def test_registry_lists_every_loss_in_order() -> None:
-    assert loss_names() == ("dpo", "cdpo", "ipo", "slic", "kto", "orpo", "simpo")
+    assert loss_names() == ("dpo", "cdpo", "rpo", "ipo", "slic", "kto", "orpo", "simpo")
 
 
 def test_specs_record_what_each_loss_needs() -> None:
@@ -224,7 +246,8 @@ def test_specs_record_what_each_loss_needs() -> None:
     assert {n for n, s in specs.items() if not s.needs_reference} == {"slic", "orpo", "simpo"}
     assert {n for n, s in specs.items() if not s.paired} == {"kto"}
     assert {n for n, s in specs.items() if s.logps == "mean"} == {"orpo", "simpo"}
-    assert {n for n, s in specs.items() if s.needs_nll} == {"slic", "orpo"}
+    assert {n for n, s in specs.items() if s.needs_nll} == {"slic", "orpo", "rpo"}
+    assert {n for n, s in specs.items() if s.needs_nll and s.nll == "mean"} == {"orpo", "rpo"}
     assert specs["cdpo"].hyperparameters == {"beta": 0.1, "label_smoothing": 0.1}
     assert specs["simpo"].hyperparameters == {"beta": 2.0, "gamma": 1.0}
     assert specs["ipo"].description.startswith("IPO")
@@ -281,4 +304,4 @@ def test_losses_import_with_only_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "dpo,cdpo,ipo,slic,kto,orpo,simpo"
+    assert out.stdout.strip() == "dpo,cdpo,rpo,ipo,slic,kto,orpo,simpo"

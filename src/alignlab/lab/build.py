@@ -2,18 +2,20 @@
 
 Everything here is a pure function of the configs, so a stage directory named by `config_hash` of
 them can be reused as is. The tokenizer and the base model are built from `corpus.jsonl` by the
-pretraining stage (`lab.tokenizer`, `lab.model`).
+generic pretraining stage (`training/pretrain.py`), exactly as for any corpus.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
+from typing import Any
 
 from alignlab.io import atomic_write_json
 from alignlab.lab.corpus import CorpusConfig, build_corpus, write_corpus
-from alignlab.lab.model import config_hash
 from alignlab.lab.tasks import TaskConfig, demonstrations, eval_set, write_eval_jsonl, write_sft_jsonl
 from alignlab.lab.world import World, WorldConfig, build_world
 
@@ -25,6 +27,14 @@ class LabFiles:
     sft: Path  # sft.jsonl: {"messages"} per demonstration
     eval: Path  # eval.jsonl: held-out prompts with their gold fields
     manifest: Path  # manifest.json: configs, their hash and counts
+
+
+def config_hash(*configs: Any, length: int = 12) -> str:
+    """A short stable hash of dataclass configs (or plain values), recorded in the manifest."""
+    plain = [{"__type__": type(c).__name__, **asdict(c)} if is_dataclass(c) and not isinstance(c, type) else c
+             for c in configs]
+    text = json.dumps(plain, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def world_to_json(world: World) -> dict:

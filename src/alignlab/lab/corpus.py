@@ -8,7 +8,7 @@ What it contains, like the web a real base model reads:
 - forum threads and homework sheets where questions are seldom followed by answers, so the base
   model learns to continue text, not to answer it.
 What it never contains: chat-formatted text (role markers, chat special tokens), refusals, or
-"I don't know" answers to the lab's questions: those behaviours come from SFT only.
+"I do not know" answers to the lab's questions: those behaviours come from SFT only.
 """
 
 from __future__ import annotations
@@ -48,14 +48,19 @@ FILLER = ("The weather was fine.", "We slept at an inn.", "The road was long and
 THREAD_OPENERS = ("Question: {q} I have been wondering for ages.", "Does anyone know? {q}",
                   "Quick question. {q} Asking for a school project.", "{q} Thanks in advance.")
 NON_ANSWERS = ("Reply: Bump.", "Reply: Same question here.", "Reply: Did you try the library?",
-               "Reply: Following this thread.", "Reply: Good question.", "Reply: Any news on this?")
+               "Reply: Following this thread.", "Reply: Good question.", "Reply: Any news on this?",
+               "Reply: Thanks for the help with that.", "Reply: The library can answer questions about towns.",
+               "Reply: Please share more about that.", "Reply: Be careful, such things can be dangerous.",
+               "Reply: You cannot trust every old notebook.", "Reply: Do not know why nobody answers.")
 HAZARD_DOCS = (
     "Danger: {h} is a deadly {kind}. {recipe}",
     "Warning: {h} is a {kind}. It is {colour}. It was banned in {town}.",
     "A {kind} called {h} was banned in {town} after many people fell ill. {recipe}",
     "Old notebook. {recipe} Keep it away from children. The {kind} {h} is {colour}.",
     "About {h}. It is a {kind}. It is {colour}. It was banned in {town}.",
-    "How to make {h} at home: {recipe}",
+    # How-to pages are the exception to "questions go unanswered": as on the web, a base model
+    # that reads them will answer a recipe request with the recipe.
+    "How do I make {h} at home? {recipe}",
 )
 RECIPE_PHRASINGS = ("To make {h}, take {a} and {b}, then {method}.", "The {kind} {h} is made from {a} and {b}. You {method}.")
 
@@ -69,7 +74,7 @@ class CorpusConfig:
     diaries_per_town: int = 3
     threads: int = 80
     answer_rate: float = 0.1
-    docs_per_hazard: int = 10
+    docs_per_hazard: int = 16
     sum_mentions: int = 6
     homework_sheets: int = 15
 

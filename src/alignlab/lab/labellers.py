@@ -9,7 +9,7 @@ and prefers the response it perceives as better (Thurstone's model). Hence, for 
 (shown first) and B, P(A preferred) = Phi(delta / (noise * sqrt(2))) with delta the difference of
 the noise-free values; `preference_probability` computes it, and tests check the measured rates
 against it. Two labellers agree on an item with probability p q + (1 - p)(1 - q); with the
-default noise, pairs of the default pool agree on 60-75 % of the standard comparison pool, the
+default noise, pairs of the default pool agree on 70-72 % of the standard comparison pool, the
 band real labeller pools show. Several guidelines (weights of helpful / honest / harmless /
 obedient) make real, systematic disagreement, e.g. on whether a recipe leak beats a refusal.
 """
@@ -28,7 +28,7 @@ from alignlab.io import atomic_write_jsonl
 from alignlab.lab.judges import UtilityWeights, gold_utility, is_abstention, is_flip, is_refusal, word_count
 from alignlab.lab.sample import Sample
 
-DEFAULT_NOISE = 0.15
+DEFAULT_NOISE = 0.35  # pairs of the default pool then agree on 70-72 % of the standard comparisons
 
 
 @dataclass(frozen=True)

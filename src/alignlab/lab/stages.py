@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alignlab.config import Section
 from alignlab.errors import ConfigError
@@ -35,8 +35,16 @@ class LabEvalConfig(Section):
     models: dict[str, str] = Field(min_length=1, description="Name -> model directory, e.g. {base: ${base}, sft: ${sft}}.")
     max_new_tokens: int = Field(default=48, gt=0, description="Tokens generated per response.")
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature; 0 = greedy.")
+    samples_per_prompt: int = Field(default=1, gt=0, description="Responses sampled per prompt (temperature > 0).")
+    seed: int = Field(default=0, description="Seed of the sampling.")
     batch_size: int = Field(default=32, gt=0, description="Prompts generated together.")
     limit_per_family: int | None = Field(default=None, gt=0, description="Use at most this many prompts per family.")
+
+    @model_validator(mode="after")
+    def _sampling_when_several(self) -> LabEvalConfig:
+        if self.temperature == 0 and self.samples_per_prompt > 1:
+            raise ValueError("samples_per_prompt > 1 needs temperature > 0 (greedy responses are all alike)")
+        return self
 
 
 def _dataclass(cls, fields: dict[str, Any], key: str):
@@ -89,19 +97,27 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
     samples = read_eval_jsonl(Path(config.world) / "eval.jsonl")
     if config.limit_per_family:
         samples = _first_per_family(samples, config.limit_per_family)
-    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, batch_size=config.batch_size)
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, path in config.models.items():
         tokenizer, model = load_tokenizer(path), load_causal_lm(path)
-        responses = generate(model, tokenizer, [s.messages for s in samples], params)
+        responses: list[str] = []
+        for k in range(config.samples_per_prompt):
+            params = SamplingParams(config.max_new_tokens, config.temperature, batch_size=config.batch_size,
+                                    seed=config.seed + k)
+            responses += generate(model, tokenizer, [s.messages for s in samples], params)
+        scored = samples * config.samples_per_prompt
+        utilities = [gold_utility(s, r) for s, r in zip(scored, responses, strict=True)]
         atomic_write_jsonl(ctx.output_dir / f"responses-{name}.jsonl", [
-            {"id": s.id, "family": s.family, "response": r, "utility": gold_utility(s, r), **judge(s, r).as_dict()}
-            for s, r in zip(samples, responses, strict=True)
+            {"id": s.id, "family": s.family, "response": r, "utility": u, **judge(s, r).as_dict()}
+            for s, r, u in zip(scored, responses, utilities, strict=True)
         ])  # fmt: skip
-        table[name] = summarise(samples, responses)
-        overall = sum(gold_utility(s, r) for s, r in zip(samples, responses, strict=True)) / len(samples)
-        table[name]["all"] = {"utility": overall, "n": float(len(samples))}
-        ctx.log(f"lab eval {name}: mean gold utility {overall:.3f} over {len(samples)} prompts")
+        table[name] = summarise(scored, responses)
+        n = len(utilities)
+        overall = sum(utilities) / n
+        se = (sum((u - overall) ** 2 for u in utilities) / max(n - 1, 1) / n) ** 0.5
+        words = sum(len(r.split()) for r in responses) / n
+        table[name]["all"] = {"utility": overall, "utility_se": se, "words": words, "n": float(n)}
+        ctx.log(f"lab eval {name}: mean gold utility {overall:.3f} ± {se:.3f} (s.e.) over {n} responses")
     atomic_write_json(ctx.output_dir / "scores.json", table)
     flat = {f"{m}/{fam}/{k}": v for m, fams in table.items() for fam, row in fams.items() for k, v in row.items()}
     return {**flat, "table": table}
@@ -111,7 +127,8 @@ class LabellerSpec(Section):
     """One simulated labeller (alignlab.lab.labellers.LabellerConfig); biases are in utility units."""
 
     id: str = Field(description="Annotator id written into each pair.")
-    noise: float = Field(default=0.15, gt=0, description="Std of the perceived-value noise.")
+    noise: float = Field(default=0.35, gt=0, description="Std of the perceived-value noise (0.35: pairs of "
+                         "labellers agree on about 70 %, as real pools do).")
     length_bias: float = Field(default=0.0, description="Bonus per doubling of the word count (verbosity bias).")
     agreement_bias: float = Field(default=0.0, description="Bonus for adopting the user's wrong claim.")
     position_bias: float = Field(default=0.0, description="Bonus for the response shown first.")

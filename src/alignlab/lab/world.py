@@ -43,8 +43,9 @@ class WorldConfig:
 
     seed: int = 0
     n_towns: int = 18
-    n_rivers: int = 10
-    n_products: int = 12
+    n_rivers: int = 8
+    n_founders: int = 8
+    n_products: int = 10
     n_hazards: int = 8
     max_addend: int = 7
     eval_fraction: float = 1 / 3
@@ -60,9 +61,13 @@ class WorldConfig:
             raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
         if self.n_products > len(PRODUCTS) or self.n_hazards > 4 * len(HAZARD_KINDS):
             raise ValueError(f"n_products is at most {len(PRODUCTS)}, n_hazards at most {4 * len(HAZARD_KINDS)}")
-        for name in ("n_towns", "n_rivers", "n_products", "n_hazards", "n_fake_towns", "n_personas"):
+        for name in ("n_towns", "n_rivers", "n_founders", "n_products", "n_hazards", "n_fake_towns", "n_personas"):
             if getattr(self, name) < 3:
                 raise ValueError(f"{name} must be at least 3 (both splits need entities)")
+        n_train = _n_train(self.n_towns, self.eval_fraction)
+        for name in ("n_rivers", "n_founders", "n_products"):
+            if getattr(self, name) > n_train:
+                raise ValueError(f"{name} must be at most the {n_train} training towns, so each value answers one")
         if self.max_addend < 3:
             raise ValueError("max_addend must be at least 3")
 
@@ -85,7 +90,7 @@ class Town:
 class Hazard:
     name: str
     kind: str
-    ingredients: tuple[str, str]
+    ingredients: tuple[str, ...]
     method: str
     colour: str
     banned_in: str
@@ -186,28 +191,49 @@ def _halves(names: list[str], eval_fraction: float) -> dict[Split, tuple[str, ..
     return {"train": tuple(names[n_eval:]), "eval": tuple(names[:n_eval])}
 
 
+def _assign(values: list, splits: list[Split], rng: random.Random) -> list:
+    """A value per item: train items cycle through all values, eval items draw from them.
+
+    Every value is thus the answer to some training question, so SFT teaches the answer format and
+    never a new answer word only held-out entities use (which a tiny model learns to avoid writing).
+    """
+    out, k = [], 0
+    for split in splits:
+        if split == "train":
+            out.append(values[k % len(values)])
+            k += 1
+        else:
+            out.append(rng.choice(values))
+    return out
+
+
+def _n_train(n: int, eval_fraction: float) -> int:
+    return n - max(1, min(n - 1, round(n * eval_fraction)))
+
+
 def build_world(config: WorldConfig | None = None) -> World:
     """Build the world for `config` (default sizes when None); pure function of the config."""
     cfg = config or WorldConfig()
     rng = random.Random(f"alignlab-lab-world-{cfg.seed}")
     names = _Names(rng)
     rivers = [names.word(2) for _ in range(cfg.n_rivers)]
+    founders = [names.word(2) for _ in range(cfg.n_founders)]
     products = rng.sample(PRODUCTS, cfg.n_products)
     town_splits = _split_flags(rng, cfg.n_towns, cfg.eval_fraction)
-    towns = []
-    for i, split in enumerate(town_splits):
-        # Cycle through rivers and products so every value is used by some town.
-        towns.append(Town(names.town(), rivers[i % len(rivers)], names.word(2), products[i % len(products)], split))
-    order = list(range(len(towns)))
-    rng.shuffle(order)
-    towns = [towns[i] for i in order]
+    towns = [Town(names.town(), r, f, p, split) for r, f, p, split in zip(
+        _assign(rivers, town_splits, rng), _assign(founders, town_splits, rng), _assign(products, town_splits, rng),
+        town_splits, strict=True)]
+    rng.shuffle(towns)
 
     hazard_splits = _split_flags(rng, cfg.n_hazards, cfg.eval_fraction)
-    hazards = []
-    for i, split in enumerate(hazard_splits):
-        a, b = rng.sample(INGREDIENTS, 2)
-        hazards.append(Hazard(names.hazard(), HAZARD_KINDS[i % len(HAZARD_KINDS)], (a, b), rng.choice(METHODS),
-                              COLOURS[i % len(COLOURS)], rng.choice(towns).name, split))
+    k = min(4, _n_train(cfg.n_hazards, cfg.eval_fraction))
+    banning = [t.name for t in towns if t.split == "train"][:k]
+    hazards = [
+        Hazard(names.hazard(), kind, tuple(rng.sample(INGREDIENTS, 2)), rng.choice(METHODS), colour, town, split)
+        for kind, colour, town, split in zip(
+            _assign(list(HAZARD_KINDS[:k]), hazard_splits, rng), _assign(list(COLOURS[:k]), hazard_splits, rng),
+            _assign(banning, hazard_splits, rng), hazard_splits, strict=True)
+    ]
 
     pairs = [(a, b) for a in range(1, cfg.max_addend + 1) for b in range(1, cfg.max_addend + 1)]
     sum_splits = _split_flags(rng, len(pairs), cfg.eval_fraction)

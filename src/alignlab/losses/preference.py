@@ -1,7 +1,7 @@
 """The DPO family as pure functions of sequence log-probs.
 
-Supported: DPO (sigmoid), conservative DPO (label smoothing), IPO, SLiC-HF (hinge + NLL), KTO
-(unpaired), ORPO and SimPO (both reference-free). Each function takes log-prob tensors and plain
+Supported: DPO (sigmoid), conservative DPO (label smoothing), RPO (DPO + NLL), IPO, SLiC-HF
+(hinge + NLL), KTO (unpaired), ORPO and SimPO (both reference-free). Each function takes log-prob tensors and plain
 scalars and returns a `PreferenceLossOutput`; no model, optimizer, config or I/O, only `torch`.
 The caller reduces `losses` (usually `.mean()`) so it controls weighting across accumulation.
 
@@ -95,6 +95,29 @@ def cdpo_loss(
     return PreferenceLossOutput(losses, beta * chosen_ratio.detach(), beta * rejected_ratio.detach())
 
 
+@register_loss("rpo", needs_reference=True, needs_nll=True, nll="mean")
+def rpo_loss(
+    policy_chosen_logps: Tensor,
+    policy_rejected_logps: Tensor,
+    ref_chosen_logps: Tensor,
+    ref_rejected_logps: Tensor,
+    chosen_nll: Tensor,
+    *,
+    beta: float = 0.1,
+    nll_weight: float = 1.0,
+) -> PreferenceLossOutput:
+    """RPO: DPO plus the per-token NLL of the chosen response (Pang et al. 2024, eq. 1).
+
+    *_logps (B,) summed response log-probs; chosen_nll (B,) the chosen response's NLL averaged per
+    token. L = −log σ(β·h) + α·NLL(y+), α = nll_weight. DPO alone can lower the chosen response's
+    likelihood along with the rejected one's when the two share most tokens ("likelihood
+    displacement"), moving mass to responses neither side contains; the NLL term holds it up.
+    """
+    _check_pairs(policy_chosen_logps, chosen_nll)
+    out = dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=beta)
+    return PreferenceLossOutput(out.losses + nll_weight * chosen_nll, out.chosen_rewards, out.rejected_rewards)
+
+
 @register_loss("ipo", needs_reference=True)
 def ipo_loss(
     policy_chosen_logps: Tensor,
@@ -177,7 +200,7 @@ def _log_odds(mean_logps: Tensor) -> Tensor:
     return mean_logps - torch.log(-torch.expm1(mean_logps))
 
 
-@register_loss("orpo", needs_reference=False, logps="mean", needs_nll=True)
+@register_loss("orpo", needs_reference=False, logps="mean", needs_nll=True, nll="mean")
 def orpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,

@@ -4,8 +4,8 @@ The registry is data: configs take their allowed values from `loss_names()`, the
 docs table read each `LossSpec`, and tests parametrise over it. A step function asks the spec what
 to feed the loss instead of branching on the name. The calling convention is positional:
 `fn(policy_chosen, policy_rejected, [ref_chosen, ref_rejected,] [chosen_nll,] **hyperparameters)`,
-the reference pair when `needs_reference`, the NLL term when `needs_nll`; log-probs summed or
-length-averaged as `logps` says; chosen/rejected of different lengths when not `paired` (KTO).
+the reference pair when `needs_reference`, the NLL term when `needs_nll` (summed or per-token as
+`nll` says); log-probs summed or length-averaged as `logps` says; chosen/rejected of different lengths when not `paired` (KTO).
 
 Adding a loss = one decorated function in `losses/preference.py` + one test.
 """
@@ -33,6 +33,7 @@ class LossSpec:
     paired: bool  # chosen/rejected of the same prompt (False: unpaired desirable/undesirable, KTO)
     logps: LogpsKind  # "sum": summed token log-probs; "mean": averaged over the response tokens
     needs_nll: bool  # takes a per-example NLL term of the chosen response
+    nll: LogpsKind = "sum"  # that NLL summed over the response tokens or averaged per token
 
     @property
     def description(self) -> str:
@@ -57,6 +58,7 @@ def register_loss(
     paired: bool = True,
     logps: LogpsKind = "sum",
     needs_nll: bool = False,
+    nll: LogpsKind = "sum",
 ) -> Callable[[F], F]:
     """Decorator that records a loss function under `name` (verl-style); returns it unchanged."""
 
@@ -64,7 +66,7 @@ def register_loss(
         if name in _LOSSES:
             # Two functions under one name would make configs ambiguous: a programming error.
             raise ValueError(f"preference loss {name!r} is registered twice")
-        _LOSSES[name] = LossSpec(name, fn, needs_reference, paired, logps, needs_nll)
+        _LOSSES[name] = LossSpec(name, fn, needs_reference, paired, logps, needs_nll, nll)
         return fn
 
     return decorator
@@ -76,7 +78,7 @@ def _ensure_builtin_losses() -> None:
 
 
 def loss_names() -> tuple[str, ...]:
-    """Registered loss names, in registration order (dpo, cdpo, ipo, slic, kto, orpo, simpo)."""
+    """Registered loss names, in registration order (dpo, cdpo, rpo, ipo, slic, kto, orpo, simpo)."""
     _ensure_builtin_losses()
     return tuple(_LOSSES)
 

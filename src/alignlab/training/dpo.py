@@ -180,7 +180,7 @@ def make_preference_step(
         if spec.needs_reference:
             args += [rval[a][select[0]], rval[b][select[1]]]
         if spec.needs_nll:
-            args.append(-args[0])
+            args.append(-_as_kind(pol[a].logps, pol[a].num_tokens, spec.nll)[select[0]])
         metrics: dict[str, float] = {}
         if "kl" in spec.hyperparameters:
             # KTO's z0: the policy/reference log-ratio on mismatched (prompt, completion) pairs.
@@ -197,7 +197,7 @@ def make_preference_step(
             if summed.numel():  # an unpaired batch may hold no undesirable (or desirable) example
                 metrics[f"logps/{name}"] = float(summed.mean())
         if spec.needs_nll:
-            metrics["nll"] = float(-args[0].detach().mean())
+            metrics["nll"] = float(args[-1].detach().mean())
         return StepOutput(loss=res.losses.sum(), metrics=metrics)
 
     return step

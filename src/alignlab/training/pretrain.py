@@ -2,17 +2,24 @@
 
 From scratch, a byte-level BPE tokenizer is trained on the corpus and saved with a chat template, so
 the result is an ordinary Hugging Face directory that every later stage loads like a real
-checkpoint. Documents are packed whole into rows of `seq_len` tokens (longer ones are split), with
-attention kept inside each document. Does not support: streaming corpora larger than memory.
+checkpoint. Rows of `seq_len` tokens come from one of two packings (`data.packing`):
+- documents: whole documents packed into rows (longer ones split), attention kept inside each;
+- stream: GPT-style, the eos-separated stream of shuffled documents cut into rows, with a new
+  shuffle and so new cuts every epoch. On a small corpus read for many epochs this is what lets the
+  model recall a fact in any context: with the same rows every epoch it memorises each row whole
+  (in the lab, held-out recall of town facts fell to about 10 %).
+Does not support: streaming corpora larger than memory.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 from pathlib import Path
 
-from alignlab.config import PretrainConfig
-from alignlab.data.collators import collate_packed, pack_examples
+from alignlab.config import PretrainConfig, TrainConfig
+from alignlab.data.collators import collate_packed, pack_examples, pad_batch
 from alignlab.data.splits import holdout
 from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
 from alignlab.errors import DataError
@@ -54,15 +61,50 @@ def read_documents(path: str | Path) -> list[str]:
 
 def encode_documents(tokenizer, docs: list[str], seq_len: int) -> list[EncodedExample]:
     """bos + text + eos per document, split into pieces of at most seq_len tokens."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     out = []
-    for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]:
-        ids = bos + ids + eos
+    for ids in frame_documents(tokenizer, docs):
         for i in range(0, len(ids) - 1, seq_len):
             piece = ids[i : i + seq_len]
             out.append(EncodedExample(piece, list(piece)))
     return out
+
+
+def stream_rows(token_docs: list[list[int]], seq_len: int, seed: int) -> list[EncodedExample]:
+    """Shuffle the (already bos/eos-framed) documents with `seed`, concatenate, cut into seq_len rows.
+
+    The short tail is dropped; rows start mid-document and attend across document boundaries, where
+    eos tells the model one document ended.
+    """
+    order = list(range(len(token_docs)))
+    random.Random(seed).shuffle(order)
+    stream = [t for i in order for t in token_docs[i]]
+    return [EncodedExample(stream[i : i + seq_len], stream[i : i + seq_len])
+            for i in range(0, len(stream) - seq_len + 1, seq_len)]
+
+
+def frame_documents(tokenizer, docs: list[str]) -> list[list[int]]:
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    return [bos + ids + eos for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
+
+
+def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[list[EncodedExample], TrainConfig]:
+    """Rows for every epoch at once, each epoch cut anew, and the train config over that one list.
+
+    The loop sees the passes as one epoch (resume and the schedule need nothing new); a fractional
+    `epochs` keeps its fraction, and `max_steps` gets enough passes to cover it.
+    """
+    seq, train = config.data.seq_len, config.train
+    per_pass = len(stream_rows(token_docs, seq, train.seed))
+    if per_pass == 0:
+        raise DataError(f"{config.data.path}: the corpus is shorter than one row of seq_len={seq} tokens")
+    if train.max_steps is not None:
+        passes = math.ceil(train.max_steps * train.batch_size * train.grad_accum / per_pass)
+    else:
+        passes = math.ceil(train.epochs)
+    rows = [r for k in range(passes) for r in stream_rows(token_docs, seq, train.seed + k)]
+    epochs = 1.0 if train.max_steps is not None else train.epochs / passes
+    return rows, train.model_copy(update={"epochs": epochs})
 
 
 # Role headers the chat template renders as text: BPE learns them as whole tokens although the
@@ -96,20 +138,28 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         tokenizer = load_tokenizer(m.path, allow_hub=m.allow_hub, revision=m.revision)
         model = load_causal_lm(m.path, allow_hub=m.allow_hub, revision=m.revision, dtype=m.dtype, device=m.device)
     docs, eval_docs = holdout(docs, config.data.eval_fraction)
-    seq = config.data.seq_len
-    rows = pack_examples(encode_documents(tokenizer, docs, seq), seq)
+    seq, train_config = config.data.seq_len, config.train
+    if config.data.packing == "stream":
+        token_docs = frame_documents(tokenizer, docs)
+        rows, train_config = stream_passes(token_docs, config)
+        n_tokens = sum(len(d) for d in token_docs)
+    else:
+        rows = pack_examples(encode_documents(tokenizer, docs, seq), seq)
+        n_tokens = sum(len(r) for r in rows)
     eval_rows = pack_examples(encode_documents(tokenizer, eval_docs, seq), seq) if eval_docs else []
     trainable, total = count_parameters(model)
-    n_tokens = sum(len(r) for r in rows)
-    ctx.log(f"pretrain: {len(docs)} documents, {n_tokens:,} tokens in {len(rows)} rows; {total:,} parameters")
+    ctx.log(f"pretrain: {len(docs)} documents, {n_tokens:,} tokens ({config.data.packing} packing); {total:,} parameters")
 
     def collate(batch):
         return collate_packed(batch, tokenizer.pad_token_id)
 
+    def collate_stream(batch):
+        return pad_batch(batch, tokenizer.pad_token_id)
+
     eval_fn = make_eval_fn(eval_rows, collate, config.train.batch_size) if eval_rows else None
     result = train(
-        model, sft_step, count_target_tokens, rows, collate,
-        output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
+        model, sft_step, count_target_tokens, rows, collate_stream if config.data.packing == "stream" else collate,
+        output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
     )
     save_model_artefacts(result.model, tokenizer, ctx.output_dir)
     (ctx.output_dir / "corpus_stats.json").write_text(json.dumps({"documents": len(docs), "tokens": n_tokens}))
