@@ -4,7 +4,8 @@
 
 Runs `alignlab run` into a fresh temporary run directory (so every stage runs, pretraining
 included), times each stage from its `stage.json`, and writes JSON (default
-bench/results/lab_cpu.json) with the total wall time and the gold-judge table of every model.
+bench/results/lab_cpu.json) with the total wall time, each stage's scalar results and the
+gold-judge table of every model.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def main() -> None:
         summary = json.loads((Path(tmp) / "summary.json").read_text())
     stages = {name: s.get("seconds") for name, s in summary.items()}
     tables = {name: s["table"] for name, s in summary.items() if isinstance(s.get("table"), dict)}
+    # The other stages' scalar results: pretraining loss, pairs and labeller agreement, RM accuracy.
+    figures = {name: {k: v for k, v in s.items() if isinstance(v, (int, float)) and k != "seconds"}
+               for name, s in summary.items() if name not in tables}
     report = {
         "benchmark": "lab_cpu",
         "recipe": str(a.recipe.relative_to(HERE.parent)) if a.recipe.is_relative_to(HERE.parent) else str(a.recipe),
@@ -46,6 +50,7 @@ def main() -> None:
         "wall_s": round(wall, 1),
         "stage_s": stages,
         "budget_s": {"floor": 300, "aim": 120},
+        "stage_figures": figures,
         "gold_tables": tables,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
