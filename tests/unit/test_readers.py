@@ -152,6 +152,16 @@ def test_messages_with_tool_calls_content_parts_and_tools(tmp_path):
     assert conv.metadata == {"tools": MESSAGES_ROW["tools"]}
 
 
+def test_preference_and_kto_records_keep_their_tool_schemas(tmp_path):
+    tools = [{"type": "function", "function": {"name": "weather"}}]
+    pair = {"prompt": "Weather?", "chosen": "Sunny.", "rejected": "No.", "tools": tools}
+    assert read_preferences(write_jsonl(tmp_path / "p.jsonl", [pair])).records[0].metadata == {"tools": tools}
+    as_text = {**pair, "tools": json.dumps(tools)}  # hub exports often store the schemas as a JSON string
+    assert read_preferences(write_jsonl(tmp_path / "s.jsonl", [as_text])).records[0].metadata == {"tools": tools}
+    kto = {"prompt": "Weather?", "completion": "Sunny.", "label": True, "tools": tools}
+    assert read_feedback(write_jsonl(tmp_path / "k.jsonl", [kto])).records[0].metadata == {"tools": tools}
+
+
 def test_sharegpt_roles_function_calls_system_and_tools(tmp_path):
     conv = read_conversations(write_jsonl(tmp_path / "s.jsonl", [SHAREGPT_ROW])).records[0]
     assert conv.messages == [

@@ -275,6 +275,22 @@ def test_tool_schemas_reach_the_template_and_are_not_learned(tiny_tokenizer):
     assert tok.decode(encode_prompt(tok, chat[:1], tools=[WEATHER_TOOL])).endswith("<|im_start|>assistant\n")
 
 
+def test_preference_encoding_renders_the_pairs_tool_schemas(tiny_tokenizer, tmp_path):
+    from alignlab.config import DataConfig
+    from alignlab.data.schema import PreferencePair
+    from alignlab.training.reward import encode_pair
+
+    tok = with_template(tiny_tokenizer, TOOLS_TEMPLATE)
+    prompt = [Message(role="user", content="Weather?")]
+    ex = encode_prompt_response(tok, prompt, [Message(role="assistant", content="Sunny.")], tools=[WEATHER_TOOL])
+    assert tok.decode(ex.input_ids).startswith("<|im_start|>system\nTools: get_weather<|im_end|>")
+    assert learned_texts(tok, ex) == ["Sunny.<|im_end|>"]
+    pair = PreferencePair(prompt=prompt, chosen=[assistant("Sunny.")], rejected=[assistant("No idea.")],
+                          metadata={"tools": [WEATHER_TOOL]})
+    encoded = encode_pair(tok, pair, DataConfig(path="unused.jsonl"), None)
+    assert all("get_weather" in tok.decode(side.input_ids) for side in (encoded.chosen, encoded.rejected))
+
+
 def test_tool_calls_and_tool_turns_default_template(tiny_tokenizer):
     msgs = [
         *TOOL_CHAT[:1],

@@ -298,7 +298,7 @@ def _parse_dolly(rec: dict) -> Conversation:
 
 def _parse_prompt_completion(rec: dict) -> Conversation:
     messages = _turns(rec, "prompt", "user") + _turns(rec, "completion", "assistant")
-    meta = _metadata(rec, {"prompt", "completion", "id"})
+    meta = _metadata(rec, {"prompt", "completion", "id", "tools"}, tools=True)
     return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
 
 
@@ -341,7 +341,7 @@ def _parse_ultrafeedback(rec: dict) -> PreferencePair:
     if not prompt:  # the lists hold only the responses; fall back to the `prompt` field
         prompt = _turns(rec, "prompt", "user")
     # `messages` repeats prompt + chosen in UltraFeedback-binarized; `prompt` is now the first turn(s).
-    meta = _metadata(rec, {"prompt", "chosen", "rejected", "messages", "id"})
+    meta = _metadata(rec, {"prompt", "chosen", "rejected", "messages", "id", "tools"}, tools=True)
     sc, sr = rec.get("score_chosen"), rec.get("score_rejected")
     margin = sc - sr if isinstance(sc, int | float) and isinstance(sr, int | float) else None
     pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tie": identical, "margin": margin}
@@ -353,7 +353,7 @@ _PAIR_FIELDS = ("tie", "confidence", "margin", "annotator", "reason")
 
 def _parse_preference(rec: dict) -> PreferencePair:
     fields = {k: rec[k] for k in _PAIR_FIELDS if rec.get(k) is not None}
-    meta = _metadata(rec, {"prompt", "chosen", "rejected", "id", *_PAIR_FIELDS})
+    meta = _metadata(rec, {"prompt", "chosen", "rejected", "id", "tools", *_PAIR_FIELDS}, tools=True)
     return _build(
         PreferencePair,
         prompt=_turns(rec, "prompt", "user"),
@@ -377,7 +377,7 @@ def _parse_kto(rec: dict) -> BinaryFeedback:
         completion=_turns(rec, "completion", "assistant"),
         label=label,
         id=_record_id(rec),
-        metadata=_metadata(rec, {"prompt", "completion", "label", "id"}),
+        metadata=_metadata(rec, {"prompt", "completion", "label", "id", "tools"}, tools=True),
     )
 
 

@@ -136,13 +136,18 @@ def encode_prompt_response(
     response: Sequence[MessageLike],
     *,
     max_length: int | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> EncodedExample:
-    """Tokens of `prompt + response` with labels on the response's assistant turns only (DPO, RM)."""
+    """Tokens of `prompt + response` with labels on the response's assistant turns only (DPO, RM).
+
+    `tools` (function schemas) go to the template as for SFT, so a response is scored in the
+    context it was written in.
+    """
     dicts = _template_dicts([*prompt, *response])
     turns = [i for i in _assistant_indices(dicts) if i >= len(prompt)]
     if not turns:
         raise DataError("response has no assistant turn: a response must start with an assistant message")
-    return _encode_turns(tokenizer, dicts, turns, max_length)
+    return _encode_turns(tokenizer, dicts, turns, max_length, tools)
 
 
 def _template_dicts(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:

@@ -77,14 +77,17 @@ def encode_unpaired(tokenizer, records: Sequence, data: DataConfig) -> list[Item
     items = []
     for rec in records:
         prompt = with_system_prompt(list(rec.prompt), data.system_prompt)
-        ex = fit_to_length(encode_prompt_response(tokenizer, prompt, rec.completion), data.max_length)
+        tools = rec.metadata.get("tools")
+        ex = fit_to_length(encode_prompt_response(tokenizer, prompt, rec.completion, tools=tools), data.max_length)
         if has_targets(ex):
-            items.append({"prompt": prompt, "response": rec.completion, "completion": ex, "label": rec.label})
+            items.append({"prompt": prompt, "tools": tools, "response": rec.completion, "completion": ex,
+                          "label": rec.label})  # fmt: skip
     for i, item in enumerate(items):
         # A fixed mismatch (i, i + 1) keeps the cached reference valid whatever the batch order.
         other = items[(i + 1) % len(items)]["response"]
-        item["kl"] = fit_to_length(encode_prompt_response(tokenizer, item["prompt"], other), data.max_length)
-    return [{k: v for k, v in it.items() if k not in ("prompt", "response")} for it in items]
+        mismatched = encode_prompt_response(tokenizer, item["prompt"], other, tools=item["tools"])
+        item["kl"] = fit_to_length(mismatched, data.max_length)
+    return [{k: v for k, v in it.items() if k not in ("prompt", "tools", "response")} for it in items]
 
 
 def encode_preference_data(tokenizer, data: DataConfig, spec: LossSpec, log: Callable[[str], None]) -> PreferenceData:

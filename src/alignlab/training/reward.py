@@ -97,7 +97,7 @@ def _target(pair: PreferencePair, smoothing: float, use_confidence: bool) -> flo
 def encode_pair(tokenizer, pair: PreferencePair, data: DataConfig, loss: RewardLossConfig | None) -> EncodedPair:
     prompt = with_system_prompt(list(pair.prompt), data.system_prompt)
     chosen, rejected = (
-        fit_to_length(encode_prompt_response(tokenizer, prompt, side), data.max_length)
+        fit_to_length(encode_prompt_response(tokenizer, prompt, side, tools=pair.metadata.get("tools")), data.max_length)
         for side in (pair.chosen, pair.rejected)
     )
     smoothing, use_conf = (loss.label_smoothing, loss.use_confidence) if loss else (0.0, False)

@@ -76,7 +76,8 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str], Non
     examples: list[EncodedExample] = []
     for i, rec in enumerate(result.records):
         for prefix, prompt, response in responses_of(rec):
-            full = encode_prompt_response(tokenizer, with_system_prompt(prompt, data.system_prompt), response)
+            full = encode_prompt_response(tokenizer, with_system_prompt(prompt, data.system_prompt), response,
+                                          tools=rec.metadata.get("tools"))
             examples.append(fit_to_length(full, data.max_length))
             slots.append((i, prefix))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
