@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[
     if per_pass == 0:
         raise DataError(f"{config.data.path}: the corpus is shorter than one row of seq_len={seq} tokens")
     if train.max_steps is not None:
-        passes = math.ceil(train.max_steps * train.batch_size * train.grad_accum / per_pass)
+        processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
+        passes = math.ceil(train.max_steps * train.batch_size * train.grad_accum * processes / per_pass)
     else:
         passes = math.ceil(train.epochs)
     rows = [r for k in range(passes) for r in stream_rows(token_docs, seq, train.seed + k)]
