@@ -112,6 +112,11 @@ class TrainConfig(Section):
     )
     progress: bool = Field(default=True, description="Show a progress bar.")
     num_workers: int = Field(default=0, ge=0, description="DataLoader worker processes.")
+    group_by_length: bool = Field(
+        default=False,
+        description="Put examples of similar length in the same micro-batch (less padding); micro-batches "
+        "still come in a seeded random order, the longest first.",
+    )
 
 
 class DataConfig(Section):

@@ -14,7 +14,7 @@ from alignlab.losses.registry import get_loss, loss_names
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
 from alignlab.stage_io import StageContext
 from alignlab.training import refcache
-from alignlab.training.dpo import run_dpo
+from alignlab.training.dpo import make_item_length, run_dpo
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
@@ -60,8 +60,9 @@ def test_every_loss_trains_with_its_inputs_and_metrics(loss, tmp_path, tiny_mode
     spec = get_loss(loss)
     out = tmp_path / loss
     data = pairs if spec.paired else unpaired
+    # Grouped by length, so the loop must get each item's length, for paired and unpaired items alike.
     run_cli("dpo", "--model", tiny_model_dir("llama"), "--data", data, "--output", out, "--loss", loss,
-            "--max-steps", 3, "optim.lr=1e-3", *COMMON)  # fmt: skip
+            "--max-steps", 3, "optim.lr=1e-3", "train.group_by_length=true", *COMMON)  # fmt: skip
     rows = read_metrics(out)
     assert len(rows) == 3 and all(row["loss"] > 0 for row in rows)
     assert {"rewards/chosen", "logps/chosen"} <= set(rows[0])
@@ -84,6 +85,12 @@ def test_reference_free_loss_can_still_log_kl_from_a_cached_reference(tmp_path, 
             "--max-steps", 3, "optim.lr=1e-3", "reference.log_kl=true", *COMMON)  # fmt: skip
     rows = read_metrics(out)
     assert (out / refcache.CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
+
+
+def test_item_length_is_the_longer_side():
+    short, long = EncodedExample([1, 2], [1, 2]), EncodedExample([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
+    assert make_item_length(("chosen", "rejected"))({"chosen": short, "rejected": long}) == 5
+    assert make_item_length(("completion", "kl"))({"completion": long, "kl": short, "label": True}) == 5
 
 
 def _pair_logps(model, tok, rows):

@@ -1,5 +1,6 @@
-"""The one training loop on tiny models: accumulation invariance, data order, precision, LoRA,
-checkpoints, exact resume after SIGKILL, NaN guard, metrics, trackers and the progress bar."""
+"""The one training loop on tiny models: accumulation invariance, data order (shuffled or grouped
+by length), precision, LoRA, checkpoints, exact resume after SIGKILL, NaN guard, metrics, trackers
+and the progress bar."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from alignlab.modeling.tiny import tiny_model_config
 from alignlab.training import loop
 from alignlab.training.checkpoint import STATE_FILE, TrainerState, list_checkpoints
 from alignlab.training.loop import StepOutput, build_optimizer, train
-from alignlab.training.schedule import EpochSampler, count_total_steps, lr_multiplier
+from alignlab.training.schedule import EpochSampler, LengthGroupedSampler, count_total_steps, lr_multiplier
 
 VOCAB = 320
 
@@ -40,14 +41,24 @@ def tiny(arch: str = "llama", seed: int = 0) -> torch.nn.Module:
     return AutoModelForCausalLM.from_config(cfg)
 
 
-def run(model, out: Path, examples, *, step_fn=sft_step, eval_fn=None, optim=None, schedule=None, **train_kw):
+def run(model, out: Path, examples, *, step_fn=sft_step, eval_fn=None, optim=None, schedule=None,
+        example_length=None, **train_kw):
     cfg = TrainConfig(**{"progress": False, "save_every": None, **train_kw})
     return train(
         model, step_fn, count_targets, examples, collate, output_dir=out, train=cfg,
         optim=optim or OptimConfig(lr=1e-2, weight_decay=0.1, max_grad_norm=1.0),
         schedule=schedule or ScheduleConfig(kind="cosine", warmup_steps=1, min_lr_ratio=0.1),
-        eval_fn=eval_fn,
+        eval_fn=eval_fn, example_length=example_length,
     )
+
+
+def token_count(example: dict) -> int:
+    return len(example["input_ids"])
+
+
+def padding(batches: list[list[int]], lengths: list[int]) -> int:
+    """Pad tokens the collator adds to these micro-batches of example indices."""
+    return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
 
 
 def targets(ex: dict) -> int:
@@ -117,6 +128,51 @@ def test_epochs_visit_every_example_once_in_the_seeded_order(tmp_path):
     order = EpochSampler(10, seed=5)
     assert seen == order.order(0) + order.order(1)
     assert [r["epoch"] for r in logged(tmp_path)] == [0.4, 0.8, 1.0, 1.4, 1.8, 2.0]
+
+
+def test_group_by_length_feeds_the_grouped_order_and_resumes_exactly(tmp_path):
+    examples = make_examples(24, VOCAB, seed=9)
+    lengths = [token_count(e) for e in examples]
+    kw = dict(batch_size=2, grad_accum=2, max_steps=6, seed=4, group_by_length=True, save_every=3,
+              example_length=token_count)
+    seen: list[list[int]] = []
+
+    def recording_step(model, batch):
+        seen.append(batch["idx"].tolist())
+        return sft_step(model, batch)
+
+    straight = run(tiny(), tmp_path / "straight", examples, step_fn=recording_step, **kw)
+    order = LengthGroupedSampler(lengths, batch_size=2, seed=4).order(0)
+    assert [i for b in seen for i in b] == order
+    assert lengths[seen[0][0]] == max(lengths)  # the widest micro-batch runs first
+    shuffled = EpochSampler(24, seed=4).order(0)
+    random_batches = [shuffled[k : k + 2] for k in range(0, 24, 2)]
+    assert padding(seen, lengths) < 0.25 * padding(random_batches, lengths)
+
+    # Interrupted in step 5 (after the step-3 checkpoint), then resumed: the same course as straight.
+    calls = {"n": 0}
+
+    def crashing(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise RuntimeError("simulated crash")
+        return sft_step(model, batch)
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tiny(), tmp_path / "resumed", examples, step_fn=crashing, **kw)
+    assert [r["step"] for r in logged(tmp_path / "resumed")] == [1, 2, 3, 4]
+    resumed = run(tiny(), tmp_path / "resumed", examples, **kw)
+    assert resumed.global_step == straight.global_step == 6
+    rows_r, rows_s = logged(tmp_path / "resumed"), logged(tmp_path / "straight")
+    assert [r["step"] for r in rows_r] == list(range(1, 7))
+    assert [r["items"] for r in rows_r] == [r["items"] for r in rows_s]
+    assert [r["loss"] for r in rows_r] == pytest.approx([r["loss"] for r in rows_s], rel=1e-5, abs=1e-6)
+    assert_same_weights(resumed.model, straight.model)
+
+
+def test_group_by_length_without_a_length_function_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.group_by_length.*set it to false"):
+        run(tiny(), tmp_path, make_examples(4, VOCAB), batch_size=2, max_steps=1, group_by_length=True)
 
 
 # ------------------------------------------------------------------------------- accumulation

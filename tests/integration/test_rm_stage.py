@@ -10,7 +10,7 @@ from cli_support import read_metrics, run_cli
 from alignlab.cli import main
 from alignlab.config import DataConfig, RewardLossConfig
 from alignlab.data.templating import encode_prompt_response
-from alignlab.training.reward import encode_preference_split, fit_to_length
+from alignlab.training.reward import encode_preference_split, fit_to_length, pair_length
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
@@ -81,12 +81,13 @@ def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable)
     assert first["chosen_reward"] == pytest.approx(expected, abs=1e-5)
 
 
-def test_rm_ensemble_of_separate_models(tmp_path, tiny_model_dir, separable):
+def test_rm_ensemble_of_separate_models_grouped_by_length(tmp_path, tiny_model_dir, separable):
     train, _ = separable
     out = tmp_path / "ens"
     run_cli("rm", "--model", tiny_model_dir("qwen2"), "--data", train, "--output", out, "--max-steps", 3,
             "--ensemble", 2, "ensemble.kind=models", "ensemble.aggregate=min", "optim.lr=1e-3",
-            "train.batch_size=4", *COMMON)  # fmt: skip
+            "train.batch_size=4", "train.group_by_length=true", *COMMON)  # fmt: skip
+    assert len(read_metrics(out)) == 3
     report = json.loads((out / "report.json").read_text())
     assert report["split"] == "train" and report["members"] == 2 and len(report["member_accuracy"]) == 2
     assert (out / "member-0" / "model.safetensors").exists() and (out / "member-1" / "config.json").exists()
@@ -115,6 +116,9 @@ def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tiny_token
     full = encode_prompt_response(tiny_tokenizer, [{"role": "user", "content": "Say hello."}],
                                   [{"role": "assistant", "content": "Hello!"}])  # fmt: skip
     assert short.train[0].chosen == fit_to_length(full, 12) and len(short.train[0].chosen) == 12
+    # A pair is as wide as its longer side: both share one padded batch.
+    first = split.train[2]
+    assert pair_length(first) == max(len(first.chosen), len(first.rejected)) > len(first.rejected)
 
 
 def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, capsys):

@@ -86,3 +86,15 @@ def test_sft_with_packing_trains(tmp_path, tiny_model_dir):
             "train.progress=false", "optim.lr=3e-3", "schedule.kind=constant")
     metrics = read_metrics(out)
     assert metrics[-1]["loss"] < metrics[0]["loss"]
+
+
+def test_sft_grouped_by_length_trains(tmp_path, tiny_model_dir):
+    # Answers from a few tokens to a few dozen, so grouping has lengths to sort.
+    pairs = [(q, " ".join([a] * k)) for k in (1, 2, 4, 8) for q, a in PAIRS]
+    data = write_messages(tmp_path / "train.jsonl", pairs)
+    out = tmp_path / "grouped"
+    run_cli("sft", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--output", str(out),
+            "--max-steps", "20", "train.group_by_length=true", "train.batch_size=4", "train.save_every=null",
+            "train.progress=false", "optim.lr=1e-2", "schedule.kind=constant")
+    metrics = read_metrics(out)
+    assert len(metrics) == 20 and metrics[-1]["loss"] < 0.5 * metrics[0]["loss"]

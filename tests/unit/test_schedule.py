@@ -1,15 +1,19 @@
-"""Learning-rate schedule and step counts, against hand-computed values."""
+"""Learning-rate schedule, step counts and length-grouped data order, against hand-computed values."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
 
 from alignlab.training.schedule import (
+    EpochSampler,
+    LengthGroupedSampler,
     build_scheduler,
     count_total_steps,
+    group_by_length,
     lr_multiplier,
     micro_batches_per_epoch,
     resolve_warmup_steps,
@@ -89,3 +93,93 @@ def test_step_counts():
     assert count_total_steps(10, epochs=3, **{**kw, "max_steps": 11}) == 11
     # When grad_accum divides the micro-batches, this is ceil(epochs x micro-batches / grad_accum).
     assert count_total_steps(16, batch_size=2, grad_accum=4, epochs=1.5, max_steps=None) == math.ceil(1.5 * 8 / 4)
+
+
+# ------------------------------------------------------------------------------------ length grouping
+
+
+def conversation_lengths(n: int, seed: int = 0) -> list[int]:
+    """Log-uniform token counts from 20 to 2000, like SFT conversations."""
+    rng = random.Random(seed)
+    return [int(math.exp(rng.uniform(math.log(20), math.log(2000)))) for _ in range(n)]
+
+
+def micro_batches(order: list[int], size: int) -> list[list[int]]:
+    return [order[k : k + size] for k in range(0, len(order), size)]
+
+
+def padding_fraction(order: list[int], lengths: list[int], batch_size: int) -> float:
+    """Share of a padded micro-batch's cells that are padding, over the whole epoch."""
+    padded = real = 0
+    for batch in micro_batches(order, batch_size):
+        widths = [lengths[i] for i in batch]
+        padded += max(widths) * len(widths)
+        real += sum(widths)
+    return 1 - real / padded
+
+
+def test_grouped_order_is_a_seeded_permutation_that_changes_every_epoch():
+    lengths = conversation_lengths(1000)
+    s = LengthGroupedSampler(lengths, batch_size=8, seed=3)
+    assert sorted(s.order(0)) == list(range(1000))
+    assert s.order(0) == LengthGroupedSampler(lengths, batch_size=8, seed=3).order(0)  # a fresh sampler agrees
+    assert s.order(0) != s.order(1) and sorted(s.order(1)) == list(range(1000))
+    assert s.order(0) != LengthGroupedSampler(lengths, batch_size=8, seed=4).order(0)
+    s.set_position(1, 16)  # a resume two micro-batches into epoch 1 continues the same order
+    assert list(s) == s.order(1)[16:]
+
+
+def test_grouped_micro_batches_carry_far_less_padding_than_random_ones():
+    lengths = conversation_lengths(2000)
+    grouped = LengthGroupedSampler(lengths, batch_size=8, seed=0).order(0)
+    shuffled = EpochSampler(2000, seed=0).order(0)
+    random_pad, grouped_pad = padding_fraction(shuffled, lengths, 8), padding_fraction(grouped, lengths, 8)
+    assert random_pad > 0.5  # log-uniform lengths: most of a random batch is padding
+    assert grouped_pad < 0.1 * random_pad
+
+
+def test_grouped_micro_batches_come_in_random_length_order():
+    lengths = conversation_lengths(2000)
+    order = LengthGroupedSampler(lengths, batch_size=8, seed=0).order(0)
+    widths = [max(lengths[i] for i in b) for b in micro_batches(order, 8)]
+    # Sorted only inside each micro-batch, not across the epoch: long and short ones alternate.
+    assert widths != sorted(widths, reverse=True)
+    descents = sum(a > b for a, b in zip(widths[1:], widths[2:], strict=False))
+    assert 0.3 < descents / (len(widths) - 2) < 0.7
+
+
+def test_first_micro_batch_holds_the_longest_example_and_the_short_one_comes_last():
+    lengths = conversation_lengths(1003, seed=1)
+    for seed in range(5):
+        order = LengthGroupedSampler(lengths, batch_size=8, seed=seed).order(0)
+        assert max(lengths) == lengths[order[0]]
+        assert order[-3:] == order[1000:]  # 1003 = 125 x 8 + 3: the short micro-batch is the last
+        # Every full micro-batch is a run of neighbours in its mega-batch's sorted order.
+        assert all(lengths[a] >= lengths[b] for b8 in micro_batches(order[:1000], 8) for a, b in zip(b8, b8[1:], strict=False))
+
+
+def test_longest_example_in_the_short_tail_is_swapped_to_the_front():
+    # Mega-batches of one micro-batch: chunks [0..3], [4..7], [8, 9]; example 9 is the longest.
+    lengths = [5, 6, 7, 8, 1, 2, 3, 4, 9, 100]
+    order = group_by_length(list(range(10)), lengths, 4, generator=torch.Generator().manual_seed(0),
+                            mega_batch_micro_batches=1)
+    assert sorted(order) == list(range(10)) and order[0] == 9
+    assert len(set(order[:4]) & {0, 1, 2, 3, 4, 5, 6, 7}) == 3  # the rest of its micro-batch is a full block
+
+
+def test_processes_get_disjoint_equal_shares_of_the_same_global_micro_batches():
+    lengths = conversation_lengths(960, seed=2)
+    world, bs = 4, 3
+    shards = [LengthGroupedSampler(lengths, batch_size=bs, seed=7, num_processes=world, process_index=r) for r in range(world)]
+    shares = [list(sh) for sh in shards]
+    assert [len(s) for s in shares] == [240] * world
+    assert sorted(i for s in shares for i in s) == list(range(960))  # disjoint and complete
+    # Micro-batch k of every process together is global micro-batch k of the single-process order
+    # with the same global batch, so DDP trains on exactly what one process with batch 12 would.
+    single = LengthGroupedSampler(lengths, batch_size=bs * world, seed=7).order(0)
+    for k, block in enumerate(micro_batches(single, bs * world)):
+        assert sorted(i for s in shares for i in s[k * bs : (k + 1) * bs]) == sorted(block)
+    # An epoch that does not split evenly still gives every process the same number of steps.
+    uneven = [len(LengthGroupedSampler(lengths[:959], batch_size=bs, seed=7, num_processes=world, process_index=r))
+              for r in range(world)]
+    assert uneven == [240] * world

@@ -129,6 +129,11 @@ def count_items(batch: dict[str, Tensor]) -> int:
     return int(batch[key].shape[0])
 
 
+def make_item_length(sides: tuple[str, str]) -> Callable[[Item], int]:
+    """Padded width an item brings to a batch: the longer of its two sides."""
+    return lambda item: max(len(item[side]) for side in sides)
+
+
 def _tokens(batch: dict[str, Tensor], side: str) -> TokenBatch:
     return TokenBatch(batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"], batch[f"{side}_labels"])
 
@@ -332,7 +337,7 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
     eval_fn = make_eval_fn(step, data.eval, collate, config.train.batch_size) if data.eval else None
     result = train(
         model, step, count_items, data.train, collate, output_dir=ctx.output_dir, train=config.train,
-        optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
+        optim=config.optim, schedule=config.schedule, eval_fn=eval_fn, example_length=make_item_length(sides),
     )  # fmt: skip
     save_model_artefacts(result.model, tokenizer, ctx.output_dir)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}

@@ -8,7 +8,9 @@ execution order.
 Contract with a method: `step_fn(model, batch)` returns the SUM of its per-item losses over the
 micro-batch, and `count_items(batch)` says how many items that sum runs over (target tokens for
 SFT, pairs for DPO). The loop divides by the items of the whole optimizer step, on all processes
-together, so batch 8 x accumulation 1 and batch 1 x accumulation 8 give the same update.
+together, so batch 8 x accumulation 1 and batch 1 x accumulation 8 give the same update. A method
+that supports `train.group_by_length` also passes `example_length(example) -> int`, the padded
+width an example brings to a batch (its tokens, or the longer side of a pair).
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from alignlab.config import OptimConfig, ScheduleConfig, TrainConfig
 from alignlab.errors import ConfigError, DataError, TrainingError
 from alignlab.io import append_jsonl
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.schedule import EpochSampler, build_scheduler, count_total_steps, micro_batch_groups
+from alignlab.training.schedule import (
+    EpochSampler,
+    LengthGroupedSampler,
+    build_scheduler,
+    count_total_steps,
+    micro_batch_groups,
+)
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -44,6 +52,7 @@ class StepOutput:
 
 StepFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], StepOutput]
 ItemCountFn = Callable[[dict[str, torch.Tensor]], int]
+LengthFn = Callable[[Any], int]
 
 
 @dataclass
@@ -146,6 +155,22 @@ def _check_accelerator(accelerator: Accelerator, train: TrainConfig, own: bool) 
     return {}
 
 
+def build_sampler(
+    dataset: Sequence, train: TrainConfig, example_length: LengthFn | None, num_processes: int, process_index: int
+) -> EpochSampler:
+    """This process's data-order sampler: a plain epoch shuffle, or grouped by length when asked."""
+    if not train.group_by_length:
+        return EpochSampler(len(dataset), seed=train.seed, num_processes=num_processes, process_index=process_index)
+    if example_length is None:
+        raise ConfigError(
+            "train.group_by_length=true: this stage does not give the loop its examples' lengths; set it to false"
+        )
+    return LengthGroupedSampler(
+        [int(example_length(ex)) for ex in dataset], batch_size=train.batch_size, seed=train.seed,
+        num_processes=num_processes, process_index=process_index,
+    )
+
+
 def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     # Non-reentrant checkpointing handles frozen inputs and keyword arguments correctly.
     kwargs = {"use_reentrant": False}
@@ -179,8 +204,12 @@ def train(
     schedule: ScheduleConfig,
     eval_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     accelerator: Accelerator | None = None,
+    example_length: LengthFn | None = None,
 ) -> TrainResult:
-    """Train `model` with `step_fn`; checkpoint and log into `output_dir`; resume if asked."""
+    """Train `model` with `step_fn`; checkpoint and log into `output_dir`; resume if asked.
+
+    `example_length` is needed only with `train.group_by_length` (see the module docstring).
+    """
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
@@ -202,7 +231,7 @@ def train(
         enable_gradient_checkpointing(model)
     optimizer = build_optimizer(model, optim)
 
-    sampler = EpochSampler(len(train_dataset), seed=train.seed, num_processes=world, process_index=accelerator.process_index)
+    sampler = build_sampler(train_dataset, train, example_length, world, accelerator.process_index)
     loader = DataLoader(
         train_dataset,
         batch_size=train.batch_size,

@@ -167,6 +167,11 @@ def count_pairs(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["target_prob"].shape[0])
 
 
+def pair_length(pair: EncodedPair) -> int:
+    """Padded width a pair brings to a batch: chosen and rejected share one padded tensor."""
+    return max(len(pair.chosen), len(pair.rejected))
+
+
 # ------------------------------------------------------------------------------------ step
 
 
@@ -304,7 +309,7 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
     result = train(
         model, make_reward_step(config.loss.center_coef), count_pairs, split.train, lambda b: collate_pairs(b, pad),
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
-        eval_fn=evaluate if split.eval else None,
+        eval_fn=evaluate if split.eval else None, example_length=pair_length,
     )  # fmt: skip
     save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate, std_coef=ens.std_coef)
     on = split.eval or split.train

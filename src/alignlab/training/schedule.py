@@ -1,6 +1,7 @@
 """The schedule of a run: which examples each step sees, how many steps there are, and each lr.
 
-Data order is a pure function of (seed, epoch) and the learning rate a pure function of the step
+Data order is a pure function of (seed, epoch) (and, when grouped by length, of the example lengths
+and the global micro-batch size) and the learning rate a pure function of the step
 (linear warm-up, then cosine / linear decay to `min_lr_ratio`, or constant), so a resumed run needs
 only a few integers to be back on exactly the same course, and both are unit-tested by hand.
 """
@@ -10,13 +11,16 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
 from torch.utils.data import DataLoader, Sampler
 
 ScheduleKind = Literal["cosine", "linear", "constant"]
+# Global micro-batches per mega-batch when grouping by length: wide enough for micro-batches of
+# similar lengths, narrow enough that long and short examples stay spread over the epoch.
+MEGA_BATCH_MICRO_BATCHES = 50
 
 
 # ------------------------------------------------------------------------------------ data order
@@ -43,8 +47,10 @@ class EpochSampler(Sampler[int]):
 
     def order(self, epoch: int) -> list[int]:
         """The global shuffled order of `epoch`."""
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
-        return torch.randperm(self.num_examples, generator=g).tolist()
+        return torch.randperm(self.num_examples, generator=self._generator(epoch)).tolist()
+
+    def _generator(self, epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
 
     def _indices(self) -> list[int]:
         rest = self.order(self.epoch)[self.position :]
@@ -58,6 +64,83 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self._indices())
+
+
+class LengthGroupedSampler(EpochSampler):
+    """An `EpochSampler` whose epoch order puts examples of similar length in the same micro-batch.
+
+    The order is cut into global micro-batches of `batch_size x num_processes` consecutive examples
+    (the round-robin deal gives each process `batch_size` of them), so every process's micro-batch
+    is length-homogeneous and all processes still take the same number of steps. The order is a pure
+    function of (seed, epoch, lengths, batch_size, num_processes): a resume with the same settings
+    finds the same order, and `position` keeps counting examples of it.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        *,
+        batch_size: int,
+        seed: int,
+        num_processes: int = 1,
+        process_index: int = 0,
+        mega_batch_micro_batches: int = MEGA_BATCH_MICRO_BATCHES,
+    ):
+        super().__init__(len(lengths), seed=seed, num_processes=num_processes, process_index=process_index)
+        self.lengths = list(lengths)
+        self.group_size = batch_size * num_processes
+        self.mega_batch_micro_batches = mega_batch_micro_batches
+        self._cached: tuple[int, list[int]] | None = None
+
+    def order(self, epoch: int) -> list[int]:
+        """The global length-grouped order of `epoch` (computed once per epoch)."""
+        if self._cached is None or self._cached[0] != epoch:
+            g = self._generator(epoch)
+            shuffled = torch.randperm(self.num_examples, generator=g).tolist()
+            grouped = group_by_length(
+                shuffled, self.lengths, self.group_size, generator=g,
+                mega_batch_micro_batches=self.mega_batch_micro_batches,
+            )
+            self._cached = (epoch, grouped)
+        return list(self._cached[1])
+
+
+def group_by_length(
+    shuffled: Sequence[int],
+    lengths: Sequence[int],
+    group_size: int,
+    *,
+    generator: torch.Generator,
+    mega_batch_micro_batches: int = MEGA_BATCH_MICRO_BATCHES,
+) -> list[int]:
+    """Rearrange a shuffled order so each run of `group_size` examples has similar lengths.
+
+    The order is cut into mega-batches of `mega_batch_micro_batches x group_size` examples, each
+    sorted by length (longest first) and cut into micro-batches; the full micro-batches are
+    shuffled, the one holding the longest example goes first (an out-of-memory error then shows
+    at step 1), and the single short micro-batch, if any, goes last, so every micro-batch but the
+    last starts at a multiple of `group_size`, which is where a resumed position points.
+    """
+    mega = group_size * mega_batch_micro_batches
+    blocks: list[list[int]] = []
+    for start in range(0, len(shuffled), mega):
+        chunk = sorted(shuffled[start : start + mega], key=lambda i: -lengths[i])  # stable: ties keep the shuffle
+        blocks += [chunk[k : k + group_size] for k in range(0, len(chunk), group_size)]
+    tail = blocks.pop() if blocks and len(blocks[-1]) < group_size else []
+    blocks = [blocks[k] for k in torch.randperm(len(blocks), generator=generator).tolist()]
+    _put_longest_first(blocks, tail, lengths)
+    return [i for block in blocks for i in block] + tail
+
+
+def _put_longest_first(blocks: list[list[int]], tail: list[int], lengths: Sequence[int]) -> None:
+    """Move the micro-batch holding the longest example to the front (in place); an example in the
+    short tail is swapped with the first example of the first micro-batch instead."""
+    if not blocks:
+        return
+    longest = max(range(len(blocks)), key=lambda b: lengths[blocks[b][0]])  # blocks are sorted longest first
+    blocks[0], blocks[longest] = blocks[longest], blocks[0]
+    if tail and lengths[tail[0]] > lengths[blocks[0][0]]:
+        blocks[0][0], tail[0] = tail[0], blocks[0][0]
 
 
 def micro_batch_groups(

@@ -141,7 +141,7 @@ def run_sft(config: SFTConfig, ctx: StageContext) -> dict[str, float]:
     result = train(
         model, sft_step, count_target_tokens, split.train, collate,
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
-        eval_fn=eval_fn,
+        eval_fn=eval_fn, example_length=len,  # an EncodedExample or a packed row: its tokens
     )
     save_model_artefacts(result.model, tokenizer, ctx.output_dir)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, (int, float))}
