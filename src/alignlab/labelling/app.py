@@ -7,7 +7,8 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from alignlab.labelling import routes_admin, routes_auth, routes_label
 from alignlab.labelling.auth import LoginThrottle, make_hasher
 from alignlab.labelling.db import open_database, read_only
 from alignlab.labelling.errors import LabellingError, NotAuthenticated
+from alignlab.labelling.models import utcnow
 from alignlab.labelling.settings import LabellingSettings
 from alignlab.labelling.web import HERE, LabState, make_templates, optional_auth, render
 
@@ -71,8 +73,12 @@ def _install_handlers(app: FastAPI) -> None:
         return response
 
 
-def create_app(settings: LabellingSettings) -> FastAPI:
-    """Build the labelling app on the database named by `settings.db` (created and migrated)."""
+def create_app(settings: LabellingSettings, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """Build the labelling app on the database named by `settings.db` (created and migrated).
+
+    `clock` gives the naive-UTC time the labelling queue uses (assignment leases, label times);
+    tests pass a fake one to move time on without waiting.
+    """
     app = FastAPI(title="alignlab labelling", docs_url=None, redoc_url=None, openapi_url=None)
     sessions = open_database(settings.db)
     app.state.lab = LabState(
@@ -83,6 +89,7 @@ def create_app(settings: LabellingSettings) -> FastAPI:
         throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
         rng=random.Random(settings.seed) if settings.seed is not None else random.SystemRandom(),
         templates=make_templates(),
+        clock=clock,
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (routes_auth, routes_label, routes_admin):

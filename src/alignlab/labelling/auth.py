@@ -85,9 +85,14 @@ def set_active(db: Session, user_id: int, active: bool) -> User:
             select(Assignment).where(Assignment.user_id == user_id, Assignment.status == "pending")
         ).all()
         for a in pending:
-            a.status = "skipped"
-            # The slot goes back to the pool for another labeller.
-            db.execute(update(Pair).where(Pair.id == a.pair_id).values(assigned=Pair.assigned - 1))
+            # Conditional: if a lease release expired it meanwhile, its slot is already back.
+            moved = db.execute(
+                update(Assignment)
+                .where(Assignment.id == a.id, Assignment.status == "pending")
+                .values(status="skipped")
+            )
+            if moved.rowcount == 1:  # the slot goes back to the pool for another labeller
+                db.execute(update(Pair).where(Pair.id == a.pair_id).values(assigned=Pair.assigned - 1))
     return user
 
 

@@ -79,6 +79,12 @@ def serve(
     secure_cookies: bool = typer.Option(
         False, "--secure-cookies/--no-secure-cookies", help="Send cookies over HTTPS only (behind a TLS proxy)."
     ),
+    assignment_timeout_minutes: float = typer.Option(
+        30.0,
+        min=0,
+        help="Minutes a labeller holds an opened pair before it can go to someone else "
+        "(their late label still counts while the pair needs labels); 0 holds pairs forever.",
+    ),
 ) -> None:
     """Run the labelling web app."""
     import uvicorn
@@ -86,7 +92,10 @@ def serve(
     from alignlab.labelling.app import create_app
     from alignlab.labelling.settings import LabellingSettings, db_url
 
-    app = _run(lambda: create_app(LabellingSettings(db=db_url(db), secure_cookies=secure_cookies)))
+    settings = LabellingSettings(
+        db=db_url(db), secure_cookies=secure_cookies, assignment_timeout_minutes=assignment_timeout_minutes
+    )
+    app = _run(lambda: create_app(settings))
     typer.echo(f"labelling app on http://{host}:{port}  (database: {db})")
     uvicorn.run(app, host=host, port=port, log_level="info")
 

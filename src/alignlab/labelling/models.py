@@ -7,7 +7,8 @@ Guarantees kept by constraints, not only by code:
 - a pair is never assigned twice to one labeller: UNIQUE(assignments.pair_id, user_id);
 - an assignment is labelled at most once: UNIQUE(labels.assignment_id);
 - a pair is never over-assigned: `pairs.assigned` is raised only by a conditional UPDATE
-  (`assigned < target`), which is atomic on SQLite and PostgreSQL alike (see `queue.py`).
+  (`assigned < target`), which is atomic on SQLite and PostgreSQL alike (see `queue.py`);
+  it counts the pending and done assignments of the pair (not skipped or expired ones).
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ class Assignment(Base):
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     swapped: Mapped[bool] = mapped_column(Boolean)  # True: response_b is shown on the left
-    status: Mapped[str] = mapped_column(String(8), default="pending")  # pending | done | skipped
+    # pending | done | skipped | expired (its lease ran out and its slot went back to the pool)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    # When the pair was handed out; the lease runs from here (restarted if its labeller came back late).
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

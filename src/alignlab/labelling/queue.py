@@ -6,15 +6,24 @@ Assignment rules:
   round (so gold items are interleaved with the rest);
 - a pair goes to at most `target` labellers (gold items: every labeller), never twice to one;
 - the left/right order is drawn at random per assignment and stored (counterbalancing);
-- a skip gives the slot back to the pool; the same labeller never gets that pair again.
+- a skip gives the slot back to the pool; the same labeller never gets that pair again;
+- with a lease (`LabellingSettings.assignment_timeout_minutes`), a pending assignment older than
+  the lease is released when someone next asks for a pair: its status becomes `expired` and its
+  slot goes back to the pool. Its labeller may still submit: the label is stored if the pair still
+  has a free slot (it takes that slot again), else 409 and nothing changes. A labeller who reloads
+  their own lapsed assignment before anyone released it keeps it, and its lease restarts.
+
+Every status change is a conditional UPDATE on the status that was read, so a slot is given back
+or taken again exactly once even when two requests race on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from alignlab.labelling.auth import Auth
@@ -49,15 +58,86 @@ def pending_assignment(db: Session, user_id: int) -> Assignment | None:
     )
 
 
-def next_assignment(db: Session, user_id: int, rng: random.Random) -> Assignment | None:
+def _change_status(
+    db: Session, assignment: Assignment, status: str, *also: ColumnElement[bool], **values: object
+) -> bool:
+    """Move `assignment` to `status` unless another request changed it since it was read
+    (or a condition in `also` no longer holds)."""
+    moved = db.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment.id, Assignment.status == assignment.status, *also)
+        .values(status=status, **values)
+    )
+    return moved.rowcount == 1
+
+
+def _take_slot(db: Session, pair_id: int) -> bool:
+    """Count one more labeller on the pair if it has a free slot (atomic: `assigned < target`)."""
+    taken = db.execute(
+        update(Pair)
+        .where(Pair.id == pair_id, Pair.target.is_(None) | (Pair.assigned < Pair.target))
+        .values(assigned=Pair.assigned + 1)
+    )
+    return taken.rowcount == 1
+
+
+def _give_slot_back(db: Session, pair_id: int) -> None:
+    db.execute(update(Pair).where(Pair.id == pair_id).values(assigned=Pair.assigned - 1))
+
+
+def release_lapsed(db: Session, cutoff: datetime) -> int:
+    """Expire every pending assignment handed out before `cutoff`, freeing its slot; return how many.
+
+    Gold items are left alone: every labeller gets them anyway, so expiring one would free nothing.
+    """
+    lapsed = db.scalars(
+        select(Assignment)
+        .join(Pair, Pair.id == Assignment.pair_id)
+        .where(Assignment.status == "pending", Assignment.created_at < cutoff, Pair.target.is_not(None))
+    ).all()
+    released = 0
+    for assignment in lapsed:
+        # Re-check the age: the labeller may have reloaded the page and restarted the lease meanwhile.
+        if _change_status(db, assignment, "expired", Assignment.created_at < cutoff):
+            _give_slot_back(db, assignment.pair_id)
+            released += 1
+    return released
+
+
+def _kept_assignment(db: Session, user_id: int, now: datetime, cutoff: datetime | None) -> Assignment | None:
+    """The labeller's pending assignment; a lapsed one nobody released yet restarts its lease (they are back)."""
+    current = pending_assignment(db, user_id)
+    if current is None or cutoff is None or current.created_at >= cutoff:
+        return current
+    renewed = db.execute(
+        update(Assignment)
+        .where(Assignment.id == current.id, Assignment.status == "pending")
+        .values(created_at=now)
+    )
+    return current if renewed.rowcount == 1 else None
+
+
+def next_assignment(
+    db: Session,
+    user_id: int,
+    rng: random.Random,
+    now: datetime | None = None,
+    lease: timedelta | None = None,
+) -> Assignment | None:
     """The labeller's pending assignment, or a new one; None when nothing is left for them.
 
+    `now` defaults to the wall clock (UTC); `lease` None holds assignments forever. Other
+    labellers' assignments older than the lease are released first, so their pairs can be offered.
     The slot is taken with a conditional UPDATE (`assigned < target`): of two concurrent requests
     for the last slot only one changes a row, on SQLite and PostgreSQL alike.
     """
-    current = pending_assignment(db, user_id)
+    now = now or utcnow()
+    cutoff = now - lease if lease else None
+    current = _kept_assignment(db, user_id, now, cutoff)
     if current is not None:
         return current
+    if cutoff is not None:
+        release_lapsed(db, cutoff)
     already = exists().where(Assignment.pair_id == Pair.id, Assignment.user_id == user_id)
     open_slot = Pair.target.is_(None) | (Pair.assigned < Pair.target)
     candidates = db.scalars(
@@ -68,15 +148,10 @@ def next_assignment(db: Session, user_id: int, rng: random.Random) -> Assignment
         .limit(20)
     ).all()
     for pair_id in candidates:
-        taken = db.execute(
-            update(Pair)
-            .where(Pair.id == pair_id, Pair.target.is_(None) | (Pair.assigned < Pair.target))
-            .values(assigned=Pair.assigned + 1)
-        )
-        if taken.rowcount != 1:
+        if not _take_slot(db, pair_id):
             continue  # someone else took the last slot between the SELECT and the UPDATE
         assignment = Assignment(
-            pair_id=pair_id, user_id=user_id, swapped=bool(rng.getrandbits(1)), status="pending"
+            pair_id=pair_id, user_id=user_id, swapped=bool(rng.getrandbits(1)), status="pending", created_at=now
         )
         db.add(assignment)
         db.flush()
@@ -117,13 +192,31 @@ def canonical_choice(choice: str, swapped: bool) -> str:
     return choice
 
 
-def submit_label(db: Session, auth: Auth, assignment_id: int, inp: LabelInput) -> Label:
-    """Store the label of one of the labeller's own pending assignments (once: 409 the second time)."""
+def _complete(db: Session, assignment: Assignment, now: datetime) -> None:
+    """Mark the assignment done; an expired one first takes a free slot of its pair again (409 if none)."""
+    if assignment.status == "expired" and not _take_slot(db, assignment.pair_id):
+        raise Conflict(
+            f"assignment {assignment.id} expired and its pair has since gone to other labellers; "
+            "your label was not stored. Reload the page for the next pair"
+        )
+    if not _change_status(db, assignment, "done", completed_at=now):
+        raise Conflict(f"assignment {assignment.id} changed while you were labelling it; reload the page")
+
+
+def submit_label(
+    db: Session, auth: Auth, assignment_id: int, inp: LabelInput, now: datetime | None = None
+) -> Label:
+    """Store the label of one of the labeller's own assignments (once: 409 the second time).
+
+    A pending assignment is always accepted; an expired one (its lease ran out) only while its
+    pair still has a free slot, else 409 with nothing stored.
+    """
     assignment = owned_assignment(db, auth, assignment_id)
-    if assignment.status != "pending":
+    if assignment.status not in ("pending", "expired"):
         raise Conflict(f"assignment {assignment_id} is already {assignment.status}; it cannot be labelled again")
     _validate(inp, db)
-    now = utcnow()
+    now = now or utcnow()
+    _complete(db, assignment, now)
     seconds = min((now - assignment.created_at).total_seconds(), MAX_SECONDS_PER_LABEL)
     label = Label(
         assignment_id=assignment.id,
@@ -139,19 +232,24 @@ def submit_label(db: Session, auth: Auth, assignment_id: int, inp: LabelInput) -
         seconds=max(seconds, 0.0),
         created_at=now,
     )
-    assignment.status, assignment.completed_at = "done", now
     db.add(label)
     db.flush()
     return label
 
 
-def skip(db: Session, auth: Auth, assignment_id: int) -> None:
-    """Give a pending pair back to the pool; this labeller will not be offered it again."""
+def skip(db: Session, auth: Auth, assignment_id: int, now: datetime | None = None) -> None:
+    """Give a pending pair back to the pool; this labeller will not be offered it again.
+
+    Skipping an expired assignment only records the skip: its slot was already given back.
+    """
     assignment = owned_assignment(db, auth, assignment_id)
-    if assignment.status != "pending":
+    if assignment.status not in ("pending", "expired"):
         raise Conflict(f"assignment {assignment_id} is already {assignment.status}; it cannot be skipped")
-    assignment.status, assignment.completed_at = "skipped", utcnow()
-    db.execute(update(Pair).where(Pair.id == assignment.pair_id).values(assigned=Pair.assigned - 1))
+    holds_slot = assignment.status == "pending"
+    if not _change_status(db, assignment, "skipped", completed_at=now or utcnow()):
+        raise Conflict(f"assignment {assignment_id} changed meanwhile; reload the page")
+    if holds_slot:
+        _give_slot_back(db, assignment.pair_id)
 
 
 def current_guideline(db: Session) -> Guideline | None:

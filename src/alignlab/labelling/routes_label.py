@@ -21,8 +21,11 @@ CONFIDENCE_LEVELS = {1: "guess", 2: "unsure", 3: "fairly sure", 4: "certain"}
 
 @router.get("/label")
 def label_page(request: Request, auth: Auth = Depends(current_auth), db: Session = Depends(get_db)) -> Response:
+    state = lab_state(request)
     try:
-        assignment = queue.next_assignment(db, auth.user_id, lab_state(request).rng)
+        assignment = queue.next_assignment(
+            db, auth.user_id, state.rng, now=state.clock(), lease=state.settings.assignment_lease
+        )
         db.commit()
     except IntegrityError:
         # A second tab of the same labeller took a pair at the same instant (PostgreSQL): use theirs.
@@ -68,10 +71,12 @@ def _label_input(form: Posted) -> queue.LabelInput:
 
 
 @router.post("/label/{assignment_id}")
-def submit(assignment_id: int, form: Posted = Depends(posted), db: Session = Depends(get_db)) -> Response:
+def submit(
+    request: Request, assignment_id: int, form: Posted = Depends(posted), db: Session = Depends(get_db)
+) -> Response:
     inp = _label_input(form)
     try:
-        queue.submit_label(db, form.auth, assignment_id, inp)
+        queue.submit_label(db, form.auth, assignment_id, inp, now=lab_state(request).clock())
         db.commit()
     except IntegrityError:
         # Two submissions of one assignment raced past the status check (possible on PostgreSQL):
@@ -82,7 +87,9 @@ def submit(assignment_id: int, form: Posted = Depends(posted), db: Session = Dep
 
 
 @router.post("/label/{assignment_id}/skip")
-def skip(assignment_id: int, form: Posted = Depends(posted), db: Session = Depends(get_db)) -> Response:
-    queue.skip(db, form.auth, assignment_id)
+def skip(
+    request: Request, assignment_id: int, form: Posted = Depends(posted), db: Session = Depends(get_db)
+) -> Response:
+    queue.skip(db, form.auth, assignment_id, now=lab_state(request).clock())
     db.commit()
     return RedirectResponse("/label", status_code=303)

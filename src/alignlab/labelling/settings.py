@@ -1,7 +1,9 @@
-"""Server settings of the labelling app: database, password hashing, sessions, login throttling."""
+"""Server settings of the labelling app: database, password hashing, sessions, login throttling,
+assignment leases."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -32,3 +34,18 @@ class LabellingSettings(Section):
     seed: int | None = Field(
         default=None, description="Seed of the left/right order draw; null draws from the OS (production)."
     )
+    assignment_timeout_minutes: float | None = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "A labeller holds an opened pair this many minutes; after that its slot can go to someone else "
+            "(their late label is still taken while the pair needs labels). 0 or null: pairs are held forever."
+        ),
+    )
+
+    @property
+    def assignment_lease(self) -> timedelta | None:
+        """How long an unlabelled assignment holds its slot; None when leases are off."""
+        if not self.assignment_timeout_minutes:
+            return None
+        return timedelta(minutes=self.assignment_timeout_minutes)

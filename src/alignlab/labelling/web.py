@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from alignlab.labelling.auth import Auth, LoginThrottle, csrf_matches, session_auth
 from alignlab.labelling.errors import Forbidden, NotAuthenticated
+from alignlab.labelling.models import utcnow
 from alignlab.labelling.settings import LabellingSettings
 
 SESSION_COOKIE = "alignlab_session"
@@ -58,6 +60,7 @@ class LabState:
     throttle: LoginThrottle
     rng: random.Random
     templates: Jinja2Templates
+    clock: Callable[[], datetime] = utcnow  # naive UTC "now" of the queue: leases, label times
 
 
 @dataclass(frozen=True)
