@@ -43,7 +43,11 @@ def _root(
 
 
 def log(msg: str) -> None:
-    console.print(msg, markup=False)
+    """Print a progress line; under a multi-process launch on the main process only."""
+    from alignlab.distributed import is_main_process
+
+    if is_main_process():
+        console.print(msg, markup=False)
 
 
 @app.command()
@@ -121,10 +125,14 @@ def score(
     if output.is_dir():
         raise AlignlabError(f"--output {output}: is a directory; give the path of the JSONL file to write")
     output.parent.mkdir(parents=True, exist_ok=True)
+    from alignlab.distributed import init_processes, run_on_main
     from alignlab.training.score import score_file
 
-    summary = score_file(cfg, output, log)
-    log("score done: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+    init_processes()
+    # Scoring is not split over processes: under a multi-process launch the main one scores alone.
+    summary = run_on_main(lambda: score_file(cfg, output, log), "score")
+    if summary is not None:
+        log("score done: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
 
 
 @app.command()
@@ -170,8 +178,9 @@ def _common_flags(flags: dict, max_steps: int | None, epochs: float | None, lora
 def _run_standalone(kind, config_cls, base: dict, flags: dict, overrides: list[str], output: Path, source) -> None:
     """Validate, check inputs, run one stage into `output`, and record it in the registry."""
     from alignlab.config import apply_overrides, set_dotted, validate_config
+    from alignlab.distributed import init_processes, is_main_process, wait_for_everyone
     from alignlab.pipeline import PlannedStage, check_inputs
-    from alignlab.registry import Registry
+    from alignlab.registry import open_registry
     from alignlab.stage_io import DONE_FILE, StageContext, write_config
     from alignlab.stages import run_stage
 
@@ -182,11 +191,15 @@ def _run_standalone(kind, config_cls, base: dict, flags: dict, overrides: list[s
     output = output.resolve()
     planned = PlannedStage(kind.name, kind, cfg, (), "", output)
     check_inputs([planned], str(source) if source else "command line")
+    init_processes()
+    main = is_main_process()
     if (output / DONE_FILE).exists():
         raise AlignlabError(f"{output}: already holds a finished {kind.name} run; choose another --output or delete it")
+    wait_for_everyone()  # every process has checked before the main one writes anything
     output.mkdir(parents=True, exist_ok=True)
-    write_config(cfg, output)
-    registry = Registry()
+    if main:
+        write_config(cfg, output)
+    registry = open_registry()
     run_id = registry.start_run(kind.name, None, str(output))
     sid = registry.start_stage(run_id, kind.name, kind.name, None, str(output), [])
     try:
@@ -197,9 +210,11 @@ def _run_standalone(kind, config_cls, base: dict, flags: dict, overrides: list[s
         raise
     from alignlab.io import atomic_write_json
 
-    atomic_write_json(output / DONE_FILE, {"hash": "", "kind": kind.name, "inputs": [], "summary": summary})
+    if main:
+        atomic_write_json(output / DONE_FILE, {"hash": "", "kind": kind.name, "inputs": [], "summary": summary})
     registry.finish_stage(sid, "done", summary)
     registry.finish_run(run_id, "done")
+    wait_for_everyone()  # no process exits while the main one still writes
     log(f"{kind.name} done: {output}")
 
 

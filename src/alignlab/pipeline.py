@@ -23,9 +23,10 @@ from pydantic import BaseModel, Field
 
 import alignlab
 from alignlab.config import Section, apply_overrides, load_yaml, validate_config
+from alignlab.distributed import init_processes, is_main_process, wait_for_everyone
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
 from alignlab.io import atomic_write_json
-from alignlab.registry import Registry
+from alignlab.registry import NullRegistry, Registry
 from alignlab.stage_io import DONE_FILE, StageContext, write_config
 from alignlab.stages import StageKind, get_stage_kind, run_stage
 
@@ -138,19 +139,30 @@ def run_recipe(
     registry: Registry | None = None,
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Run every stage not yet done, in dependency order; record everything in the registry."""
+    """Run every stage not yet done, in dependency order; record everything in the registry.
+
+    Under a multi-process launch every process runs this: training stages run on all of them, the
+    others on the main process (see `StageKind.all_processes`); only the main process logs and
+    writes the registry, `stage.json` and `summary.json`.
+    """
+    init_processes()
+    main = is_main_process()
+    log = log if main else _silent
     recipe_dir = Path(recipe_path).resolve().parent if recipe_path else Path.cwd()
     stages = plan(recipe, run_dir, recipe_dir, source=recipe_path or "recipe")
     check_inputs(stages, recipe_path or "recipe")
-    registry = registry or Registry()
+    registry = (registry or Registry()) if main else NullRegistry()
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Decided before anything runs, so every process skips the same stages.
+    done = {s.name: s.done for s in stages}
+    wait_for_everyone()
     run_id = registry.start_run(recipe.name, recipe_path, str(run_dir.resolve()))
     summaries: dict[str, dict[str, Any]] = {}
     by_name = {s.name: s for s in stages}
     try:
         for s in stages:
             inputs = [str(by_name[d].dir) for d in s.deps]
-            if s.done:
+            if done[s.name]:
                 log(f"skip stage {s.name}: already done ({s.dir})")
                 summaries[s.name] = json.loads((s.dir / DONE_FILE).read_text()).get("summary", {})
                 sid = registry.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
@@ -161,14 +173,23 @@ def run_recipe(
         registry.finish_run(run_id, "failed", _one_line(err))
         raise
     registry.finish_run(run_id, "done")
-    atomic_write_json(run_dir / "summary.json", {s.name: {"dir": str(s.dir), **summaries[s.name]} for s in stages})
+    if main:
+        atomic_write_json(run_dir / "summary.json", {s.name: {"dir": str(s.dir), **summaries[s.name]} for s in stages})
+    wait_for_everyone()
     return RunResult(run_id, run_dir, stages, summaries)
 
 
+def _silent(msg: str) -> None:
+    """The log of the processes other than the main one: one copy of each line is enough."""
+
+
 def _run_one(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path, registry: Registry, log) -> dict:
+    main = is_main_process()
     resumed = s.dir.exists()
+    wait_for_everyone()  # every process has looked before the main one creates the directory
     s.dir.mkdir(parents=True, exist_ok=True)
-    write_config(s.config, s.dir)
+    if main:
+        write_config(s.config, s.dir)
     log(f"{'resume' if resumed else 'run'} stage {s.name} ({s.kind.name}) in {s.dir}")
     sid = registry.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
     start = time.time()
@@ -176,12 +197,14 @@ def _run_one(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path, reg
         summary = run_stage(s.kind, s.config, StageContext(s.name, s.dir, run_dir, log))
     except BaseException as err:
         registry.finish_stage(sid, "failed", error=_one_line(err))
-        if not isinstance(err, AlignlabError | KeyboardInterrupt):
+        if main and not isinstance(err, AlignlabError | KeyboardInterrupt):
             (s.dir / "error.log").write_text(traceback.format_exc())
         raise
     summary = {**summary, "seconds": round(time.time() - start, 2)}
-    atomic_write_json(s.dir / DONE_FILE, {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary})
+    if main:
+        atomic_write_json(s.dir / DONE_FILE, {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary})
     registry.finish_stage(sid, "done", summary)
+    wait_for_everyone()  # the next stage may read this one's files
     log(f"stage {s.name} done in {summary['seconds']:.1f}s")
     return summary
 

@@ -163,3 +163,32 @@ class Registry:
                 "SELECT l.input_dir FROM lineage l JOIN stages s ON s.id = l.stage_id WHERE s.dir=?", (stage_dir,)
             ).fetchall()
         return sorted({r[0] for r in rows})
+
+
+class NullRegistry(Registry):
+    """Records nothing: what the processes other than the main one of a multi-process launch use,
+    so a run is recorded once. Reading it is not supported."""
+
+    def __init__(self) -> None:
+        self.path = None
+
+    def start_run(self, name: str, recipe: str | None, run_dir: str | None) -> int:
+        return 0
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        return None
+
+    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str, inputs: list[str]) -> int:
+        return 0
+
+    def finish_stage(
+        self, stage_id: int, status: str, metrics: dict | None = None, error: str | None = None
+    ) -> None:
+        return None
+
+
+def open_registry(path: str | os.PathLike | None = None) -> Registry:
+    """The registry on the main process; a `NullRegistry` on the others of a multi-process launch."""
+    from alignlab.distributed import is_main_process
+
+    return Registry(path) if is_main_process() else NullRegistry()

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
+from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
 from alignlab.lab.stages import LabEvalConfig, LabPairsConfig, LabWorldConfig
 from alignlab.stage_io import StageContext
@@ -24,20 +25,23 @@ class StageKind:
     config: type[BaseModel]
     runner: str  # "module:function" taking (config, StageContext) and returning a summary dict
     help: str
+    # Under a multi-process launch: True runs the stage on every process (it trains collectively
+    # and writes its files from the main one); False runs it on the main process while the others wait.
+    all_processes: bool = False
 
 
 STAGE_KINDS: dict[str, StageKind] = {
     k.name: k
     for k in [
         StageKind("pretrain", PretrainConfig, "alignlab.training.pretrain:run_pretrain",
-                  "Causal LM on raw text: a new tokenizer + model from scratch, or continued pretraining."),
-        StageKind("sft", SFTConfig, "alignlab.training.sft:run_sft", "Instruction tuning on conversations."),
+                  "Causal LM on raw text: a new tokenizer + model from scratch, or continued pretraining.", all_processes=True),
+        StageKind("sft", SFTConfig, "alignlab.training.sft:run_sft", "Instruction tuning on conversations.", all_processes=True),
         StageKind("rm", RewardModelConfig, "alignlab.training.reward:run_reward_model",
-                  "Reward model (Bradley-Terry, optional ensemble) on preference pairs, with a report."),
+                  "Reward model (Bradley-Terry, optional ensemble) on preference pairs, with a report.", all_processes=True),
         StageKind("score", ScoreConfig, "alignlab.training.score:run_score",
                   "Score (prompt, response) records with a reward model into scores.jsonl."),
         StageKind("dpo", DPOConfig, "alignlab.training.dpo:run_dpo",
-                  "Align a policy on preferences with a DPO-family loss (dpo, ipo, kto, orpo, ...)."),
+                  "Align a policy on preferences with a DPO-family loss (dpo, ipo, kto, orpo, ...).", all_processes=True),
         StageKind("lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",
                   "Laboratory: build the synthetic world, its corpus, SFT demonstrations and eval prompts."),
         StageKind("lab_pairs", LabPairsConfig, "alignlab.lab.stages:run_lab_pairs",
@@ -69,6 +73,10 @@ def quiet_libraries() -> None:
 
 
 def run_stage(kind: StageKind, config: BaseModel, ctx: StageContext) -> dict[str, Any]:
+    """Run one stage; under a multi-process launch on every process or on the main one (see StageKind)."""
     quiet_libraries()
     module, func = kind.runner.split(":")
-    return getattr(importlib.import_module(module), func)(config, ctx) or {}
+    runner = getattr(importlib.import_module(module), func)
+    if kind.all_processes:
+        return runner(config, ctx) or {}
+    return run_on_main(lambda: runner(config, ctx), f"stage {ctx.name}") or {}

@@ -173,3 +173,16 @@ def test_fit_to_length_drops_prompt_tokens_first():
     long = EncodedExample(list(range(10)), [X, X] + list(range(2, 10)))
     assert fit_to_length(long, 5) == EncodedExample([2, 3, 4, 5, 6], [2, 3, 4, 5, 6])
     assert fit_to_length(ex, 10) is ex
+
+
+def test_save_writes_each_member_from_the_gathered_state_dict(llama, tmp_path):
+    """Under FSDP / ZeRO-3 a member's own weights are shards: the gathered state dict must be saved."""
+    from safetensors.torch import load_file
+
+    path, tok = llama
+    model = build_reward_model(str(path), num_members=2, kind="models", pad_token_id=tok.pad_token_id, device="cpu")
+    gathered = {k: torch.full_like(v, 0.5 if k.startswith("members.1.") else -0.5) for k, v in model.state_dict().items()}
+    save_reward_model(model, tok, tmp_path, state_dict=gathered)
+    for i, value in ((0, -0.5), (1, 0.5)):
+        saved = load_file(tmp_path / f"member-{i}" / "model.safetensors")
+        assert saved and all(torch.all(t == value) for t in saved.values()), f"member {i}"

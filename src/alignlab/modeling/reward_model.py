@@ -215,26 +215,41 @@ def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: floa
 
 
 def save_reward_model(
-    model: RewardModel, tokenizer, out_dir: str | Path, *, aggregate: str = "mean", std_coef: float = 1.0
-) -> RewardManifest:
-    """Save in the Hugging Face format (LoRA merged) plus `reward_model.json`; returns the manifest."""
+    model: RewardModel, tokenizer, out_dir: str | Path, *, aggregate: str = "mean", std_coef: float = 1.0,
+    state_dict: dict[str, Tensor] | None = None,
+) -> RewardManifest:  # fmt: skip
+    """Save in the Hugging Face format (LoRA merged) plus `reward_model.json`; returns the manifest.
+
+    `state_dict` is the whole RewardModel's gathered weights when its own are sharded (FSDP,
+    ZeRO-3; see `TrainResult.state_dict`); LoRA members are merged from their own weights, so a
+    sharded LoRA reward model is not supported. Call it from one process only.
+    """
     from alignlab.io import atomic_write_json
     from alignlab.stage_io import save_model_artefacts
 
     out = Path(out_dir)
     names = ("",) if model.kind == "heads" else tuple(f"member-{i}" for i in range(len(model.members)))
-    for name, member in zip(names, model.members, strict=True):
+    for i, (name, member) in enumerate(zip(names, model.members, strict=True)):
+        weights = _member_state_dict(state_dict, i)
         if hasattr(member, "merge_and_unload"):
             # A merged full model is what every downstream tool (and PPO) loads without peft.
-            member = member.merge_and_unload()
+            member, weights = member.merge_and_unload(), None
         target = out / name
         target.mkdir(parents=True, exist_ok=True)
-        save_model_artefacts(member, tokenizer, target)
+        save_model_artefacts(member, tokenizer, target, state_dict=weights)
     if model.kind == "models":
         tokenizer.save_pretrained(out)  # one tokenizer for the whole ensemble, where loaders look
     manifest = RewardManifest(model.kind, model.num_members, names, aggregate, std_coef)
     atomic_write_json(out / MANIFEST, {**asdict(manifest), "members": list(names)})
     return manifest
+
+
+def _member_state_dict(state_dict: dict[str, Tensor] | None, index: int) -> dict[str, Tensor] | None:
+    """Member `index`'s weights out of the whole RewardModel's state dict (keys `members.<i>.`)."""
+    if state_dict is None:
+        return None
+    prefix = f"members.{index}."
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
 def read_manifest(path: str | Path) -> RewardManifest:

@@ -40,7 +40,7 @@ from alignlab.modeling.logprobs import (
     concatenated_sequence_logps,
     model_sequence_logps,
 )
-from alignlab.stage_io import StageContext, save_model_artefacts
+from alignlab.stage_io import StageContext, save_trained_model
 from alignlab.training import refcache
 from alignlab.training.loop import StepOutput, train
 from alignlab.training.reward import (
@@ -284,7 +284,9 @@ def attach_cached_reference(
 
     def compute() -> dict[str, Tensor]:
         with reference_model() as model:
-            return refcache.compute_sequence_logps(model, sequences, pad_token_id=pad, batch_size=batch_size)
+            return refcache.compute_in_shares(
+                sequences, lambda share: refcache.compute_sequence_logps(model, share, pad_token_id=pad, batch_size=batch_size)
+            )  # fmt: skip
 
     tensors = refcache.load_or_compute(cache_path, key, compute, log)
     for name, values in tensors.items():
@@ -339,7 +341,7 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
         model, step, count_items, data.train, collate, output_dir=ctx.output_dir, train=config.train,
         optim=config.optim, schedule=config.schedule, eval_fn=eval_fn, example_length=make_item_length(sides),
     )  # fmt: skip
-    save_model_artefacts(result.model, tokenizer, ctx.output_dir)
+    save_trained_model(result, tokenizer, ctx.output_dir)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
     summary.update(steps=float(result.global_step), train_items=float(len(data.train)), dropped=float(data.dropped))
     return summary

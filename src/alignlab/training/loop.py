@@ -57,10 +57,14 @@ LengthFn = Callable[[Any], int]
 
 @dataclass
 class TrainResult:
-    model: torch.nn.Module  # unwrapped (accelerator.unwrap_model), ready for save_pretrained
+    model: torch.nn.Module  # unwrapped (accelerator.unwrap_model); under FSDP / ZeRO-3 still sharded
     global_step: int
     metrics_path: Path
     last_metrics: dict[str, float]
+    # The full weights for save_pretrained(state_dict=...), gathered from every process (FSDP and
+    # ZeRO-3 shard them); None on the processes other than the main one under sharding.
+    state_dict: dict[str, torch.Tensor] | None = None
+    is_main_process: bool = True  # the one process that writes the stage's files
 
 
 PRECISION_TO_ACCELERATE = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
@@ -361,6 +365,8 @@ def train(
         global_step=state.global_step,
         metrics_path=metrics_path,
         last_metrics=dict(state.last_metrics),
+        state_dict=accelerator.get_state_dict(model),  # collective: every process calls it
+        is_main_process=is_main,
     )
 
 

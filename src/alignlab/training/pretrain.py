@@ -25,9 +25,10 @@ from alignlab.data.splits import holdout
 from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
 from alignlab.errors import DataError
 from alignlab.generation.hf import stop_token_ids
+from alignlab.io import atomic_write_text
 from alignlab.modeling.loading import count_parameters, load_causal_lm, load_tokenizer
 from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
-from alignlab.stage_io import StageContext, save_model_artefacts
+from alignlab.stage_io import StageContext, save_trained_model
 from alignlab.training.loop import train
 from alignlab.training.sft import count_target_tokens, make_eval_fn, sft_step
 
@@ -164,8 +165,9 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
         example_length=len,  # rows are (nearly) all seq_len long, so grouping changes little here
     )
-    save_model_artefacts(result.model, tokenizer, ctx.output_dir)
-    (ctx.output_dir / "corpus_stats.json").write_text(json.dumps({"documents": len(docs), "tokens": n_tokens}))
+    save_trained_model(result, tokenizer, ctx.output_dir)
+    if result.is_main_process:
+        atomic_write_text(ctx.output_dir / "corpus_stats.json", json.dumps({"documents": len(docs), "tokens": n_tokens}))
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, (int, float))}
     summary.update(parameters=float(total), train_tokens=float(n_tokens), steps=float(result.global_step))
     return summary

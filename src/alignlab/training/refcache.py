@@ -29,6 +29,13 @@ import torch
 
 from alignlab.data.collators import pad_batch
 from alignlab.data.templating import EncodedExample
+from alignlab.distributed import (
+    distributed_rank,
+    gather_objects,
+    is_main_process,
+    launched_processes,
+    wait_for_everyone,
+)
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
 
 CACHE_FILE = "reference_logps.safetensors"
@@ -126,10 +133,31 @@ def write_cache(path: str | os.PathLike, key: str, tensors: Mapping[str, torch.T
     from safetensors.torch import save_file
 
     path = Path(path)
-    # Per-process name: under a multi-process launch every process computes and writes the cache.
+    # Only the main process writes (see load_or_compute); the pid keeps a stray writer harmless.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"key": key})
     os.replace(tmp, path)
+
+
+def compute_in_shares(
+    sequences: Mapping[str, Sequence[EncodedExample]],
+    compute: Callable[[Mapping[str, Sequence[EncodedExample]]], dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """`compute(sequences)`, split over the launch's processes: process r takes every world-th
+    sequence from r on, and the shares are gathered back into the original order on every process."""
+    world = launched_processes()
+    if world <= 1:
+        return compute(sequences)
+    rank = distributed_rank()
+    parts = gather_objects(compute({name: list(exs)[rank::world] for name, exs in sequences.items()}))
+    out: dict[str, torch.Tensor] = {}
+    for name in parts[0]:
+        base = name.removesuffix("_tokens")
+        full = torch.empty(len(sequences[base]), dtype=parts[0][name].dtype)
+        for r, part in enumerate(parts):
+            full[r::world] = part[name]
+        out[name] = full
+    return out
 
 
 def load_or_compute(
@@ -138,12 +166,19 @@ def load_or_compute(
     compute: Callable[[], dict[str, torch.Tensor]],
     log: Callable[[str], None] = print,
 ) -> dict[str, torch.Tensor]:
-    """The cached tensors when the file's key is `key`; else `compute()`, written to `path`."""
+    """The cached tensors when the file's key is `key`; else `compute()`, written to `path`.
+
+    Under a multi-process launch every process calls this (and `compute`, which may share the work
+    with `compute_in_shares`); they agree on whether the cache is valid, the main process alone
+    writes the file, and the others wait until it is complete.
+    """
     found, tensors = read_cache(path)
-    if found == key:
+    if all(gather_objects(found == key)):
         log(f"reference log-probs: using the cache {path}")
         return tensors
     log("reference log-probs: " + ("cache is stale, recomputing" if found else "computing (pre-pass)"))
     tensors = compute()
-    write_cache(path, key, tensors)
+    if is_main_process():
+        write_cache(path, key, tensors)
+    wait_for_everyone()
     return tensors

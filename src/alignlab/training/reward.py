@@ -26,6 +26,7 @@ from alignlab.data.readers import read_preferences
 from alignlab.data.schema import Message, PreferencePair
 from alignlab.data.splits import holdout
 from alignlab.data.templating import EncodedExample, encode_prompt_response, ensure_chat_template
+from alignlab.distributed import wait_for_everyone
 from alignlab.errors import ConfigError, DataError
 from alignlab.io import atomic_write_json
 from alignlab.losses.reward import (
@@ -311,15 +312,27 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
         eval_fn=evaluate if split.eval else None, example_length=pair_length,
     )  # fmt: skip
-    save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate, std_coef=ens.std_coef)
+    summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
+    summary.update(steps=float(result.global_step), train_pairs=float(len(split.train)), dropped=float(split.dropped))
+    if result.is_main_process:  # the others only wait: the files come from one process
+        save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate, std_coef=ens.std_coef,
+                          state_dict=result.state_dict)  # fmt: skip
+        report = write_report(result.model, split, pad, config, ctx)
+        summary.update({f"report/{k}": float(report[k]) for k in ("accuracy", "ece") if report.get(k) is not None})
+    wait_for_everyone()
+    return summary
+
+
+def write_report(
+    model, split: PreferenceSplit, pad_token_id: int, config: RewardModelConfig, ctx: StageContext
+) -> dict[str, Any]:
+    """`report.json` of the trained model on the held-out pairs (or the training pairs if none)."""
+    ens = config.ensemble
     on = split.eval or split.train
     if not split.eval:
         ctx.log("rm: no held-out pairs (set data.eval_fraction or data.eval_path); the report is on training pairs")
-    c, r = compute_pair_rewards(result.model, on, pad, bs)
+    c, r = compute_pair_rewards(model, on, pad_token_id, config.train.batch_size)
     report = reward_report(c, r, on, aggregate=ens.aggregate, std_coef=ens.std_coef, num_bins=config.report_bins)
     report = {"split": "eval" if split.eval else "train", "members": ens.size, "aggregate": ens.aggregate, **report}
     atomic_write_json(ctx.output_dir / REPORT_FILE, report)
-    summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
-    summary.update(steps=float(result.global_step), train_pairs=float(len(split.train)), dropped=float(split.dropped))
-    summary.update({f"report/{k}": float(report[k]) for k in ("accuracy", "ece") if report.get(k) is not None})
-    return summary
+    return report

@@ -22,7 +22,7 @@ from alignlab.data.templating import EncodedExample, encode_conversation, ensure
 from alignlab.errors import DataError
 from alignlab.losses.sft import IGNORE_INDEX, token_nll
 from alignlab.modeling.loading import apply_lora, count_parameters, load_causal_lm, load_tokenizer
-from alignlab.stage_io import StageContext, save_model_artefacts
+from alignlab.stage_io import StageContext, save_trained_model
 from alignlab.training.loop import StepOutput, train
 
 
@@ -143,7 +143,7 @@ def run_sft(config: SFTConfig, ctx: StageContext) -> dict[str, float]:
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
         eval_fn=eval_fn, example_length=len,  # an EncodedExample or a packed row: its tokens
     )
-    save_model_artefacts(result.model, tokenizer, ctx.output_dir)
+    save_trained_model(result, tokenizer, ctx.output_dir)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, (int, float))}
     summary["steps"] = float(result.global_step)
     summary["train_rows"] = float(len(split.train))
