@@ -193,3 +193,21 @@ def test_hidden_mode_refuses_an_unsupported_model() -> None:
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match="plain-head"):
         model_sequence_logps(model, make_batch([3], [1], 3), mode="hidden")
+
+
+def test_auto_mode_keeps_soft_capped_logits_exact() -> None:
+    """Gemma-2 caps its logits (tanh soft-capping) after the LM head: `auto` must not take the
+    hidden-state path, which would skip the cap."""
+    from transformers import AutoModelForCausalLM, Gemma2Config
+
+    torch.manual_seed(0)
+    config = Gemma2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
+                          pad_token_id=2, final_logit_softcapping=1.0)  # a cap that bites
+    model = AutoModelForCausalLM.from_config(config).eval()
+    batch = make_batch([12, 9, 5], [4, 2, 3], 12)
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    assert logits.abs().max() <= 1.0  # the cap is applied inside the model
+    want, _ = naive_logps(logits, batch.labels)
+    got = model_sequence_logps(model, batch, mode="auto")
+    torch.testing.assert_close(got.logps, want.detach(), atol=1e-5, rtol=1e-5)

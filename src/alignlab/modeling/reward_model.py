@@ -160,7 +160,12 @@ def _load_seq_cls(
             local_files_only=not allow_hub, trust_remote_code=trust_remote_code,
         )  # fmt: skip
     except (OSError, ValueError) as err:
-        raise ModelLoadError(f"{path}: cannot load a reward model backbone ({first_line(err)})") from None
+        hint = ""
+        if "Unrecognized configuration class" in str(err):
+            hint = ("; transformers has no sequence-classification head for this architecture: start the "
+                    "reward model from a checkpoint of one that has (Llama, Qwen2/3, Mistral, Gemma, Phi-3, "
+                    "OLMo-2, GPT-NeoX, GPT-2, ...)")
+        raise ModelLoadError(f"{path}: cannot load a reward model backbone ({first_line(err)}){hint}") from None
     return model.to(dev)
 
 
