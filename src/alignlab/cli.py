@@ -74,6 +74,39 @@ def sft(
 
 
 @app.command()
+def pretrain(
+    data: Annotated[Path, typer.Option(help="Corpus: JSONL/JSON/parquet with a `text` field, or .txt (blank-line separated).")],
+    output: Annotated[Path, typer.Option(help="Output directory for the model, tokenizer, config and metrics.")],
+    model: Annotated[str | None, typer.Option(help="Continue pretraining this model (directory, or hub id with model.allow_hub=true).")] = None,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Train a new BPE tokenizer and a new model (init.* keys size it).")] = False,
+    seq_len: Annotated[int | None, typer.Option(help="Tokens per training row.")] = None,
+    packing: Annotated[str | None, typer.Option(help="documents (whole documents per row) or stream (re-cut every epoch).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the corpus.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file with a pretrain config (flags override it).")] = None,
+    overrides: Overrides = None,
+) -> None:
+    """Causal language modelling on raw text: continued pretraining of a model, or a new one from scratch."""
+    from alignlab.config import PretrainConfig, load_yaml
+    from alignlab.stages import STAGE_KINDS
+
+    if model is not None and from_scratch:
+        raise AlignlabError("give --model (continued pretraining) or --from-scratch, not both")
+    base = load_yaml(config) if config else {}
+    flags: dict = {"data.path": str(data)}
+    if model is not None:
+        flags["model.path"] = model
+    if from_scratch:
+        flags["init.arch"] = base.get("init", {}).get("arch", "llama")
+    if seq_len is not None:
+        flags["data.seq_len"] = seq_len
+    if packing is not None:
+        flags["data.packing"] = packing
+    _common_flags(flags, max_steps, epochs, lora=False, skip_invalid=False)
+    _run_standalone(STAGE_KINDS["pretrain"], PretrainConfig, base, flags, overrides or [], output, config)
+
+
+@app.command()
 def rm(
     model: Annotated[str, typer.Option(help="Backbone: causal LM directory (or hub id with model.allow_hub=true).")],
     data: Annotated[Path, typer.Option(help="Preference pairs: hh-rlhf, UltraFeedback, TRL or alignlab JSONL.")],

@@ -59,3 +59,22 @@ def test_pretraining_from_scratch_learns_with_either_packing(tmp_path, capsys):
                   if "loss" in json.loads(line)]
         assert len(losses) == 30 and losses[-1] < 0.5 * losses[0], (packing, losses[0], losses[-1])
         assert (stage_dir / "tokenizer.json").exists() and (stage_dir / "model.safetensors").exists()
+
+
+def test_pretrain_command_from_scratch_or_continued(tmp_path, capsys, tiny_model_dir):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(f"The town of Osk{i % 5} lies on the river Tell{i % 5}." for i in range(40)))
+    small = ["train.batch_size=4", "train.progress=false"]
+    cli(capsys, "pretrain", "--data", str(corpus), "--output", str(tmp_path / "new"), "--from-scratch",
+        "--seq-len", "32", "--packing", "stream", "--max-steps", "3", "init.vocab_size=300", "init.hidden_size=32",
+        "init.num_layers=1", "init.num_heads=2", *small)  # fmt: skip
+    cli(capsys, "pretrain", "--data", str(corpus), "--output", str(tmp_path / "more"), "--model",
+        str(tiny_model_dir("llama")), "--seq-len", "32", "--max-steps", "3", *small)  # fmt: skip
+    for out in ("new", "more"):
+        assert (tmp_path / out / "model.safetensors").exists() and (tmp_path / out / "tokenizer.json").exists()
+        assert json.loads((tmp_path / out / "stage.json").read_text())["summary"]["steps"] == 3
+    try:
+        main(["pretrain", "--data", str(corpus), "--output", str(tmp_path / "none")])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "give exactly one of `init` (from scratch) or `model` (continued pretraining)" in capsys.readouterr().err
