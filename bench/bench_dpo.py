@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, make_model, run_child, sentence, versions  # noqa: E402
+from common import Measured, add_training_args, make_model, run_child, sentence, versions  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -160,15 +160,8 @@ def _child(variant: str, assets: dict, args: dict) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--out", type=Path, default=HERE / "results" / "dpo_cpu.json")
+    add_training_args(p, lr=1e-5, out=HERE / "results" / "dpo_cpu.json")
     p.add_argument("--trl-own-defaults", action="store_true", help="Also run TRL with its bf16 + checkpointing defaults.")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--spec", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         spec = json.loads(a.spec)

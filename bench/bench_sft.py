@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, make_model, run_child, sentence, versions  # noqa: E402
+from common import Measured, add_training_args, make_model, run_child, sentence, versions  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -100,15 +100,8 @@ def _child(variant: str, assets: dict, args: dict) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
+    add_training_args(p, lr=1e-4, out=HERE / "results" / "sft_cpu.json")
     p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "sft_cpu.json")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--spec", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         spec = json.loads(a.spec)

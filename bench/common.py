@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -118,3 +119,15 @@ def run_child(script: str, variant: str, spec: dict) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def add_training_args(p: argparse.ArgumentParser, *, lr: float, out: Path) -> None:
+    """The options every side-by-side training benchmark shares, and its child-process hooks."""
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--out", type=Path, default=out)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)

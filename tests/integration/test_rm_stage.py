@@ -9,8 +9,8 @@ from cli_support import read_metrics, run_cli
 
 from alignlab.cli import main
 from alignlab.config import DataConfig, RewardLossConfig
-from alignlab.data.templating import encode_prompt_response
-from alignlab.training.reward import encode_preference_split, fit_to_length, pair_length
+from alignlab.data.templating import encode_prompt_response, fit_to_length
+from alignlab.training.reward import encode_preference_split, pair_length
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]

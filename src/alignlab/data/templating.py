@@ -264,3 +264,22 @@ def _tokenize_pieces(
         ids += piece
         labels += piece if k % 2 == 1 else [IGNORE_INDEX] * len(piece)
     return ids, labels
+
+
+def fit_to_length(ex: EncodedExample, max_length: int) -> EncodedExample:
+    """Cut prompt + response to `max_length` tokens, dropping prompt tokens from the left first.
+
+    Preference training compares responses, so they are kept whole while the prompt can give way
+    (as the reference DPO code does); a response longer than `max_length` alone keeps its start.
+    """
+    over = len(ex) - max_length
+    if over <= 0:
+        return ex
+    start = next((i for i, label in enumerate(ex.labels) if label != IGNORE_INDEX), len(ex))
+    cut = min(over, start)
+    return EncodedExample(ex.input_ids[cut:][:max_length], ex.labels[cut:][:max_length])
+
+
+def has_targets(ex: EncodedExample) -> bool:
+    """True when some response token is predicted (position 0 never is)."""
+    return any(label != IGNORE_INDEX for label in ex.labels[1:])

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from alignlab.config import Section
 from alignlab.errors import ConfigError
 from alignlab.io import atomic_write_json, atomic_write_jsonl
+from alignlab.lab.labellers import DEFAULT_NOISE
 from alignlab.stage_io import StageContext
 
 
@@ -127,8 +128,8 @@ class LabellerSpec(Section):
     """One simulated labeller (alignlab.lab.labellers.LabellerConfig); biases are in utility units."""
 
     id: str = Field(description="Annotator id written into each pair.")
-    noise: float = Field(default=0.35, gt=0, description="Std of the perceived-value noise (0.35: pairs of "
-                         "labellers agree on about 70 %, as real pools do).")
+    noise: float = Field(default=DEFAULT_NOISE, gt=0, description="Std of the perceived-value noise (the default: "
+                         "pairs of labellers agree on about 70 %, as real pools do).")
     length_bias: float = Field(default=0.0, description="Bonus per doubling of the word count (verbosity bias).")
     agreement_bias: float = Field(default=0.0, description="Bonus for adopting the user's wrong claim.")
     position_bias: float = Field(default=0.0, description="Bonus for the response shown first.")

@@ -31,7 +31,7 @@ import torch
 from alignlab.config import DataConfig, DPOConfig
 from alignlab.data.collators import pad_batch
 from alignlab.data.readers import read_feedback
-from alignlab.data.templating import encode_prompt_response, ensure_chat_template
+from alignlab.data.templating import encode_prompt_response, ensure_chat_template, fit_to_length, has_targets
 from alignlab.errors import DataError
 from alignlab.losses.registry import LossSpec, get_loss
 from alignlab.modeling.logprobs import (
@@ -43,13 +43,7 @@ from alignlab.modeling.logprobs import (
 from alignlab.stage_io import StageContext, save_trained_model
 from alignlab.training import refcache
 from alignlab.training.loop import StepOutput, train
-from alignlab.training.reward import (
-    encode_preference_split,
-    fit_to_length,
-    has_targets,
-    split_records,
-    with_system_prompt,
-)
+from alignlab.training.reward import encode_preference_split, split_records, with_system_prompt
 
 Tensor = torch.Tensor
 Item = dict[str, Any]  # sides -> EncodedExample, "label" (unpaired), "ref_<side>" -> float (cached)

@@ -97,7 +97,7 @@ def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[
     `epochs` keeps its fraction, and `max_steps` gets enough passes to cover it.
     """
     seq, train = config.data.seq_len, config.train
-    per_pass = len(stream_rows(token_docs, seq, train.seed))
+    per_pass = sum(len(d) for d in token_docs) // seq  # rows of one pass (stream_rows drops the tail)
     if per_pass == 0:
         raise DataError(f"{config.data.path}: the corpus is shorter than one row of seq_len={seq} tokens")
     if train.max_steps is not None:

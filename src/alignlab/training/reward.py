@@ -25,7 +25,13 @@ from alignlab.data.collators import pad_batch
 from alignlab.data.readers import read_preferences
 from alignlab.data.schema import Message, PreferencePair
 from alignlab.data.splits import holdout
-from alignlab.data.templating import EncodedExample, encode_prompt_response, ensure_chat_template
+from alignlab.data.templating import (
+    EncodedExample,
+    encode_prompt_response,
+    ensure_chat_template,
+    fit_to_length,
+    has_targets,
+)
 from alignlab.distributed import wait_for_everyone
 from alignlab.errors import ConfigError, DataError
 from alignlab.io import atomic_write_json
@@ -62,25 +68,6 @@ class PreferenceSplit:
     eval: list[EncodedPair]
     skipped_records: int  # malformed records skipped (data.skip_invalid)
     dropped: int  # pairs with nothing to compare after truncation, identical responses, or ties
-
-
-def fit_to_length(ex: EncodedExample, max_length: int) -> EncodedExample:
-    """Cut prompt + response to `max_length` tokens, dropping prompt tokens from the left first.
-
-    Preference training compares responses, so they are kept whole while the prompt can give way
-    (as the reference DPO code does); a response longer than `max_length` alone keeps its start.
-    """
-    over = len(ex) - max_length
-    if over <= 0:
-        return ex
-    start = next((i for i, label in enumerate(ex.labels) if label != IGNORE_INDEX), len(ex))
-    cut = min(over, start)
-    return EncodedExample(ex.input_ids[cut:][:max_length], ex.labels[cut:][:max_length])
-
-
-def has_targets(ex: EncodedExample) -> bool:
-    """True when some response token is predicted (position 0 never is)."""
-    return any(label != IGNORE_INDEX for label in ex.labels[1:])
 
 
 def with_system_prompt(prompt: list[Message], system_prompt: str | None) -> list[Message]:

@@ -22,12 +22,17 @@ from alignlab.config import ScoreConfig
 from alignlab.data.collators import pad_batch
 from alignlab.data.readers import read_records
 from alignlab.data.schema import Conversation, PreferencePair
-from alignlab.data.templating import EncodedExample, encode_prompt_response, ensure_chat_template
+from alignlab.data.templating import (
+    EncodedExample,
+    encode_prompt_response,
+    ensure_chat_template,
+    fit_to_length,
+)
 from alignlab.errors import DataError
 from alignlab.io import atomic_write_jsonl
 from alignlab.losses.reward import aggregate_ensemble, pairwise_accuracy
 from alignlab.stage_io import StageContext
-from alignlab.training.reward import fit_to_length, with_system_prompt
+from alignlab.training.reward import with_system_prompt
 
 SCORES_FILE = "scores.jsonl"
 

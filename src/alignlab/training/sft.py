@@ -18,7 +18,7 @@ from alignlab.data.collators import collate_packed, pack_examples, pad_batch
 from alignlab.data.readers import read_conversations
 from alignlab.data.schema import Conversation, Message
 from alignlab.data.splits import holdout
-from alignlab.data.templating import EncodedExample, encode_conversation, ensure_chat_template
+from alignlab.data.templating import EncodedExample, encode_conversation, ensure_chat_template, has_targets
 from alignlab.errors import DataError
 from alignlab.losses.sft import IGNORE_INDEX, token_nll
 from alignlab.modeling.loading import apply_lora, count_parameters, load_causal_lm, load_tokenizer
@@ -54,7 +54,7 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
                 tools=c.metadata.get("tools"),  # function schemas, for templates that render them
             )
             # Truncation can cut every assistant token; such an example teaches nothing.
-            if any(label != IGNORE_INDEX for label in ex.labels[1:]):
+            if has_targets(ex):
                 out.append(ex)
             else:
                 dropped += 1
