@@ -201,11 +201,11 @@ class _Run:
         """All rounds for `items`; returns their audit rows (steps and failures)."""
         rows: list[dict[str, Any]] = []
         tag = items[0].id  # seeds differ between chunks
-        live = items
-        for it, c in self._step(live, rows, 0, "response", lambda it: it.prompt, self.policy, tag):
+        responded = self._step(items, rows, 0, "response", lambda it: it.prompt, self.policy, tag)
+        for it, c in responded:
             it.response = c.text
             it.truncated = ["response"] if c.finish_reason == "length" else []
-        live = [it for it in live if it.response]
+        live = [it for it, _ in responded]
         for r in range(1, self.rounds + 1):
             for it in live:
                 it.principle, it.request = _draw(self.seed, it.id, r, self.principles)
