@@ -72,6 +72,7 @@ def audit(tmp_path):
 
 def test_counts_and_matching(audit):
     assert audit["rows"] == 7 and audit["reference_pairs"] == 7
+    assert audit["constitutions"] == [CONSTITUTION.content_hash()] and audit["judges"] == ["ai"]
     assert audit["matched"] == 6 and audit["unmatched"] == {"no recorded label": 1}
     assert audit["compared"] == 5
     assert audit["ai_labels"] == {"r1": 2, "r2": 2, "tie": 1}

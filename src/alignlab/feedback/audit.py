@@ -95,6 +95,8 @@ def audit_labels(
     status = Counter(r["status"] for r in rows)
     position, first_shown = _position_bias(rows)
     return {
+        "constitutions": sorted({r["constitution"] for r in rows}),
+        "judges": sorted({r["judge"] for r in rows}),
         "rows": len(rows),
         "reference_pairs": len(ref),
         "matched": len(matched),
