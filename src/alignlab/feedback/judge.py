@@ -176,7 +176,8 @@ class Verdict:
 class AIJudge:
     """A judge model: a `generator` that writes its reply, a `scorer` that reads answer
     probabilities, or both (chain of thought with soft labels: the generator reasons, the scorer
-    reads the answer after the reasoning). `id` is recorded as the labels' annotator."""
+    reads the answer after the reasoning; without chain of thought a scorer alone decides and the
+    generator is not asked). `id` is recorded as the labels' annotator."""
 
     id: str
     generator: Generator | None = None
