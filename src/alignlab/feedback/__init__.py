@@ -1,6 +1,10 @@
-"""Feedback: judges, constitutions, AI labellers, and agreement statistics between labellers.
+"""Feedback: constitutions, critique-and-revise, AI labellers, and agreement statistics between labellers.
 
-`alignlab.feedback.agreement` holds the agreement statistics (pairwise agreement, Cohen's and
-Fleiss' kappa, Krippendorff's alpha, position-bias and tie rates) as pure functions that work the
-same for human labellers (the labelling app) and AI labellers.
+- `agreement`: agreement statistics (pairwise agreement, Cohen's and Fleiss' kappa, Krippendorff's
+  alpha, position-bias and tie rates) as pure functions, the same for human and AI labellers;
+- `constitution`, `published`: constitutions in our YAML and the published Constitutional AI files;
+- `critique`: critique and revise (SL-CAI), supervised data with every step audited;
+- `judge`, `hf_choice`, `rlaif`: the AI labeller (RL-CAI / RLAIF), both orders, soft labels;
+- `labeller`: the `Labeller` protocol every source of preference labels satisfies;
+- `audit`: AI labels against human or gold labels. See docs/constitutional-ai.md.
 """
