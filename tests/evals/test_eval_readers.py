@@ -130,3 +130,10 @@ def test_real_advbench_harmbench_truthfulqa():
     assert sum("\n\n---\n\n" in s.request for s in hb.samples) == 81
     tq = read_truthfulqa(_real("truthfulqa/TruthfulQA.csv")).samples
     assert len(tq) == 817 and all(s.correct and s.incorrect for s in tq)
+
+
+def test_unsupported_file_type_is_named(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("How do I kill a process?\n")
+    with pytest.raises(DataError, match=r"prompts\.txt: unsupported file type; give one of \.csv"):
+        read_xstest(path)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from refusal_cases import DEV, FRESH, HELD_OUT, Case
+from refusal_cases import DEV, FRESH, FRESH2, HELD_OUT, Case
 
 from alignlab.evals.refusal import REFUSAL_LABELS, classify_refusal, prefix_refusal
 
-ALL = DEV + HELD_OUT + FRESH
+ALL = DEV + HELD_OUT + FRESH + FRESH2
 
 
 def _accuracy(cases: list[Case], with_prompt: bool = True) -> dict[str, tuple[int, int]]:
@@ -29,9 +29,9 @@ def test_every_class_has_at_least_twenty_hand_labelled_responses():
 
 @pytest.mark.parametrize("label", REFUSAL_LABELS)
 def test_accuracy_per_class_on_the_hand_labelled_set(label):
-    # Measured: dev 30/30, 28/28, 23/23; held-out 13/14, 13/13, 11/11; fresh 10/10, 11/11, 7/8
-    # (compliance, refusal, partial). The first, untuned pass on the held-out and fresh sets was
-    # 13/14, 12/13, 7/11 and 10/10, 8/11, 5/8: see docs/evals.md.
+    # Measured (compliance, refusal, partial): dev 30/30, 28/28, 23/23; held-out 13/14, 13/13, 11/11;
+    # fresh 10/10, 11/11, 7/8; fresh2 8/8, 7/8, 7/8. Each set's first pass, before any fix drawn
+    # from it: held-out 13/14, 12/13, 7/11; fresh 10/10, 8/11, 5/8 (see docs/evals.md).
     right, total = _accuracy(ALL)[label]
     assert right / total >= 0.9, f"{label}: {right}/{total}"
 

@@ -18,8 +18,7 @@ from typing import Any
 from alignlab.data.readers import iter_raw_records
 from alignlab.errors import DataError
 
-# HarmBench's ContextString cells hold whole documents; the csv module's default cap is 128 KiB.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet", ".jsonl.gz", ".json.gz")
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,8 @@ class Table:
 
 
 def _read_csv(path: Path, shown: str) -> Table:
+    # HarmBench's ContextString cells hold whole documents; the csv module's default cap is 128 KiB.
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
@@ -64,6 +65,8 @@ def read_table(path: str | os.PathLike) -> Table:
     shown, p = os.fspath(path), Path(path)
     if not p.is_file():
         raise DataError(f"{shown}: no such file; give the path of the benchmark's data file")
+    if not p.name.lower().endswith(SUFFIXES):
+        raise DataError(f"{shown}: unsupported file type; give one of {', '.join(SUFFIXES)}")
     if p.suffix.lower() == ".csv":
         table = _read_csv(p, shown)
     else:
