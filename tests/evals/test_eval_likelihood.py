@@ -10,7 +10,7 @@ import torch
 from evals_support import write_truthfulqa
 
 from alignlab.data.schema import assistant, system, user
-from alignlab.data.templating import encode_prompt_response
+from alignlab.data.templating import encode_prompt_response, fit_to_length
 from alignlab.evals.likelihood import HFLogLikelihood, LogLikelihood
 from alignlab.evals.registry import build_suite
 from alignlab.evals.runner import run_suite
@@ -25,8 +25,9 @@ def llama(tiny_model_dir):
     return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
-def _direct(model, tokenizer, prompt, reply) -> float:
+def _direct(model, tokenizer, prompt, reply, max_length=None) -> float:
     ex = encode_prompt_response(tokenizer, prompt, [assistant(reply)])
+    ex = fit_to_length(ex, max_length) if max_length else ex
     with torch.no_grad():
         logits = model(torch.tensor([ex.input_ids])).logits[0].float()
     logp = torch.log_softmax(logits, -1)
@@ -48,6 +49,10 @@ def test_reply_logprob_matches_a_full_softmax_and_is_batch_invariant(llama):
         assert got == pytest.approx(_direct(model, tokenizer, prompt, reply), abs=1e-4)
         assert got == pytest.approx(single, abs=1e-4) and got < 0
     assert not model.training
+    # A prompt longer than max_length loses its start; the reply is kept whole.
+    prompt, reply = requests[1]
+    cut = HFLogLikelihood(model, tokenizer, max_length=24).loglikelihood([requests[1]])[0]
+    assert cut == pytest.approx(_direct(model, tokenizer, prompt, reply, max_length=24), abs=1e-4)
 
 
 def test_truthfulqa_mc_runs_on_a_tiny_model(llama, tmp_path):

@@ -9,7 +9,7 @@ metric's n. The suite's own `aggregate` adds figures that need all results at on
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ def summarise(
     suite: Suite, results: Sequence[Result], params: SamplingParams, fingerprint: str = ""
 ) -> SuiteSummary:
     """The summary of a finished run (pure: the same results give the same summary)."""
-    by_variant: Mapping[str, list[Result]] = {v: [] for v in suite.solvers}
+    by_variant: dict[str, list[Result]] = {v: [] for v in suite.solvers}
     for r in results:
         by_variant.setdefault(r.variant, []).append(r)
     ok = {v: [r for r in rs if r.error is None] for v, rs in by_variant.items()}
