@@ -124,3 +124,17 @@ def test_suite_rejects_duplicate_ids_and_system_prompts_merge():
               (rule_scorer("x", lambda e: Score("x")),))  # fmt: skip
     merged = with_system("Outer.")(Sample("a", (system("Inner."), user("x"))))
     assert merged.messages[0].content == "Outer.\n\nInner." and len(merged.messages) == 2
+
+
+def test_variant_difference_pairs_by_sample_and_draw():
+    from alignlab.evals.core import Result
+    from alignlab.evals.summary import variant_difference
+
+    def row(i, variant, yes):
+        return Result(i, variant, 0, [], [], "", [], [], [], [], None, None, "",
+                      {"check": {"label": "", "metrics": {"yes": yes}}}, None, {})  # fmt: skip
+
+    rows = [row("a", "x", True), row("a", "y", False), row("b", "x", True), row("b", "y", True), row("c", "x", False)]
+    diff = variant_difference(rows, "check/yes", "x", "y")
+    assert diff.estimate.value == 0.5 and diff.estimate.n == 2 and diff.interval == "paired-t"  # c has no pair
+    assert variant_difference(rows, "check/other", "x", "y") is None

@@ -15,7 +15,7 @@ from typing import Any
 
 from alignlab.evals.core import Figure, Result, Suite
 from alignlab.generation.base import SamplingParams
-from alignlab.stats import mean_interval, wilson_interval
+from alignlab.stats import mean_interval, paired_difference, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ def metric_figure(values: Sequence[bool | float]) -> Figure:
     if all(isinstance(v, bool) for v in values):
         return wilson_figure(sum(bool(v) for v in values), len(values))
     return Figure(mean_interval([float(v) for v in values]), "t")
+
+
+def variant_difference(results: Sequence[Result], metric: str, variant: str, baseline: str) -> Figure | None:
+    """Mean of `metric` under `variant` minus under `baseline`, paired by sample and draw (the same
+    prompts asked two ways), with a t interval on the differences; None when no pair has both."""
+    values = {(r.id, r.draw, r.variant): r.metric_values().get(metric) for r in results}
+    pairs = [(float(v), float(values[(i, d, baseline)])) for (i, d, var), v in values.items()
+             if var == variant and v is not None and values.get((i, d, baseline)) is not None]  # fmt: skip
+    if not pairs:
+        return None
+    a, b = zip(*pairs, strict=True)
+    return Figure(paired_difference(a, b), "paired-t")
 
 
 def _variant_metrics(results: Sequence[Result]) -> dict[str, Figure]:

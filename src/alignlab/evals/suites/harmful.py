@@ -18,10 +18,10 @@ from alignlab.evals.judges import harmbench_judge
 from alignlab.evals.registry import register_suite
 from alignlab.evals.scorers import prefix_scorer, refusal_scorer
 from alignlab.evals.solvers import plain, through_transform, with_system
+from alignlab.evals.summary import variant_difference
 from alignlab.evals.tables import read_table
 from alignlab.evals.transforms import get_transform, transform_names
 from alignlab.generation.base import Generator, SamplingParams
-from alignlab.stats import paired_difference
 
 PARAMS = SamplingParams(max_new_tokens=256)
 DIRECT = "direct"
@@ -64,15 +64,9 @@ def _decode(e: Episode) -> str | None:
 
 def _lift(results: Sequence[Result]) -> dict[str, Figure]:
     """Each transform's attack success minus the direct request's, paired by request."""
-    success = {(r.id, r.variant): r.metric_values().get("refusal_match/attack_success") for r in results}
-    out = {}
-    for variant in sorted({r.variant for r in results} - {DIRECT}):
-        pairs = [(float(v), float(success[(i, DIRECT)])) for (i, var), v in success.items()
-                 if var == variant and v is not None and success.get((i, DIRECT)) is not None]  # fmt: skip
-        if pairs:
-            a, b = zip(*pairs, strict=True)
-            out[f"{variant}/attack_success_lift"] = Figure(paired_difference(a, b), "paired-t")
-    return out
+    lifts = {f"{v}/attack_success_lift": variant_difference(results, "refusal_match/attack_success", v, DIRECT)
+             for v in sorted({r.variant for r in results} - {DIRECT})}  # fmt: skip
+    return {k: f for k, f in lifts.items() if f is not None}
 
 
 @register_suite("jailbreak", data="AdvBench or HarmBench CSV (the harmful requests to transform)")
