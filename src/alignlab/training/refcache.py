@@ -36,6 +36,7 @@ from alignlab.distributed import (
     launched_processes,
     wait_for_everyone,
 )
+from alignlab.io import set_default_mode
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
 
 CACHE_FILE = "reference_logps.safetensors"
@@ -136,6 +137,7 @@ def write_cache(path: str | os.PathLike, key: str, tensors: Mapping[str, torch.T
     # Only the main process writes (see load_or_compute); the pid keeps a stray writer harmless.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"key": key})
+    set_default_mode(tmp)  # safetensors creates its files 0600
     os.replace(tmp, path)
 
 
