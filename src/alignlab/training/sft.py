@@ -39,6 +39,9 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
     result = read_conversations(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid, limit=data.limit)
     if result.skipped:
         log(f"skipped {result.skipped} malformed records of {data.path}")
+    if result.excluded:  # KTO records: only a desirable completion is a demonstration
+        log(f"left out {result.excluded} record{'s' * (result.excluded != 1)} labelled undesirable "
+            f"(label false) in {data.path}; SFT learns only the desirable ones")
     convs = [_with_system(c, data.system_prompt) for c in result.records]
     eval_convs: list[Conversation] = []
     if data.eval_path:
