@@ -444,3 +444,14 @@ def test_progress_bar_shows_steps_loss_and_lr(tmp_path, capsys):
     assert "2/2" in shown and f"loss {last['loss']:.4f}" in shown and f"lr {last['lr']:.2e}" in shown
     run(tiny(), tmp_path / "quiet", make_examples(8, VOCAB), batch_size=4, max_steps=2, progress=False)
     assert "loss" not in capsys.readouterr().out
+
+
+def test_progress_in_a_log_file_is_plain_lines_written_as_the_run_goes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ALIGNLAB_PROGRESS_SECONDS", "0")  # a line every step instead of every 30 s
+    run(tiny(), tmp_path, make_examples(12, VOCAB), batch_size=4, max_steps=3, progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train: step")]
+    rows = logged(tmp_path)
+    assert len(lines) == 3
+    for k, (line, row) in enumerate(zip(lines, rows, strict=True), 1):
+        assert line.startswith(f"train: step {k}/3 ({100 * k // 3}%) | loss {row['loss']:.4f}  lr {row['lr']:.2e} | ")
+        assert ("| eta " in line) == (k < 3)

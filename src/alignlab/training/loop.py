@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from alignlab.config import OptimConfig, ScheduleConfig, TrainConfig
 from alignlab.errors import ConfigError, DataError, TrainingError
 from alignlab.io import append_jsonl
+from alignlab.progress import Progress
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.schedule import (
     EpochSampler,
@@ -268,7 +269,8 @@ def train(
 
     per_micro_batch = train.batch_size * world
     groups = micro_batch_groups(loader, sampler, state.epoch, state.epoch_position, train.grad_accum, per_micro_batch)
-    progress = _Progress(is_main and train.progress, total_steps, state.global_step)
+    # A bar on a terminal, plain lines every 30 s in a log file (alignlab.progress).
+    progress = Progress("train", total_steps, completed=state.global_step, enabled=is_main and train.progress)
     clip_to = optim.max_grad_norm if optim.max_grad_norm is not None else math.inf
     t_run = time.perf_counter() - state.elapsed_s  # elapsed time continues across resumes
     window = _Window()
@@ -346,7 +348,7 @@ def train(
                     append_jsonl(metrics_path, row)
                 accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
                 window.reset()
-            progress.update(step, step_loss, lr)
+            progress.update(step, info=f"loss {step_loss:.4f}  lr {lr:.2e}")
 
             state.last_metrics, state.elapsed_s = row, row["elapsed_s"]
             # Saved after eval and logging, so the checkpointed RNG state is the one the next step sees.
@@ -413,32 +415,6 @@ class _Window:
         if self.tokens:
             out["tokens_per_s"] = round(self.tokens / dt, 2)
         return out
-
-
-class _Progress:
-    """A rich progress bar with loss and lr on the main process, or nothing."""
-
-    def __init__(self, enabled: bool, total: int, completed: int) -> None:
-        self._bar = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(
-            TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-        )
-        self._task = self._bar.add_task("train", total=total, completed=completed, info="")
-        self._bar.start()
-
-    def update(self, step: int, loss: float, lr: float) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=step, info=f"loss {loss:.4f}  lr {lr:.2e}")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
 
 
 def _non_finite(step: int, what: str, value: float, last_good: Path | None) -> TrainingError:
