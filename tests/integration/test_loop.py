@@ -274,6 +274,59 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
 # ------------------------------------------------------------------------------- checkpoints
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def _gpt2_lora(target_modules=("c_attn",)):
+    from peft import LoraConfig, get_peft_model
+
+    # GPT-2 and LoRA both keep dropout on, so the restored RNG state matters.
+    cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=list(target_modules))
+    return get_peft_model(tiny("gpt2"), cfg)
+
+
+def test_lora_checkpoints_hold_only_the_adapter_and_resume_exactly(tmp_path):
+    from safetensors import safe_open
+
+    examples = make_examples(16, VOCAB, seed=9)
+    settings = {"batch_size": 2, "max_steps": 6, "save_every": 2, "keep_last": 1}
+    calls = {"n": 0}
+
+    def stops_at_step_5(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise _Interrupted
+        return sft_step(model, batch)
+
+    model = _gpt2_lora()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    with pytest.raises(_Interrupted):
+        run(model, tmp_path / "resumed", examples, step_fn=stops_at_step_5, **settings)
+    ckpt = tmp_path / "resumed" / "checkpoints" / "step-0000004"
+    with safe_open(str(ckpt / "model.safetensors"), framework="pt") as f:
+        saved = set(f.keys())  # noqa: SIM118
+    assert saved == set(trainable)  # the adapter only, not the frozen base model
+    adapter_bytes = sum(p.numel() * p.element_size() for p in trainable.values())
+    full_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert (ckpt / "model.safetensors").stat().st_size < adapter_bytes + 8192 < full_bytes / 5
+
+    resumed = run(_gpt2_lora(), tmp_path / "resumed", examples, **settings)
+    straight = run(_gpt2_lora(), tmp_path / "straight", examples, **settings)
+    assert resumed.global_step == straight.global_step == 6
+    assert [r["step"] for r in logged(tmp_path / "resumed")] == list(range(1, 7))
+    assert [r["loss"] for r in logged(tmp_path / "resumed")] == [r["loss"] for r in logged(tmp_path / "straight")]
+    assert_same_weights(resumed.model, straight.model, atol=0)
+
+    # A checkpoint of other adapters cannot be resumed into this model: a clear error, not a half load.
+    calls["n"] = 0
+    with pytest.raises(_Interrupted):
+        run(_gpt2_lora(), tmp_path / "other", examples, step_fn=stops_at_step_5, **settings)
+    with pytest.raises(TrainingError, match=r"step-0000004: cannot resume from this checkpoint.*c_proj"):
+        run(_gpt2_lora(("c_attn", "c_proj")), tmp_path / "other", examples, **settings)
+
+
+
 def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
     examples = make_examples(16, VOCAB, seed=5)
     stale = tmp_path / "checkpoints" / ".tmp-step-0000003"

@@ -260,8 +260,15 @@ def train(
     # not prepared, since accelerate would step it once per process; it is only checkpointed.
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
+    # A LoRA checkpoint holds the adapter and its optimizer state, not the frozen base model again.
+    checkpoint_hooks = ckpt.register_trainable_only(accelerator)
 
-    state, last_good = ckpt.restore_or_start(accelerator, output_dir, train.resume, metrics_path)
+    try:
+        state, last_good = ckpt.restore_or_start(accelerator, output_dir, train.resume, metrics_path)
+    except BaseException:
+        for hook in checkpoint_hooks:
+            hook.remove()
+        raise
     state.total_steps = total_steps
     trackers_on = own_accelerator and bool(train.trackers)
     if trackers_on:
@@ -356,6 +363,8 @@ def train(
                 last_good = ckpt.save_checkpoint(accelerator, output_dir, state, train.keep_last)
     finally:
         progress.close()
+        for hook in checkpoint_hooks:
+            hook.remove()
         accelerator.gradient_state._set_sync_gradients(True)
         if trackers_on:
             for tracker in accelerator.trackers:  # not end_training(): it destroys the process group
