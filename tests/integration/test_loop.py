@@ -252,7 +252,8 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
     base = {k: v.clone() for k, v in tiny().state_dict().items()}
     plain = run(_lora(tiny()), tmp_path / "plain", examples, batch_size=4, max_steps=3)
     gc_model = _lora(tiny())
-    gc = run(gc_model, tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True)
+    gc = run(gc_model, tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True,
+             keep_final_checkpoint=True)
     assert any(getattr(m, "gradient_checkpointing", False) is True for m in gc_model.modules())
     # Recomputing activations changes memory, not maths.
     assert [r["loss"] for r in logged(tmp_path / "gc")] == pytest.approx([r["loss"] for r in logged(tmp_path / "plain")], rel=1e-6)
@@ -265,7 +266,8 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
             torch.testing.assert_close(v, base[k.replace("base_model.model.", "").replace(".base_layer", "")])
 
     # A fresh adapter resumed from the finished run's checkpoint holds the trained weights.
-    again = run(_lora(tiny()), tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True)
+    again = run(_lora(tiny()), tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True,
+                keep_final_checkpoint=True)
     assert again.global_step == 3
     for k, v in again.model.state_dict().items():
         torch.testing.assert_close(v, trained[k])
@@ -332,7 +334,7 @@ def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
     stale = tmp_path / "checkpoints" / ".tmp-step-0000003"
     stale.mkdir(parents=True)
     (stale / "model.safetensors").write_text("half written")
-    run(tiny(), tmp_path, examples, batch_size=4, max_steps=5, save_every=2, keep_last=2)
+    run(tiny(), tmp_path, examples, batch_size=4, max_steps=5, save_every=2, keep_last=2, keep_final_checkpoint=True)
 
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-0000004", "step-0000005"]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-0000004", "step-0000005"]
@@ -349,12 +351,30 @@ def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
 
     calls = []
     done = run(tiny(), tmp_path, examples, step_fn=lambda m, b: calls.append(1) or sft_step(m, b),
-               batch_size=4, max_steps=5, save_every=2, keep_last=2)
+               batch_size=4, max_steps=5, save_every=2, keep_last=2, keep_final_checkpoint=True)
     assert calls == [] and done.global_step == 5 and len(logged(tmp_path)) == 5  # finished: nothing re-run
 
-    run(tiny(), tmp_path, examples, batch_size=4, max_steps=1, resume=False)  # start over
+    run(tiny(), tmp_path, examples, batch_size=4, max_steps=1, resume=False, keep_final_checkpoint=True)  # start over
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-0000001"]
     assert [r["step"] for r in logged(tmp_path)] == [1]
+
+
+def test_a_finished_run_removes_its_checkpoints_unless_asked_to_keep_the_final_one(tmp_path):
+    examples = make_examples(16, VOCAB, seed=10)
+    seen = []
+
+    def watching(model, batch):
+        seen.append([p.name for p in list_checkpoints(tmp_path / "default")])
+        return sft_step(model, batch)
+
+    done = run(tiny(), tmp_path / "default", examples, step_fn=watching, batch_size=4, max_steps=5, save_every=2)
+    assert seen[-1] == ["step-0000002", "step-0000004"]  # written while the run could still be interrupted
+    assert not (tmp_path / "default" / "checkpoints").exists()  # and gone once it finished
+    assert done.global_step == 5 and [r["step"] for r in logged(tmp_path / "default")] == [1, 2, 3, 4, 5]
+    kept = run(tiny(), tmp_path / "kept", examples, batch_size=4, max_steps=5, save_every=2, keep_final_checkpoint=True)
+    assert [p.name for p in list_checkpoints(tmp_path / "kept")] == ["step-0000004", "step-0000005"]
+    assert_same_weights(done.model, kept.model, atol=0)
+    assert TrainConfig().keep_final_checkpoint is False
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):

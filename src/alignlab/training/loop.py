@@ -359,7 +359,11 @@ def train(
 
             state.last_metrics, state.elapsed_s = row, row["elapsed_s"]
             # Saved after eval and logging, so the checkpointed RNG state is the one the next step sees.
-            if step == total_steps or (train.save_every is not None and step % train.save_every == 0):
+            # The final step is saved only when asked to keep it: its checkpoints go once the run is done.
+            final = step == total_steps
+            if (final and train.keep_final_checkpoint) or (
+                not final and train.save_every is not None and step % train.save_every == 0
+            ):
                 last_good = ckpt.save_checkpoint(accelerator, output_dir, state, train.keep_last)
     finally:
         progress.close()
@@ -370,6 +374,10 @@ def train(
             for tracker in accelerator.trackers:  # not end_training(): it destroys the process group
                 tracker.finish()
 
+    # A finished stage is marked done and never resumed: its checkpoints (weights, optimizer
+    # moments, RNG; three times the model) would only fill the disk.
+    if is_main and not train.keep_final_checkpoint:
+        ckpt.remove_all(output_dir)
     accelerator.wait_for_everyone()
     return TrainResult(
         model=accelerator.unwrap_model(model, keep_fp32_wrapper=False),
