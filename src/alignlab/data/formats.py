@@ -473,8 +473,9 @@ _SPECS = [
 FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in _SPECS}
 
 
-def format_names() -> list[str]:
-    return list(FORMATS)
+def format_names(kind: RecordKind | None = None) -> list[str]:
+    """Registered format names, or those that yield `kind` records."""
+    return [name for name, spec in FORMATS.items() if kind is None or spec.kind == kind]
 
 
 def detect_format(rec: dict) -> FormatSpec | None:
