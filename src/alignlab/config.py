@@ -117,6 +117,11 @@ class TrainConfig(Section):
         description="Put examples of similar length in the same micro-batch (less padding); micro-batches "
         "still come in a seeded random order, the longest first.",
     )
+    keep_final_checkpoint: bool = Field(
+        default=False,
+        description="Keep a full checkpoint (weights, optimizer, RNG) of the finished run; by default the "
+        "run's checkpoints are removed once training finishes, since a finished stage is never resumed.",
+    )
 
 
 class DataConfig(Section):

@@ -1,4 +1,9 @@
-"""Atomic file writes and JSONL helpers: nothing half-written survives a crash."""
+"""Atomic file writes and JSONL helpers: nothing half-written survives a crash.
+
+Files written here get the mode any plain new file gets, `0666 & ~umask` (0644 under the usual
+umask 022): `tempfile.mkstemp` creates its file 0600 and a rename keeps that, which would leave
+models and configs unreadable to a colleague or a serving account.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,26 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the system shows it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, then put it back
+    os.umask(mask)
+    return mask
+
+
+def set_default_mode(path: str | os.PathLike) -> None:
+    """Give `path` the mode a plain new file (directory) gets: 0666 (0777) & ~umask."""
+    full = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, full & ~current_umask())
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` via a temp file in the same directory, fsync, then rename."""
     path = Path(path)
@@ -21,6 +46,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from alignlab.distributed import wait_for_everyone
-from alignlab.io import atomic_write_text
+from alignlab.io import atomic_write_text, set_default_mode
 
 if TYPE_CHECKING:
     from alignlab.training.loop import TrainResult
@@ -49,6 +49,7 @@ def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *, state_
         model.save_pretrained(tmp, safe_serialization=True, **extra)
         tokenizer.save_pretrained(tmp)
         for f in tmp.iterdir():
+            set_default_mode(f)  # transformers writes its weights 0600; the folder around them is 0700
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

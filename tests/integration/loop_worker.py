@@ -80,6 +80,7 @@ def main(argv: list[str]) -> None:
         output_dir=Path(out_dir), train=TrainConfig(**settings["train"]),
         optim=OptimConfig(**settings["optim"]), schedule=ScheduleConfig(**settings["schedule"]),
     )
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # a rank that writes nothing else has no directory yet
     torch.save(result.model.state_dict(), Path(out_dir) / "final.pt")
 
 

@@ -252,7 +252,8 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
     base = {k: v.clone() for k, v in tiny().state_dict().items()}
     plain = run(_lora(tiny()), tmp_path / "plain", examples, batch_size=4, max_steps=3)
     gc_model = _lora(tiny())
-    gc = run(gc_model, tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True)
+    gc = run(gc_model, tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True,
+             keep_final_checkpoint=True)
     assert any(getattr(m, "gradient_checkpointing", False) is True for m in gc_model.modules())
     # Recomputing activations changes memory, not maths.
     assert [r["loss"] for r in logged(tmp_path / "gc")] == pytest.approx([r["loss"] for r in logged(tmp_path / "plain")], rel=1e-6)
@@ -265,7 +266,8 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
             torch.testing.assert_close(v, base[k.replace("base_model.model.", "").replace(".base_layer", "")])
 
     # A fresh adapter resumed from the finished run's checkpoint holds the trained weights.
-    again = run(_lora(tiny()), tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True)
+    again = run(_lora(tiny()), tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True,
+                keep_final_checkpoint=True)
     assert again.global_step == 3
     for k, v in again.model.state_dict().items():
         torch.testing.assert_close(v, trained[k])
@@ -274,12 +276,65 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
 # ------------------------------------------------------------------------------- checkpoints
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def _gpt2_lora(target_modules=("c_attn",)):
+    from peft import LoraConfig, get_peft_model
+
+    # GPT-2 and LoRA both keep dropout on, so the restored RNG state matters.
+    cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=list(target_modules))
+    return get_peft_model(tiny("gpt2"), cfg)
+
+
+def test_lora_checkpoints_hold_only_the_adapter_and_resume_exactly(tmp_path):
+    from safetensors import safe_open
+
+    examples = make_examples(16, VOCAB, seed=9)
+    settings = {"batch_size": 2, "max_steps": 6, "save_every": 2, "keep_last": 1}
+    calls = {"n": 0}
+
+    def stops_at_step_5(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise _Interrupted
+        return sft_step(model, batch)
+
+    model = _gpt2_lora()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    with pytest.raises(_Interrupted):
+        run(model, tmp_path / "resumed", examples, step_fn=stops_at_step_5, **settings)
+    ckpt = tmp_path / "resumed" / "checkpoints" / "step-0000004"
+    with safe_open(str(ckpt / "model.safetensors"), framework="pt") as f:
+        saved = set(f.keys())  # noqa: SIM118
+    assert saved == set(trainable)  # the adapter only, not the frozen base model
+    adapter_bytes = sum(p.numel() * p.element_size() for p in trainable.values())
+    full_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert (ckpt / "model.safetensors").stat().st_size < adapter_bytes + 8192 < full_bytes / 5
+
+    resumed = run(_gpt2_lora(), tmp_path / "resumed", examples, **settings)
+    straight = run(_gpt2_lora(), tmp_path / "straight", examples, **settings)
+    assert resumed.global_step == straight.global_step == 6
+    assert [r["step"] for r in logged(tmp_path / "resumed")] == list(range(1, 7))
+    assert [r["loss"] for r in logged(tmp_path / "resumed")] == [r["loss"] for r in logged(tmp_path / "straight")]
+    assert_same_weights(resumed.model, straight.model, atol=0)
+
+    # A checkpoint of other adapters cannot be resumed into this model: a clear error, not a half load.
+    calls["n"] = 0
+    with pytest.raises(_Interrupted):
+        run(_gpt2_lora(), tmp_path / "other", examples, step_fn=stops_at_step_5, **settings)
+    with pytest.raises(TrainingError, match=r"step-0000004: cannot resume from this checkpoint.*c_proj"):
+        run(_gpt2_lora(("c_attn", "c_proj")), tmp_path / "other", examples, **settings)
+
+
+
 def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
     examples = make_examples(16, VOCAB, seed=5)
     stale = tmp_path / "checkpoints" / ".tmp-step-0000003"
     stale.mkdir(parents=True)
     (stale / "model.safetensors").write_text("half written")
-    run(tiny(), tmp_path, examples, batch_size=4, max_steps=5, save_every=2, keep_last=2)
+    run(tiny(), tmp_path, examples, batch_size=4, max_steps=5, save_every=2, keep_last=2, keep_final_checkpoint=True)
 
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-0000004", "step-0000005"]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-0000004", "step-0000005"]
@@ -296,12 +351,30 @@ def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
 
     calls = []
     done = run(tiny(), tmp_path, examples, step_fn=lambda m, b: calls.append(1) or sft_step(m, b),
-               batch_size=4, max_steps=5, save_every=2, keep_last=2)
+               batch_size=4, max_steps=5, save_every=2, keep_last=2, keep_final_checkpoint=True)
     assert calls == [] and done.global_step == 5 and len(logged(tmp_path)) == 5  # finished: nothing re-run
 
-    run(tiny(), tmp_path, examples, batch_size=4, max_steps=1, resume=False)  # start over
+    run(tiny(), tmp_path, examples, batch_size=4, max_steps=1, resume=False, keep_final_checkpoint=True)  # start over
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-0000001"]
     assert [r["step"] for r in logged(tmp_path)] == [1]
+
+
+def test_a_finished_run_removes_its_checkpoints_unless_asked_to_keep_the_final_one(tmp_path):
+    examples = make_examples(16, VOCAB, seed=10)
+    seen = []
+
+    def watching(model, batch):
+        seen.append([p.name for p in list_checkpoints(tmp_path / "default")])
+        return sft_step(model, batch)
+
+    done = run(tiny(), tmp_path / "default", examples, step_fn=watching, batch_size=4, max_steps=5, save_every=2)
+    assert seen[-1] == ["step-0000002", "step-0000004"]  # written while the run could still be interrupted
+    assert not (tmp_path / "default" / "checkpoints").exists()  # and gone once it finished
+    assert done.global_step == 5 and [r["step"] for r in logged(tmp_path / "default")] == [1, 2, 3, 4, 5]
+    kept = run(tiny(), tmp_path / "kept", examples, batch_size=4, max_steps=5, save_every=2, keep_final_checkpoint=True)
+    assert [p.name for p in list_checkpoints(tmp_path / "kept")] == ["step-0000004", "step-0000005"]
+    assert_same_weights(done.model, kept.model, atol=0)
+    assert TrainConfig().keep_final_checkpoint is False
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
@@ -444,3 +517,14 @@ def test_progress_bar_shows_steps_loss_and_lr(tmp_path, capsys):
     assert "2/2" in shown and f"loss {last['loss']:.4f}" in shown and f"lr {last['lr']:.2e}" in shown
     run(tiny(), tmp_path / "quiet", make_examples(8, VOCAB), batch_size=4, max_steps=2, progress=False)
     assert "loss" not in capsys.readouterr().out
+
+
+def test_progress_in_a_log_file_is_plain_lines_written_as_the_run_goes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ALIGNLAB_PROGRESS_SECONDS", "0")  # a line every step instead of every 30 s
+    run(tiny(), tmp_path, make_examples(12, VOCAB), batch_size=4, max_steps=3, progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train: step")]
+    rows = logged(tmp_path)
+    assert len(lines) == 3
+    for k, (line, row) in enumerate(zip(lines, rows, strict=True), 1):
+        assert line.startswith(f"train: step {k}/3 ({100 * k // 3}%) | loss {row['loss']:.4f}  lr {row['lr']:.2e} | ")
+        assert ("| eta " in line) == (k < 3)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from labelling_support import PASSWORD, Lab, make_pairs
@@ -64,7 +66,7 @@ BAD_LINES = [
     ('{"prompt": [{"role": "robot", "content": "q"}], "response_a": "x", "response_b": "y"}', "prompt.0.role"),
     ('{"prompt": "q", "response_a": [{"role": "user", "content": "x"}], "response_b": "y"}', "response_a"),
     ('{"prompt": "q", "response_a": "same", "response_b": "same"}', "identical"),
-    ('{"id": "p0", "prompt": "q", "response_a": "x", "response_b": "y"}', "duplicate id 'p0' (first on line 1)"),
+    ('{"id": "p0", "prompt": "q", "response_a": "x", "response_b": "y"}', "duplicate id 'p0' (first at pairs.jsonl:1)"),
     ('[1, 2]', "expected a JSON object"),
 ]  # fmt: skip
 
@@ -271,6 +273,87 @@ def test_cli_user_add_import_and_export(tmp_path):
     assert exported.exit_code == 0 and "wrote 1 records" in exported.output
     [line] = out.read_text().splitlines()
     assert json.loads(line)["id"] == "p3" and json.loads(line)["confidence"] == 1.0
+
+
+HH_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh-rlhf" / "harmless-base" / "test.jsonl.gz"
+HH_ROW = {
+    "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: Mix flour, water, yeast.",
+    "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: No idea.",
+}
+ULTRA_ROW = {
+    "prompt": "Name a prime.", "prompt_id": "abc123", "score_chosen": 9.0, "score_rejected": 2.5,
+    "chosen": [{"role": "user", "content": "Name a prime."}, {"role": "assistant", "content": "7"}],
+    "rejected": [{"role": "user", "content": "Name a prime."}, {"role": "assistant", "content": "9"}],
+}  # fmt: skip
+TRL_ROW = {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Rome.", "id": "q1"}
+
+
+@pytest.mark.parametrize(
+    ("row", "fmt", "prompt", "a", "b"),
+    [
+        (HH_ROW, "hh-rlhf", ["Hi", "Hello!", "How do I bake bread?"], "Mix flour, water, yeast.", "No idea."),
+        (ULTRA_ROW, "ultrafeedback", ["Name a prime."], "7", "9"),
+        (TRL_ROW, "preference", ["Capital of France?"], "Paris.", "Rome."),
+    ],
+)
+def test_import_reads_the_preference_formats_rm_and_dpo_read(lab, tmp_path, row, fmt, prompt, a, b):
+    from alignlab.labelling import importer
+
+    path = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+    for given in ("auto", fmt):
+        parsed = importer.parse_file(str(path), given)
+        assert parsed.format == fmt and parsed.skipped == 0
+        [pair] = parsed.pairs
+        assert [m["content"] for m in pair.prompt] == prompt
+        assert (pair.response_a, pair.response_b) == ([{"role": "assistant", "content": a}], [{"role": "assistant", "content": b}])
+    assert pair.ext_id == ("q1" if fmt == "preference" else pair.ext_id) and pair.ext_id
+    if fmt == "ultrafeedback":
+        assert pair.meta == {"prompt_id": "abc123", "score_chosen": 9.0, "score_rejected": 2.5}
+    with lab.db() as db:
+        assert importer.import_pairs(db, parsed.pairs, str(path), "r1").imported == 1
+        db.commit()
+
+
+def test_import_of_a_preference_file_leaves_out_identical_and_repeated_pairs_and_names_bad_formats(tmp_path):
+    from alignlab.labelling import importer
+
+    same = {"chosen": HH_ROW["chosen"], "rejected": HH_ROW["chosen"]}
+    path = tmp_path / "hh.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (HH_ROW, same, HH_ROW)))
+    parsed = importer.parse_file(str(path))
+    assert (len(parsed.pairs), parsed.skipped, parsed.format) == (1, 2, "hh-rlhf")
+    with pytest.raises(DataError, match=r"unknown format 'sharegpt'; valid formats: auto, pairs, hh-rlhf, ultrafeedback, preference"):
+        importer.parse_file(str(path), "sharegpt")
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
+    with pytest.raises(DataError, match=r"cannot detect the format.*prompt, response_a, response_b.*docs/labelling-formats.md"):
+        importer.parse_file(str(odd))
+    with pytest.raises(DataError, match=r"has format 'alpaca'"):
+        importer.parse_file(str(write_alpaca(tmp_path)), "auto")
+
+
+def write_alpaca(tmp_path):
+    path = tmp_path / "alpaca.jsonl"
+    path.write_text(json.dumps({"instruction": "Add.", "input": "2 and 3", "output": "5"}) + "\n")
+    return path
+
+
+def test_cli_imports_the_real_hh_rlhf_file_and_its_help_names_formats_not_modules(tmp_path):
+    from typer.testing import CliRunner
+
+    from alignlab.labelling.cli import label_app
+
+    runner = CliRunner()
+    shown = runner.invoke(label_app, ["import", "--help"], terminal_width=200).output
+    assert "alignlab.labelling.importer" not in shown and "hh-rlhf" in shown and "labelling-formats.md" in shown
+    if not HH_TEST.exists():
+        pytest.skip(f"shared data folder absent ({HH_TEST} not found)")
+    db = str(tmp_path / "labels.sqlite")
+    done = runner.invoke(label_app, ["import", str(HH_TEST), "--db", db, "--round", "harmless"])
+    assert done.exit_code == 0, done.output
+    assert "imported 2312 pairs into round harmless (0 gold, 0 overlap)" in done.output and "hh-rlhf" in done.output
 
 
 def test_importing_the_cli_module_does_not_load_the_web_stack():

@@ -375,6 +375,79 @@ def test_kto_labels_and_conversions(tmp_path):
         read_feedback(path)
 
 
+KTO_MESSAGES_ROWS = [
+    {
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "4"},
+        ],
+        "label": True,
+        "tools": '[{"name": "add", "parameters": {}}]',
+    },
+    {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}], "label": False},
+    {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "3+3?"},
+            {"role": "assistant", "content": "6"},
+        ],
+        "label": 1,
+    },
+]
+
+
+def test_kto_messages_with_a_label_read_as_kto_with_the_last_assistant_turn_as_completion(tmp_path):
+    path = write_jsonl(tmp_path / "kto.jsonl", KTO_MESSAGES_ROWS)
+    result = read_records(path)
+    assert (result.format, result.kind) == ("kto", "feedback")
+    a, b, c = result.records
+    assert (a.prompt, a.completion, a.label) == ([system("Be terse."), user("2+2?")], [assistant("4")], True)
+    assert a.metadata == {"tools": [{"name": "add", "parameters": {}}]}
+    assert (b.prompt, b.completion, b.label) == ([user("2+2?")], [assistant("5")], False)
+    assert c.prompt == [user("Hi"), assistant("Hello."), user("3+3?")] and c.completion == [assistant("6")]
+    # SFT learns only the desirable records and says how many it left out.
+    convs = read_conversations(path)
+    assert [m.content for c in convs.records for m in c.messages if m.role == "assistant"] == ["4", "Hello.", "6"]
+    assert convs.excluded == 1
+    only_bad = write_jsonl(tmp_path / "bad.jsonl", [KTO_MESSAGES_ROWS[1]])
+    with pytest.raises(DataError, match="all 1 records are labelled undesirable, and SFT learns only desirable"):
+        read_conversations(only_bad)
+    # A messages file whose label is not a desirability flag stays a conversation file.
+    other = write_jsonl(tmp_path / "cat.jsonl", [{**KTO_MESSAGES_ROWS[1], "label": "arithmetic"}])
+    assert read_records(other).format == "messages"
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        ([{"role": "user", "content": "q"}], "has no assistant turn to label"),
+        ([{"role": "assistant", "content": "a"}], "has no prompt before the assistant turn"),
+        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}],
+         "must end with the assistant turn that is labelled"),
+    ],
+)
+def test_kto_messages_without_a_final_assistant_turn_is_malformed(tmp_path, messages, message):
+    path = write_jsonl(tmp_path / "kto.jsonl", [KTO_MESSAGES_ROWS[0], {"messages": messages, "label": True}])
+    with pytest.raises(DataError, match=rf"kto\.jsonl:2: messages {message}"):
+        read_feedback(path)
+
+
+def test_sft_leaves_out_and_reports_undesirable_kto_records(tmp_path, tiny_tokenizer):
+    from alignlab.config import DataConfig
+    from alignlab.data.templating import ensure_chat_template
+    from alignlab.training.sft import encode_dataset
+
+    ensure_chat_template(tiny_tokenizer)
+    path = write_jsonl(tmp_path / "kto.jsonl", KTO_MESSAGES_ROWS)
+    logged: list[str] = []
+    split = encode_dataset(tiny_tokenizer, DataConfig(path=str(path)), logged.append)
+    assert len(split.train) == 2
+    assert not any("5" in tiny_tokenizer.decode(ex.input_ids) for ex in split.train)
+    assert any("left out 1 record labelled undesirable" in line for line in logged), logged
+
+
 def test_pairs_convert_to_conversations_and_feedback(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{**SAMPLES["preference"], "id": "p1"}])
     conv = read_conversations(path)

@@ -365,19 +365,39 @@ def _parse_preference(rec: dict) -> PreferencePair:
     )
 
 
-def _parse_kto(rec: dict) -> BinaryFeedback:
+def _label(rec: dict) -> bool:
     label = rec.get("label")
     if isinstance(label, int) and not isinstance(label, bool) and label in (0, 1):
         label = bool(label)
     if not isinstance(label, bool):
         raise RecordError(f"key 'label' must be true or false, got {label!r}")
+    return label
+
+
+def _split_last_assistant_turn(messages: list[Message]) -> tuple[list[Message], list[Message]]:
+    """KTO's conversational layout: everything before the final assistant turn is the prompt."""
+    last = len(messages) - 1
+    if not any(m.role == "assistant" for m in messages):
+        raise RecordError("messages has no assistant turn to label")
+    if messages[last].role != "assistant":
+        raise RecordError("messages must end with the assistant turn that is labelled")
+    if last == 0:
+        raise RecordError("messages has no prompt before the assistant turn")
+    return messages[:last], messages[last:]
+
+
+def _parse_kto(rec: dict) -> BinaryFeedback:
+    if "completion" in rec:
+        prompt, completion = _turns(rec, "prompt", "user"), _turns(rec, "completion", "assistant")
+    else:
+        prompt, completion = _split_last_assistant_turn(parse_messages(rec.get("messages"), "messages"))
     return _build(
         BinaryFeedback,
-        prompt=_turns(rec, "prompt", "user"),
-        completion=_turns(rec, "completion", "assistant"),
-        label=label,
+        prompt=prompt,
+        completion=completion,
+        label=_label(rec),
         id=_record_id(rec),
-        metadata=_metadata(rec, {"prompt", "completion", "label", "id", "tools"}, tools=True),
+        metadata=_metadata(rec, {"prompt", "completion", "messages", "label", "id", "tools"}, tools=True),
     )
 
 
@@ -394,10 +414,18 @@ def _is_pair(r: dict) -> bool:
     return "chosen" in r and "rejected" in r
 
 
+def _is_labelled_messages(r: dict) -> bool:
+    """KTO's conversational layout: `messages` plus a desirability flag (true / false, or 1 / 0)."""
+    label = r.get("label")
+    flag = isinstance(label, bool) or (isinstance(label, int) and label in (0, 1))
+    return isinstance(r.get("messages"), list) and flag and not _is_pair(r)
+
+
 _SPECS = [
     FormatSpec(
         "messages", "conversation",
-        lambda r: isinstance(r.get("messages"), list) and not _is_pair(r), _parse_openai_messages,
+        lambda r: isinstance(r.get("messages"), list) and not _is_pair(r) and not _is_labelled_messages(r),
+        _parse_openai_messages,
         "messages[{role, content, tool_calls?}], tools?",
     ),
     FormatSpec(
@@ -437,16 +465,17 @@ _SPECS = [
     ),
     FormatSpec(
         "kto", "feedback",
-        lambda r: "completion" in r and "label" in r, _parse_kto,
-        "prompt, completion, label",
+        lambda r: ("completion" in r and "label" in r) or _is_labelled_messages(r), _parse_kto,
+        "prompt, completion, label | messages, label (the last assistant turn is the completion)",
     ),
 ]  # fmt: skip
 
 FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in _SPECS}
 
 
-def format_names() -> list[str]:
-    return list(FORMATS)
+def format_names(kind: RecordKind | None = None) -> list[str]:
+    """Registered format names, or those that yield `kind` records."""
+    return [name for name, spec in FORMATS.items() if kind is None or spec.kind == kind]
 
 
 def detect_format(rec: dict) -> FormatSpec | None:

@@ -10,7 +10,7 @@ one, or named. A malformed record is an error naming `file:line` (JSONL) or `fil
 Stages want one kind of record and the `read_*` functions convert between kinds where that is
 lossless: a preference pair is an SFT conversation (prompt + chosen) and two KTO records (chosen
 desirable, rejected undesirable; ties give none); a KTO record is an SFT conversation only when its
-label is desirable.
+label is desirable. Records a conversion leaves out are counted in `ReadResult.excluded`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ class ReadResult:
     format: str  # the format name used (detected or given)
     path: str
     skipped: int  # malformed records skipped (only with skip_invalid=True)
+    # Well-formed records that give none of the wanted kind: undesirable KTO records read for SFT,
+    # ties read for KTO.
+    excluded: int = 0
 
 
 # ------------------------------------------------------------------------------------ raw rows
@@ -341,7 +344,7 @@ def _read(
     spec, rows = _resolve_format(fmt, _iter_rows(p, shown, split), shown)
     convert = _converter(spec, want, shown)
     records: list[Record] = []
-    skipped, seen, first_error = 0, 0, ""
+    skipped, excluded, seen, first_error = 0, 0, 0, ""
     for where, raw, err in rows:
         seen += 1
         try:
@@ -357,6 +360,7 @@ def _read(
             first_error = first_error or f"{where}: {e}"
             continue
         records.extend(out)
+        excluded += not out
         if limit is not None and len(records) >= limit:
             del records[limit:]
             break
@@ -364,8 +368,10 @@ def _read(
         raise DataError(f"{shown}: is empty; it holds no records")
     if not records:
         why = f"all {skipped} records are malformed (first: {first_error})" if skipped else "no record fits"
+        if excluded and want == "conversation":
+            why = f"all {excluded} records are labelled undesirable, and SFT learns only desirable ones"
         raise DataError(f"{shown}: no usable {want or spec.kind} records: {why}")
-    return ReadResult(records, want or spec.kind, spec.name, shown, skipped)
+    return ReadResult(records, want or spec.kind, spec.name, shown, skipped, excluded)
 
 
 _Path = str | os.PathLike

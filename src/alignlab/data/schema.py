@@ -7,6 +7,7 @@ thumbs-up / thumbs-down. All serialise to one JSON object per line (`to_json()` 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -44,7 +45,7 @@ class Message(_Record):
         d: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.tool_calls:
             d["tool_calls"] = [
-                {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": c.arguments}}
+                {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": _arguments(c.arguments)}}
                 for c in self.tool_calls
             ]
         if self.tool_call_id is not None:
@@ -52,6 +53,18 @@ class Message(_Record):
         if self.name is not None:
             d["name"] = self.name
         return d
+
+
+def _arguments(args: str | dict[str, Any]) -> str | dict[str, Any]:
+    """Templates expect arguments as an object (Hugging Face's convention); OpenAI data holds JSON
+    text, which a template's `tojson` would otherwise encode a second time."""
+    if isinstance(args, str):
+        try:
+            parsed = json.loads(args)
+        except ValueError:
+            return args
+        return parsed if isinstance(parsed, dict) else args
+    return args
 
 
 class Conversation(_Record):

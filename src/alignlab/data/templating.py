@@ -18,11 +18,20 @@ Zephyr-style, needs no new tokens and ends every turn with the tokenizer's eos t
     <|system|>\\n{content}{eos}\\n<|user|>\\n{content}{eos}\\n<|assistant|>\\n{content}{eos}\\n
 
 Its generation prompt is `<|assistant|>\\n`; an assistant turn's tool calls follow its content as
-`<tool_call>{"name": ..., "arguments": ...}</tool_call>` lines; tool replies are `<|tool|>` turns.
+`<tool_call>{"name": ..., "arguments": ...}</tool_call>` lines; tool replies are `<|tool|>` turns;
+tool schemas open the conversation as a system turn (`alignlab.data.tools.tools_block`).
+
+Tool calls, schemas and replies a template does not render (most render only `content`) are
+written into the messages as text first, in the same format (`alignlab.data.tools`), so a call is
+never learned as an empty turn. Every entry point (`render`, `encode_prompt` for generation,
+`encode_conversation` for SFT, `encode_prompt_response` for DPO and reward models) goes through
+that one step and sees the same text. An assistant turn with neither content nor calls is never
+learned.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +39,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from alignlab.data.schema import Message
+from alignlab.data.tools import TOOLS_FOOTER, TOOLS_HEADER, ToolSupport, prepare, probe
 from alignlab.errors import DataError
 from alignlab.losses.sft import IGNORE_INDEX
 
@@ -38,7 +48,17 @@ if TYPE_CHECKING:
 
 # Written without whitespace between tags so Jinja's trim settings cannot change the output.
 DEFAULT_CHAT_TEMPLATE = (
+    "{% if tools %}"
+    "{{ '<|system|>\\n' }}"
+    "{% if messages[0]['role'] == 'system' and messages[0]['content'] %}"
+    "{{ messages[0]['content'] + '\\n\\n' }}"
+    "{% endif %}"
+    "{{ " + json.dumps(TOOLS_HEADER) + " }}"
+    "{% for tool in tools %}{{ (tool | tojson) + '\\n' }}{% endfor %}"
+    "{{ " + json.dumps(TOOLS_FOOTER) + " + eos_token + '\\n' }}"
+    "{% endif %}"
     "{% for message in messages %}"
+    "{% if not (tools and loop.first and message['role'] == 'system') %}"
     "{{ '<|' + message['role'] + '|>\\n' }}"
     "{% if message['content'] is string %}{{ message['content'] }}{% endif %}"
     "{% for call in message['tool_calls'] | default([], true) %}"
@@ -49,6 +69,7 @@ DEFAULT_CHAT_TEMPLATE = (
     "{{ '}</tool_call>' }}"
     "{% endfor %}"
     "{{ eos_token + '\\n' }}"
+    "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
 )
@@ -93,9 +114,10 @@ def render(
 ) -> str:
     """The conversation as text, through the tokenizer's chat template (or the default one).
 
-    `tools` (function schemas, OpenAI style) go to the template, which renders them if it can.
+    `tools` (function schemas) go to the template when it renders them, else into a system turn.
     """
-    return _render_dicts(tokenizer, _template_dicts(messages), add_generation_prompt, tools)
+    dicts, schemas, _ = _prepared(tokenizer, messages, tools)
+    return _render_dicts(tokenizer, dicts, add_generation_prompt, schemas)
 
 
 def encode_prompt(
@@ -118,16 +140,19 @@ def encode_conversation(
 ) -> EncodedExample:
     """Tokens of the whole conversation with labels on its assistant turns (SFT).
 
-    `only_last_turn` learns the final assistant turn only. Truncation to `max_length` keeps the
-    start. Raises DataError when there is no assistant turn or the template rejects the roles.
+    `only_last_turn` learns the final assistant turn only. An assistant turn with neither content
+    nor tool calls is never learned (a conversation with only such turns gets no labels). Truncation
+    to `max_length` keeps the start. Raises DataError when there is no assistant turn or the
+    template rejects the roles.
     """
-    dicts = _template_dicts(messages)
+    dicts, schemas, _ = _prepared(tokenizer, messages, tools)
     turns = _assistant_indices(dicts)
     if not turns:
         raise DataError(
             "conversation has no assistant turn, so there is nothing to learn: drop it or add a reply"
         )
-    return _encode_turns(tokenizer, dicts, turns[-1:] if only_last_turn else turns, max_length, tools)
+    learned = [i for i in (turns[-1:] if only_last_turn else turns) if _has_text(dicts[i])]
+    return _encode_turns(tokenizer, dicts, learned, max_length, schemas)
 
 
 def encode_prompt_response(
@@ -143,15 +168,55 @@ def encode_prompt_response(
     `tools` (function schemas) go to the template as for SFT, so a response is scored in the
     context it was written in.
     """
-    dicts = _template_dicts([*prompt, *response])
-    turns = [i for i in _assistant_indices(dicts) if i >= len(prompt)]
+    dicts, schemas, origin = _prepared(tokenizer, [*prompt, *response], tools)
+    turns = [i for i in _assistant_indices(dicts) if origin[i] >= len(prompt)]
     if not turns:
         raise DataError("response has no assistant turn: a response must start with an assistant message")
-    return _encode_turns(tokenizer, dicts, turns, max_length, tools)
+    return _encode_turns(tokenizer, dicts, turns, max_length, schemas)
 
 
 def _template_dicts(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:
     return [m.to_template_dict() if isinstance(m, Message) else dict(m) for m in messages]
+
+
+# What each chat template renders of tool calls, schemas and replies, probed once per template.
+_TOOL_SUPPORT: dict[str, ToolSupport] = {}
+
+
+def tool_support(tokenizer: PreTrainedTokenizerBase) -> ToolSupport:
+    """Which tool parts the tokenizer's chat template (or the default one) renders by itself."""
+    template = getattr(tokenizer, "chat_template", None)
+    key = DEFAULT_CHAT_TEMPLATE if template is None else json.dumps(template, sort_keys=True)
+    if key not in _TOOL_SUPPORT:
+        _TOOL_SUPPORT[key] = probe(lambda dicts, tools: _render_dicts(tokenizer, dicts, False, tools))
+    return _TOOL_SUPPORT[key]
+
+
+def _prepared(
+    tokenizer: PreTrainedTokenizerBase, messages: Sequence[MessageLike], tools: Sequence[Mapping[str, Any]] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, list[int]]:
+    """Template dicts with the tool parts the template cannot render written as text (`data.tools`)."""
+    dicts = _template_dicts(messages)
+    support = tool_support(tokenizer)
+    present = {
+        "tool calls": any(d.get("tool_calls") for d in dicts),
+        "tool schemas": bool(tools),
+        "tool replies": any(d.get("role") == "tool" for d in dicts),
+    }
+    written = [part for part in support.missing() if present[part]]
+    if written:
+        warnings.warn(
+            f"the chat template does not render {', '.join(written)}; alignlab writes them into the "
+            "conversation as text in its tool format (see alignlab.data.tools), so prompts for this model "
+            "must be rendered the same way",
+            stacklevel=3,
+        )
+    return prepare(dicts, tools, support)
+
+
+def _has_text(d: Mapping[str, Any]) -> bool:
+    content = d.get("content")
+    return bool(d.get("tool_calls")) or (content.strip() != "" if isinstance(content, str) else bool(content))
 
 
 def _assistant_indices(dicts: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -216,18 +281,33 @@ def _encode_turns(
         raise ValueError(f"max_length must be positive, got {max_length}")
     full = _render_dicts(tokenizer, dicts, False, tools)
     spans = [_turn_span(tokenizer, dicts, i, full, tools) for i in turns]
-    if spans[-1] is None:
+    if spans and spans[-1] is None:
         raise DataError(
             "cannot locate the final assistant turn: the chat template does not render this conversation's "
             "prefixes consistently; use a template whose history renders the same at every turn"
         )
     if any(s is None for s in spans):
         warnings.warn(_FALLBACK_WARNING, stacklevel=3)
-        spans = spans[-1:]
+        turns, spans = turns[-1:], spans[-1:]
+    _check_calls_rendered(dicts, turns, spans, full)
     ids, labels = _tokenize_with_spans(tokenizer, full, [s for s in spans if s is not None])
     if max_length is not None:
         ids, labels = ids[:max_length], labels[:max_length]
     return EncodedExample(ids, labels)
+
+
+def _check_calls_rendered(
+    dicts: list[dict[str, Any]], turns: list[int], spans: list[tuple[int, int] | None], full: str
+) -> None:
+    """A template that rendered calls in the probe must render them in every learned turn too."""
+    for i, span in zip(turns, spans, strict=True):
+        for call in dicts[i].get("tool_calls") or []:
+            name = call.get("function", call).get("name", "")
+            if span is not None and name not in full[span[0] : span[1]]:
+                raise DataError(
+                    f"the chat template drops the call to '{name}' in assistant turn {i + 1}, which would be "
+                    "learned without it: use a template that renders tool_calls"
+                )
 
 
 def _tokenize_with_spans(

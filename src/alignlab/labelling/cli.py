@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from alignlab.data.formats import format_names
 from alignlab.errors import AlignlabError
 
 if TYPE_CHECKING:
@@ -139,24 +140,34 @@ def user_list(db: str = DB_OPTION) -> None:
 
 @label_app.command("import")
 def import_cmd(
-    pairs: Path = typer.Argument(..., help="JSONL file of pairs (format: alignlab.labelling.importer)."),
+    pairs: Path = typer.Argument(
+        ...,
+        help="Pairs to label: the labelling format (JSONL: prompt, response_a, response_b; see "
+        "docs/labelling-formats.md) or any preference file `alignlab rm` and `alignlab dpo` read.",
+    ),
     db: str = DB_OPTION,
+    format: str = typer.Option(
+        "auto",
+        help=f"File format: auto (detect), pairs (the labelling format), {', '.join(format_names('preference'))}.",
+    ),
     round_name: str = typer.Option("default", "--round", help="Round to add the pairs to (created if new)."),
     labels_per_pair: int = typer.Option(1, help="Labellers per pair (k)."),
     overlap: float = typer.Option(0.0, help="Share of pairs given to --overlap-labels labellers instead."),
     overlap_labels: int = typer.Option(3, help="Labellers per overlap pair, to measure agreement."),
 ) -> None:
-    """Import response pairs to label; a malformed line rejects the whole file."""
+    """Import response pairs to label; a malformed record rejects the whole file."""
     from alignlab.labelling import importer
 
-    parsed = _run(lambda: importer.parse_file(str(pairs)))
+    parsed = _run(lambda: importer.parse_file(str(pairs), format))
     with _session(db) as session:
         result = _run(
             lambda: importer.import_pairs(
-                session, parsed, str(pairs), round_name, labels_per_pair, overlap, overlap_labels
+                session, parsed.pairs, str(pairs), round_name, labels_per_pair, overlap, overlap_labels
             )
         )
         session.commit()
+    left_out = f"; left out {parsed.skipped} pairs with identical responses or seen before" if parsed.skipped else ""
+    typer.echo(f"read {pairs} as format {parsed.format}{left_out}")
     typer.echo(
         f"imported {result.imported} pairs into round {result.round_name} "
         f"({result.gold} gold, {result.overlap} overlap)"

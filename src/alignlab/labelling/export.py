@@ -1,30 +1,7 @@
-"""Export labels as `PreferencePair` JSONL, per label or aggregated per pair.
+"""Export labels as `PreferencePair` JSONL, per label or aggregated per pair (majority, weighted).
 
-Every line is `PreferencePair.to_json()`, so `alignlab.data.readers.read_preferences` (format
-`preference`), the reward-model stage and the DPO stages read the file unchanged.
-
-Per label (`aggregate="none"`), one line per stored label:
-- `chosen` / `rejected`: the preferred and the other response. For a tie, or "both bad", the
-  two are in import order (a, b) and `tie` is true; `metadata.choice` tells the two apart.
-  "Both bad" is kept here (it is a judgement too), marked as a tie so a trainer that drops ties
-  drops it, and one that uses ties treats the two as equal.
-- `confidence`: the 1-4 level mapped linearly to [0.5, 1.0]: 1 -> 0.5 (a guess), 2 -> 0.667,
-  3 -> 0.833, 4 -> 1.0 (certain); `metadata.confidence_level` keeps the level itself.
-- `annotator`: the labeller's user name; `reason`: the reason categories, comma-separated.
-- `id`: `<pair id>:<annotator>`; `metadata`: `pair_id`, `round`, `choice` (a | b | tie |
-  both_bad), `confidence_level`, `guideline_version`, `shown_left` (which response was on the
-  left), `chosen_position` (left | right), `rationale`, `rewrite`, `gold`, `labelled_at`,
-  `seconds` (time on task) and `source` (the import line's metadata), where present.
-
-Aggregated, one line per pair with at least one a / b / tie label ("both bad" labels are left out:
-they say nothing about which response is better; a pair with only "both bad" labels is left out):
-- `majority`: the plurality of a / b / tie votes wins; equal top counts give a tie.
-  `confidence` is the winner's share of the votes (none for a tie).
-- `weighted`: each label gives a probability that response a is better: its mapped confidence p
-  for a, 1 - p for b, 0.5 for a tie. Their mean q decides: q > 0.5 picks a with confidence q,
-  q < 0.5 picks b with confidence 1 - q, q = 0.5 exactly is a tie.
-- `annotator` is `aggregate:<method>`; `id` is the pair id; `metadata` holds `votes`,
-  `n_labels`, `annotators`, `round`, `gold` and `source`.
+The fields of each line, the confidence mapping and the aggregation rules are specified in
+docs/labelling-formats.md; `alignlab rm` and `alignlab dpo` read the file unchanged.
 """
 
 from __future__ import annotations
@@ -72,7 +49,7 @@ def _pair_record(pair: Pair, winner: str, **fields: Any) -> dict[str, Any]:
 
 
 def label_record(label: Label) -> dict[str, Any]:
-    """One stored label as a `PreferencePair` JSON object (see the module docstring)."""
+    """One stored label as a `PreferencePair` JSON object (fields: docs/labelling-formats.md)."""
     pair = label.pair
     decisive = label.choice in ("a", "b")
     chosen_side = label.choice if decisive else "a"

@@ -1,31 +1,8 @@
-"""Import response pairs to label: JSONL in, all or nothing.
+"""Import response pairs to label, all or nothing: the labelling format, or any preference file.
 
-Import format: one JSON object per line (blank lines are ignored).
-
-- `prompt` (required): the conversation before the responses: a string (one user turn) or a list
-  of messages `{"role": "system"|"user"|"assistant"|"tool", "content": ...}` (system prompt and
-  earlier turns), as in `alignlab.data.schema.Message`.
-- the two responses, either `response_a` and `response_b`, or `chosen` and `rejected` (so a
-  `PreferencePair` file can be relabelled); each a string (one assistant turn), one message
-  object, or a list of messages starting with an assistant turn. The pairs are unlabelled: the
-  order carries no meaning. `chosen` is stored as response a and `rejected` as response b, and
-  labellers see the two in a random left/right order either way.
-- `id` (optional): a stable id, unique over the file and the database. Without one the id is
-  `sha256:` + the first 16 hex digits of the hash of prompt and responses, so the same pair
-  imported twice is caught as a duplicate.
-- `gold` (optional): "a" or "b", the known better response of a hidden gold item ("a" is
-  `response_a` or `chosen`). Gold items look like any other pair; every labeller gets each one
-  once, and the statistics page reports each labeller's accuracy on them.
-- `metadata` (optional): an object passed through to the export under `metadata.source`.
-- `tie`, `confidence`, `margin`, `annotator` and `reason` (the label fields of a `PreferencePair`)
-  are accepted and ignored, so an exported file can be imported again for a new round.
-
-Any other key, a missing or malformed field, or a duplicate id rejects the whole file with a
-`DataError` naming `file:line`; nothing is imported.
-
-Assignment targets per pair, chosen at import: `labels_per_pair` labellers (k), except an exact
-`overlap` share of the non-gold pairs (picked by a hash of their id, so deterministic) that goes to
-`overlap_labels` labellers to measure agreement.
+The labelling format (JSONL: `prompt`, `response_a`, `response_b`, optional `id`, `gold`,
+`metadata`) and the preference formats read through `alignlab.data.readers` are specified in
+docs/labelling-formats.md, with how pairs are assigned to labellers.
 """
 
 from __future__ import annotations
@@ -40,9 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alignlab.data.formats import detect_format, format_names
 from alignlab.data.schema import PreferencePair
 from alignlab.errors import DataError
 from alignlab.labelling.models import Pair, Round
+
+NATIVE = "pairs"  # the labelling format's name for --format
+FORMAT_DOC = "docs/labelling-formats.md"
 
 KNOWN_KEYS = frozenset(
     {"prompt", "response_a", "response_b", "chosen", "rejected", "id", "gold", "metadata"}
@@ -52,13 +33,20 @@ KNOWN_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class ParsedPair:
-    line: int
+    where: str  # file:line (or file: record N), for messages
     ext_id: str
     prompt: list[dict[str, Any]]
     response_a: list[dict[str, Any]]
     response_b: list[dict[str, Any]]
     gold: str | None
     meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    pairs: list[ParsedPair]
+    format: str  # NATIVE or the preference format read
+    skipped: int  # pairs of a preference file left out: identical responses, or the same pair again
 
 
 @dataclass(frozen=True)
@@ -84,7 +72,13 @@ def _short(err: ValidationError) -> str:
     return f"{loc}: {e['msg']}" if loc else e["msg"]
 
 
-def parse_record(obj: Any, where: str, line: int) -> ParsedPair:
+def _content_id(prompt: list, resp_a: list, resp_b: list) -> str:
+    """`sha256:` + 16 hex digits of prompt and responses, so the same pair imported twice is caught."""
+    blob = json.dumps([prompt, resp_a, resp_b], sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_record(obj: Any, where: str) -> ParsedPair:
     """Validate one decoded line; `where` is `file:line` for error messages."""
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected a JSON object with prompt and two responses")
@@ -119,45 +113,105 @@ def parse_record(obj: Any, where: str, line: int) -> ParsedPair:
         raise DataError(f"{where}: the two responses are identical; there is nothing to compare")
     ext_id = obj.get("id")
     if ext_id is None:
-        blob = json.dumps([prompt, resp_a, resp_b], sort_keys=True, ensure_ascii=False)
-        ext_id = "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+        ext_id = _content_id(prompt, resp_a, resp_b)
     elif not isinstance(ext_id, (str, int)) or isinstance(ext_id, bool) or not str(ext_id).strip():
         raise DataError(f"{where}: id must be a non-empty string or an integer")
     if len(str(ext_id)) > 200:
         raise DataError(f"{where}: id is longer than 200 characters")
-    return ParsedPair(line, str(ext_id), prompt, resp_a, resp_b, gold, meta)
+    return ParsedPair(where, str(ext_id), prompt, resp_a, resp_b, gold, meta)
 
 
-def parse_lines(lines: Iterable[str], source: str) -> list[ParsedPair]:
-    """Parse import lines; the first problem raises `DataError("source:line: ...")`."""
+def _parse_objects(rows: Iterable[tuple[str, Any]], source: str) -> list[ParsedPair]:
+    """Parse decoded records of the labelling format; ids must be unique."""
     out: list[ParsedPair] = []
-    first_line: dict[str, int] = {}
-    for n, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        where = f"{source}:{n}"
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
-        parsed = parse_record(obj, where, n)
-        if parsed.ext_id in first_line:
-            raise DataError(f"{where}: duplicate id {parsed.ext_id!r} (first on line {first_line[parsed.ext_id]})")
-        first_line[parsed.ext_id] = n
+    first: dict[str, str] = {}
+    for where, obj in rows:
+        parsed = parse_record(obj, where)
+        if parsed.ext_id in first:
+            raise DataError(f"{where}: duplicate id {parsed.ext_id!r} (first at {first[parsed.ext_id]})")
+        first[parsed.ext_id] = where
         out.append(parsed)
     if not out:
         raise DataError(f"{source}: no pairs found; expected one JSON object per line")
     return out
 
 
-def parse_file(path: str) -> list[ParsedPair]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return parse_lines(f, str(path))
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; check the path") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason})") from None
+def parse_lines(lines: Iterable[str], source: str) -> list[ParsedPair]:
+    """Parse lines of the labelling format; the first problem raises `DataError("source:line: ...")`."""
+
+    def rows() -> Iterable[tuple[str, Any]]:
+        for n, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                yield f"{source}:{n}", json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{source}:{n}: not valid JSON ({err.msg} at column {err.colno})") from None
+
+    return _parse_objects(rows(), source)
+
+
+def import_formats() -> list[str]:
+    """What `parse_file` reads: auto, the labelling format, every preference format of the readers."""
+    return ["auto", NATIVE, *format_names("preference")]
+
+
+def parse_file(path: str, format: str = "auto") -> ParsedFile:
+    """Pairs of a file in the labelling format or any preference format (`format`, or detected).
+
+    A malformed record rejects the file. From a preference file, pairs whose two responses are
+    identical, and repeats of a pair, are left out and counted: they give a labeller nothing to do.
+    """
+    from alignlab.data.readers import iter_raw_records
+
+    if format not in import_formats():
+        raise DataError(f"unknown format '{format}'; valid formats: {', '.join(import_formats())}")
+    if format == "auto":
+        first = next(iter_raw_records(path), None)
+        if first is None:
+            raise DataError(f"{path}: no pairs found; the file holds no records")
+        format = _detect(first[1], path)
+    if format == NATIVE:
+        return ParsedFile(_parse_objects(iter_raw_records(path), path), NATIVE, 0)
+    return _from_preferences(path, format)
+
+
+def _detect(rec: Any, path: str) -> str:
+    if not isinstance(rec, dict) or {"response_a", "response_b", "gold"} & set(rec):
+        return NATIVE  # its own errors say what is wrong with a record
+    spec = detect_format(rec)
+    if spec is not None:
+        return spec.name  # a format other than a preference one is refused by the reader, with its name
+    if set(rec) <= KNOWN_KEYS:
+        return NATIVE
+    raise DataError(
+        f"{path}: cannot detect the format from the keys {sorted(rec)}; give the labelling format (prompt, "
+        f"response_a, response_b; see {FORMAT_DOC}) or a preference file ({', '.join(format_names('preference'))}),"
+        " or name the format with --format"
+    )
+
+
+def _from_preferences(path: str, format: str) -> ParsedFile:
+    from alignlab.data.readers import read_preferences
+
+    out: list[ParsedPair] = []
+    first: dict[str, str] = {}
+    skipped = 0
+    for k, pair in enumerate(read_preferences(path, format).records, 1):
+        where = f"{path}: record {k}"
+        prompt = [m.to_json() for m in pair.prompt]
+        resp_a, resp_b = [m.to_json() for m in pair.chosen], [m.to_json() for m in pair.rejected]
+        ext_id = pair.id if pair.id is not None else _content_id(prompt, resp_a, resp_b)
+        if resp_a == resp_b or (pair.id is None and ext_id in first):
+            skipped += 1
+            continue
+        if ext_id in first:
+            raise DataError(f"{where}: duplicate id {ext_id!r} (first at {first[ext_id]})")
+        first[ext_id] = where
+        out.append(ParsedPair(where, ext_id, prompt, resp_a, resp_b, None, dict(pair.metadata)))
+    if not out:
+        raise DataError(f"{path}: no pair to label: every pair has two identical responses")
+    return ParsedFile(out, format, skipped)
 
 
 def _unit_hash(*parts: str) -> str:
@@ -177,6 +231,8 @@ def import_pairs(
 
     The caller commits; on `DataError` it must roll back, so nothing of the file is kept.
     """
+    if not pairs:
+        raise DataError(f"{source}: no pairs to import")
     if labels_per_pair < 1:
         raise DataError(f"labels_per_pair must be at least 1, got {labels_per_pair}")
     if not 0.0 <= overlap <= 1.0:
@@ -189,8 +245,8 @@ def import_pairs(
     for start in range(0, len(ids), 500):
         taken = db.scalars(select(Pair.ext_id).where(Pair.ext_id.in_(ids[start : start + 500]))).first()
         if taken is not None:
-            line = next(p.line for p in pairs if p.ext_id == taken)
-            raise DataError(f"{source}:{line}: pair id {taken!r} is already in the database; give it a new id")
+            where = next(p.where for p in pairs if p.ext_id == taken)
+            raise DataError(f"{where}: pair id {taken!r} is already in the database; give it a new id")
     rnd = db.scalar(select(Round).where(Round.name == round_name))
     if rnd is None:
         rnd = Round(name=round_name, active=True)

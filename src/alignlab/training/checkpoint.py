@@ -5,6 +5,12 @@ optimizer, registered scheduler, grad scaler, RNG states of every process) plus
 `trainer_state.json` (step, data position, last metrics). A checkpoint is written into a hidden
 temporary sibling (`.tmp-step-0000010`) and renamed only when complete, so a crash at any point
 leaves either no new directory or a complete one; leftover temporaries are ignored and removed.
+
+A model with frozen parameters (LoRA) is checkpointed without them: `model.safetensors` holds
+the trainable weights only (the adapter, a few MB, rather than the base model again), since a
+resume loads the same base model before restoring the checkpoint. The optimizer only ever held
+the trainable parameters. A checkpoint whose weights do not match the model's trainable ones
+exactly (other adapters, another rank) is refused rather than half loaded.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import TrainingError
-from alignlab.io import atomic_write_json, atomic_write_jsonl
+from alignlab.io import atomic_write_json, atomic_write_jsonl, set_default_mode
 
 if TYPE_CHECKING:
+    import torch
     from accelerate import Accelerator
+    from torch.utils.hooks import RemovableHandle
 
 CHECKPOINTS = "checkpoints"
+WEIGHTS_FILE = "model.safetensors"  # accelerate's name for the (first) model's weights
 STATE_FILE = "trainer_state.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 _TMP_PREFIX = ".tmp-"
@@ -99,6 +108,56 @@ def rotate(output_dir: Path, keep_last: int) -> None:
         shutil.rmtree(doomed, ignore_errors=True)
 
 
+def _frozen_names(model: torch.nn.Module) -> set[str]:
+    """State-dict names of frozen parameters, tied aliases included."""
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def _drop_frozen(models: list, weights: list, output_dir: str) -> None:
+    """accelerate save hook: leave frozen parameters out of each model's state dict."""
+    for model, state in zip(models, weights, strict=False):
+        for name in _frozen_names(model):
+            state.pop(name, None)
+
+
+def _load_trainable(models: list, input_dir: str) -> None:
+    """accelerate load hook: restore checkpoints saved without frozen parameters, checking that the
+    file holds exactly the model's other weights; full checkpoints are left to accelerate."""
+    import torch
+    from safetensors.torch import load_file
+
+    if not any(_frozen_names(m) for m in models):
+        return
+    for i, model in enumerate(models):
+        name = WEIGHTS_FILE if i == 0 else WEIGHTS_FILE.replace(".", f"_{i}.")
+        path = Path(input_dir) / name
+        state = load_file(str(path))
+        frozen = _frozen_names(model)
+        expected = set(model.state_dict()) - frozen
+        with torch.no_grad():
+            # Either the trainable weights only, or a full state dict (strict load of everything).
+            if set(state) != expected and set(state) != expected | frozen:
+                lacking = sorted(expected - set(state)) or sorted(set(state) - expected - frozen)
+                shown = ", ".join(lacking[:3]) + (", ..." if len(lacking) > 3 else "")
+                raise RuntimeError(
+                    f"its weights do not match the model's trainable parameters ({len(lacking)} differ: {shown})"
+                )
+            model.load_state_dict(state, strict=set(state) != expected)
+    models.clear()  # all loaded here; accelerate must not load them again
+
+
+def register_trainable_only(accelerator: Accelerator) -> list[RemovableHandle]:
+    """Checkpoint frozen models without their frozen parameters (see the module docstring).
+
+    Returns the hook handles; remove them when training ends. FSDP and DeepSpeed save and load
+    their own shards and are not affected.
+    """
+    return [
+        accelerator.register_save_state_pre_hook(_drop_frozen),
+        accelerator.register_load_state_pre_hook(_load_trainable),
+    ]
+
+
 def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainerState, keep_last: int) -> Path:
     """Write model, optimizer, scheduler, RNG and `state` as `step-N`, atomically; then rotate.
 
@@ -114,6 +173,8 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainerSt
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / STATE_FILE, asdict(state))
+        for f in tmp.iterdir():
+            set_default_mode(f)  # safetensors writes 0600
         if final.exists():  # the same step saved twice (e.g. save_every divides the last step)
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from alignlab.config import OptimConfig, ScheduleConfig, TrainConfig
 from alignlab.errors import ConfigError, DataError, TrainingError
 from alignlab.io import append_jsonl
+from alignlab.progress import Progress
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.schedule import (
     EpochSampler,
@@ -259,8 +260,15 @@ def train(
     # not prepared, since accelerate would step it once per process; it is only checkpointed.
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
+    # A LoRA checkpoint holds the adapter and its optimizer state, not the frozen base model again.
+    checkpoint_hooks = ckpt.register_trainable_only(accelerator)
 
-    state, last_good = ckpt.restore_or_start(accelerator, output_dir, train.resume, metrics_path)
+    try:
+        state, last_good = ckpt.restore_or_start(accelerator, output_dir, train.resume, metrics_path)
+    except BaseException:
+        for hook in checkpoint_hooks:
+            hook.remove()
+        raise
     state.total_steps = total_steps
     trackers_on = own_accelerator and bool(train.trackers)
     if trackers_on:
@@ -268,7 +276,8 @@ def train(
 
     per_micro_batch = train.batch_size * world
     groups = micro_batch_groups(loader, sampler, state.epoch, state.epoch_position, train.grad_accum, per_micro_batch)
-    progress = _Progress(is_main and train.progress, total_steps, state.global_step)
+    # A bar on a terminal, plain lines every 30 s in a log file (alignlab.progress).
+    progress = Progress("train", total_steps, completed=state.global_step, enabled=is_main and train.progress)
     clip_to = optim.max_grad_norm if optim.max_grad_norm is not None else math.inf
     t_run = time.perf_counter() - state.elapsed_s  # elapsed time continues across resumes
     window = _Window()
@@ -346,19 +355,29 @@ def train(
                     append_jsonl(metrics_path, row)
                 accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
                 window.reset()
-            progress.update(step, step_loss, lr)
+            progress.update(step, info=f"loss {step_loss:.4f}  lr {lr:.2e}")
 
             state.last_metrics, state.elapsed_s = row, row["elapsed_s"]
             # Saved after eval and logging, so the checkpointed RNG state is the one the next step sees.
-            if step == total_steps or (train.save_every is not None and step % train.save_every == 0):
+            # The final step is saved only when asked to keep it: its checkpoints go once the run is done.
+            final = step == total_steps
+            if (final and train.keep_final_checkpoint) or (
+                not final and train.save_every is not None and step % train.save_every == 0
+            ):
                 last_good = ckpt.save_checkpoint(accelerator, output_dir, state, train.keep_last)
     finally:
         progress.close()
+        for hook in checkpoint_hooks:
+            hook.remove()
         accelerator.gradient_state._set_sync_gradients(True)
         if trackers_on:
             for tracker in accelerator.trackers:  # not end_training(): it destroys the process group
                 tracker.finish()
 
+    # A finished stage is marked done and never resumed: its checkpoints (weights, optimizer
+    # moments, RNG; three times the model) would only fill the disk.
+    if is_main and not train.keep_final_checkpoint:
+        ckpt.remove_all(output_dir)
     accelerator.wait_for_everyone()
     return TrainResult(
         model=accelerator.unwrap_model(model, keep_fp32_wrapper=False),
@@ -413,32 +432,6 @@ class _Window:
         if self.tokens:
             out["tokens_per_s"] = round(self.tokens / dt, 2)
         return out
-
-
-class _Progress:
-    """A rich progress bar with loss and lr on the main process, or nothing."""
-
-    def __init__(self, enabled: bool, total: int, completed: int) -> None:
-        self._bar = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(
-            TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-        )
-        self._task = self._bar.add_task("train", total=total, completed=completed, info="")
-        self._bar.start()
-
-    def update(self, step: int, loss: float, lr: float) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=step, info=f"loss {loss:.4f}  lr {lr:.2e}")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
 
 
 def _non_finite(step: int, what: str, value: float, last_good: Path | None) -> TrainingError:

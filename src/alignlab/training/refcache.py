@@ -36,7 +36,9 @@ from alignlab.distributed import (
     launched_processes,
     wait_for_everyone,
 )
+from alignlab.io import set_default_mode
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
+from alignlab.progress import Progress
 
 CACHE_FILE = "reference_logps.safetensors"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
@@ -91,25 +93,27 @@ def compute_sequence_logps(
     """For each name: `<name>` (N,) summed float32 label log-probs and `<name>_tokens` (N,) counts.
 
     Sequences are batched in order of length, so each batch pads little; results are put back in
-    the original order.
+    the original order. The main process shows progress (a bar, or plain lines in a log file).
     """
     was_training = model.training
     model.eval()  # a reference has no dropout
     device = next(model.parameters()).device
     out: dict[str, torch.Tensor] = {}
-    for name, examples in sequences.items():
-        logps = torch.zeros(len(examples), dtype=torch.float32)
-        tokens = torch.zeros(len(examples), dtype=torch.long)
-        order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            b = pad_batch([examples[i] for i in idx], pad_token_id)
-            res = model_sequence_logps(
-                model, TokenBatch(b["input_ids"].to(device), b["attention_mask"].to(device), b["labels"].to(device))
-            )
-            logps[idx] = res.logps.float().cpu()
-            tokens[idx] = res.num_tokens.cpu()
-        out[name], out[f"{name}_tokens"] = logps, tokens
+    total = sum(len(examples) for examples in sequences.values())
+    with Progress("reference log-probs", total, unit="seq", enabled=is_main_process()) as progress:
+        for name, examples in sequences.items():
+            logps = torch.zeros(len(examples), dtype=torch.float32)
+            tokens = torch.zeros(len(examples), dtype=torch.long)
+            order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+            for s in range(0, len(order), batch_size):
+                idx = order[s : s + batch_size]
+                b = pad_batch([examples[i] for i in idx], pad_token_id)
+                batch = TokenBatch(b["input_ids"].to(device), b["attention_mask"].to(device), b["labels"].to(device))
+                res = model_sequence_logps(model, batch)
+                logps[idx] = res.logps.float().cpu()
+                tokens[idx] = res.num_tokens.cpu()
+                progress.advance(len(idx))
+            out[name], out[f"{name}_tokens"] = logps, tokens
     model.train(was_training)
     return out
 
@@ -136,6 +140,7 @@ def write_cache(path: str | os.PathLike, key: str, tensors: Mapping[str, torch.T
     # Only the main process writes (see load_or_compute); the pid keeps a stray writer harmless.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"key": key})
+    set_default_mode(tmp)  # safetensors creates its files 0600
     os.replace(tmp, path)
 
 

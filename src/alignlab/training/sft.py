@@ -39,6 +39,9 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
     result = read_conversations(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid, limit=data.limit)
     if result.skipped:
         log(f"skipped {result.skipped} malformed records of {data.path}")
+    if result.excluded:  # KTO records: only a desirable completion is a demonstration
+        log(f"left out {result.excluded} record{'s' * (result.excluded != 1)} labelled undesirable "
+            f"(label false) in {data.path}; SFT learns only the desirable ones")
     convs = [_with_system(c, data.system_prompt) for c in result.records]
     eval_convs: list[Conversation] = []
     if data.eval_path:
@@ -53,7 +56,8 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
                 tokenizer, c.messages, max_length=data.max_length, only_last_turn=data.only_last_turn,
                 tools=c.metadata.get("tools"),  # function schemas, for templates that render them
             )
-            # Truncation can cut every assistant token; such an example teaches nothing.
+            # Truncation can cut every assistant token, and empty replies are not learned: such an
+            # example teaches nothing.
             if has_targets(ex):
                 out.append(ex)
             else:
@@ -63,7 +67,8 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
     train_ex, dropped = encode_all(convs)
     eval_ex, _ = encode_all(eval_convs)
     if dropped:
-        log(f"dropped {dropped} examples whose assistant turns lie past data.max_length={data.max_length}")
+        log(f"dropped {dropped} examples with nothing to learn: their assistant turns are empty or lie "
+            f"past data.max_length={data.max_length}")
     if not train_ex:
         raise DataError(f"{data.path}: no trainable example left (raise data.max_length or check the data)")
     if data.packing:
