@@ -13,6 +13,7 @@ import torch
 from alignlab.data.templating import encode_prompt
 from alignlab.generation.base import Generator, SamplingParams
 from alignlab.generation.hf import HFGenerator, left_pad
+from alignlab.generation.kv_cache import supports_growing_cache
 from alignlab.losses.sft import IGNORE_INDEX
 from alignlab.modeling.logprobs import token_logps
 
@@ -53,6 +54,32 @@ def test_greedy_equals_model_generate_on_prompts_of_different_lengths(tiny_model
     # 40 new tokens cross the cache's growth by chunks of 32.
     rollout = gen.generate_ids(prompts, SamplingParams(max_new_tokens=40))
     assert replies(rollout) == reference_greedy(model, gen, prompts, 40)
+
+
+MORE_ARCHS = {  # sliding windows shorter than the prompts, soft-capped logits, other attention layouts
+    "mistral": {"sliding_window": 8},
+    "gemma2": {"head_dim": 8, "final_logit_softcapping": 30.0, "sliding_window": 8},
+    "phi3": {},
+    "gpt_neox": {"num_key_value_heads": None},
+    "olmo2": {},
+}
+
+
+@pytest.mark.parametrize("arch", list(MORE_ARCHS))
+def test_greedy_equals_model_generate_on_more_architectures(tiny_model_dir, arch: str) -> None:
+    """Models the growing cache does not serve (sliding windows, hybrid layers) use `DynamicCache`."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    _, tok = load(tiny_model_dir, "llama")
+    sizes = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id)  # fmt: skip
+    kwargs = {k: v for k, v in {**sizes, **MORE_ARCHS[arch]}.items() if v is not None}
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(arch, **kwargs)).eval()
+    assert supports_growing_cache(model.config) == (arch not in ("mistral", "gemma2"))
+    prompts = [encode_prompt(tok, p) for p in PROMPTS]
+    gen = HFGenerator(model, tok)
+    assert replies(gen.generate_ids(prompts, SamplingParams(max_new_tokens=20))) == reference_greedy(model, gen, prompts, 20)
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])

@@ -11,7 +11,7 @@ at eos, the template's end-of-turn token, the model's own eos ids, a stop string
 Works on a model wrapped by `accelerate` / DDP (the `.module` inside is used) and on a PEFT model
 (its adapters are active). Each module's train / eval mode is restored afterwards. Sampling is
 seeded: the same prompts, params and `max_batch_rows` give the same replies. Not supported: FSDP
-or ZeRO-3 sharded models (gather the weights first), sliding-window models beyond their window.
+or ZeRO-3 sharded models (gather the weights first). Not thread-safe: one generation at a time.
 """
 
 from __future__ import annotations
