@@ -1,8 +1,8 @@
 """A key/value cache that grows in chunks instead of copying itself at every decoding step.
 
 `transformers`' `DynamicCache` appends each step's keys and values with `torch.cat`, so a
-generation of N tokens copies the whole cache N times (O(N²) memory traffic; on CPU it was 80 %
-of the decoding time of the laboratory's model). Here each layer keeps a zero-filled buffer of
+generation of N tokens copies the whole cache N times (O(N²) memory traffic; 80 % of the
+profiled decoding time of the laboratory's model on CPU). Here each layer keeps a zero-filled buffer of
 `capacity` positions, writes new positions in place and grows by `chunk` positions when full.
 Attention reads the whole (contiguous) buffer: positions not yet written lie in the future of
 every query, so the causal mask hides them, and the caller's 2D attention mask marks them 0 so
