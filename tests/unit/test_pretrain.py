@@ -8,7 +8,7 @@ import pytest
 
 from alignlab.config import PretrainConfig
 from alignlab.errors import DataError
-from alignlab.generation.hf import stop_token_ids
+from alignlab.generation.stops import stop_token_ids
 from alignlab.lab.build import config_hash
 from alignlab.lab.corpus import build_corpus
 from alignlab.lab.world import WorldConfig, build_world

@@ -5,13 +5,16 @@ completions of conversations. A backend is an in-process Hugging Face model (`ge
 OpenAI-compatible endpoint (`generation.http`), or a file of existing responses. Results are
 token-level where the backend can tell: the generated token ids, the log-prob of each sampled token
 under the distribution it was sampled from (after temperature / top-k / top-p), and why generation
-stopped. A prompt whose generation fails gives completions with `finish_reason="error"` and the
+stopped. Greedy decoding (temperature 0) reports the log-probs of the unprocessed distribution
+softmax(logits), as OpenAI-compatible servers do; `top_logprobs` > 0 also returns, at every
+position, that many most likely tokens of the same distribution (AI judges read P("A") vs P("B")
+there). A prompt whose generation fails gives completions with `finish_reason="error"` and the
 message in `error`, so a long eval records the failure and goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -32,6 +35,7 @@ class SamplingParams:
     n: int = 1  # completions per prompt
     stop: tuple[str, ...] = ()  # stop strings (not included in the text); eos / end-of-turn always stop
     seed: int = 0
+    top_logprobs: int = 0  # also return this many most likely tokens per position (0 = none)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -44,6 +48,8 @@ class SamplingParams:
             raise ValueError(f"top_k must be at least 1 or None, got {self.top_k}")
         if self.n < 1:
             raise ValueError(f"n must be at least 1, got {self.n}")
+        if self.top_logprobs < 0:
+            raise ValueError(f"top_logprobs must be >= 0, got {self.top_logprobs}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Completion:
     logprobs: tuple[float, ...] | None = None  # per generated token, under the sampling distribution
     finish_reason: FinishReason = "stop"
     error: str | None = None  # why generation failed (finish_reason "error")
+    # per generated token, {token text: log-prob} of the most likely tokens (SamplingParams.top_logprobs)
+    top_logprobs: tuple[Mapping[str, float], ...] | None = None
 
     @property
     def failed(self) -> bool:

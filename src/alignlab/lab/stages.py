@@ -90,7 +90,8 @@ def run_lab_world(config: LabWorldConfig, ctx: StageContext) -> dict[str, float]
 
 
 def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
-    from alignlab.generation.hf import SamplingParams, generate
+    from alignlab.generation.base import SamplingParams
+    from alignlab.generation.hf import HFGenerator
     from alignlab.lab.judges import gold_utility, judge, summarise
     from alignlab.lab.tasks import read_eval_jsonl
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
@@ -103,9 +104,9 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
         tokenizer, model = load_tokenizer(path), load_causal_lm(path)
         responses: list[str] = []
         for k in range(config.samples_per_prompt):
-            params = SamplingParams(config.max_new_tokens, config.temperature, batch_size=config.batch_size,
-                                    seed=config.seed + k)
-            responses += generate(model, tokenizer, [s.messages for s in samples], params)
+            params = SamplingParams(config.max_new_tokens, config.temperature, seed=config.seed + k)
+            generator = HFGenerator(model, tokenizer, max_batch_rows=config.batch_size)
+            responses += [c[0].text for c in generator.generate([s.messages for s in samples], params)]
         scored = samples * config.samples_per_prompt
         utilities = [gold_utility(s, r) for s, r in zip(scored, responses, strict=True)]
         atomic_write_jsonl(ctx.output_dir / f"responses-{name}.jsonl", [
@@ -157,7 +158,8 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     import random
 
     from alignlab.data.readers import write_records
-    from alignlab.generation.hf import SamplingParams, generate
+    from alignlab.generation.base import SamplingParams
+    from alignlab.generation.hf import HFGenerator
     from alignlab.lab.judges import gold_utility, word_count
     from alignlab.lab.labellers import Comparison, LabellerConfig, label
     from alignlab.lab.tasks import FAMILIES, draw
@@ -169,8 +171,8 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     samples = [s for f in FAMILIES for s in draw(world, f, "train", config.prompts_per_family, config.seed + 1)]
     tokenizer, policy = load_tokenizer(config.policy), load_causal_lm(config.policy)
     responses = [
-        generate(policy, tokenizer, [s.messages for s in samples],
-                 SamplingParams(config.max_new_tokens, config.temperature, batch_size=64, seed=config.seed + k))
+        [c[0].text for c in HFGenerator(policy, tokenizer, max_batch_rows=64).generate(
+            [s.messages for s in samples], SamplingParams(config.max_new_tokens, config.temperature, seed=config.seed + k))]
         for k in range(config.samples_per_prompt)
     ]  # fmt: skip
     rng = random.Random(config.seed)

@@ -24,7 +24,7 @@ from alignlab.data.collators import collate_packed, pack_examples, pad_batch
 from alignlab.data.splits import holdout
 from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
 from alignlab.errors import DataError
-from alignlab.generation.hf import stop_token_ids
+from alignlab.generation.stops import stop_token_ids
 from alignlab.io import atomic_write_text
 from alignlab.modeling.loading import count_parameters, load_causal_lm, load_tokenizer
 from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
