@@ -30,8 +30,8 @@ from alignlab.evals.gcg import (
     transfer,
     with_attack,
 )
-from alignlab.generation import hf
 from alignlab.generation.base import Completion, Generator, SamplingParams
+from alignlab.generation.hf import HFGenerator
 
 QUESTION = GCGTarget([user("What is the capital of France?")], "Paris.")
 POEM = GCGTarget([user("Please write a short poem.")], "Paris.")
@@ -63,7 +63,7 @@ def found(micro):
 
 
 def greedy(model, tok, messages, n: int = 8) -> str:
-    return hf.generate(model, tok, [messages], hf.SamplingParams(max_new_tokens=n))[0]
+    return HFGenerator(model, tok).generate([messages], SamplingParams(max_new_tokens=n))[0][0].text
 
 
 class InProcess:
@@ -74,8 +74,8 @@ class InProcess:
 
     def generate(self, prompts, params: SamplingParams) -> list[list[Completion]]:
         self.seen += [list(p) for p in prompts]
-        texts = hf.generate(self.model, self.tok, prompts, hf.SamplingParams(params.max_new_tokens))
-        return [[Completion(text=t)] for t in texts]
+        greedy = SamplingParams(max_new_tokens=params.max_new_tokens)
+        return HFGenerator(self.model, self.tok).generate(prompts, greedy)
 
 
 def test_gcg_finds_a_suffix_that_makes_the_micro_model_emit_the_target(micro, found) -> None:

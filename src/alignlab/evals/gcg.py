@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from alignlab.data.schema import Message
 from alignlab.data.templating import render
 from alignlab.errors import ConfigError, DataError
-from alignlab.generation import hf
 from alignlab.generation.base import Generator, SamplingParams
+from alignlab.generation.hf import HFGenerator
 from alignlab.losses.sft import IGNORE_INDEX
 from alignlab.modeling.logprobs import token_logps
 
@@ -308,7 +308,8 @@ def _greedy_hit(model, tokenizer, targets: Sequence[GCGTarget], attack: str, pos
     """Greedy replies to the real prompts (as long as the longest target); do all start with their target?"""
     length = max(len(_encode(tokenizer, t.target)) for t in targets)
     prompts = [with_attack(t.messages, attack, position) for t in targets]
-    replies = hf.generate(model, tokenizer, prompts, hf.SamplingParams(max_new_tokens=length))
+    completions = HFGenerator(model, tokenizer).generate(prompts, SamplingParams(max_new_tokens=length))
+    replies = [c[0].text for c in completions]
     return all(r.strip().startswith(t.target.strip()) for t, r in zip(targets, replies, strict=True)), replies
 
 
