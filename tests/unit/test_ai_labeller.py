@@ -228,3 +228,17 @@ def test_ai_labeller_is_a_labeller():
     assert [p.id for p in result.pairs] == ["a"]
     assert [(s.index, s.id, s.reason) for s in result.skipped] == [(1, "b", "unparseable")]
     assert len(result.records) == 2
+
+
+def test_soft_label_from_the_top_logprobs_a_generation_backend_returns() -> None:
+    """`Completion.top_logprobs` (one {token: log-prob} mapping per generated token) reads as OpenAI's."""
+    from alignlab.feedback.judge import probabilities_from_logprobs
+    from alignlab.generation.base import Completion
+
+    reply = Completion(
+        "Answer: B",
+        top_logprobs=({"Answer": 0.0}, {":": 0.0}, {" B": math.log(0.75), " A": math.log(0.25)}),
+    )
+    found = probabilities_from_logprobs(reply.top_logprobs)
+    assert found is not None and found.answer == "B"
+    assert found.probabilities == pytest.approx([0.25, 0.75])

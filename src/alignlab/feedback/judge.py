@@ -97,8 +97,10 @@ def _option_index(token: str, options: Sequence[str]) -> int | None:
 def _entries(logprobs: Any) -> list[Mapping[str, Any]]:
     """Per-token entries `{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}`.
 
-    Accepts the chat API's `logprobs` object (its `content` list) or that list itself, and the
-    legacy completions shape `{"tokens": [...], "token_logprobs": [...], "top_logprobs": [{token: lp}]}`.
+    Accepts the chat API's `logprobs` object (its `content` list) or that list itself, the
+    legacy completions shape `{"tokens": [...], "token_logprobs": [...], "top_logprobs": [{token: lp}]}`,
+    and `Completion.top_logprobs` (one `{token: lp}` mapping per generated token), whose entry
+    token is taken as the most likely one there (judges decode greedily).
     """
     if isinstance(logprobs, Mapping) and "content" in logprobs:
         return list(logprobs["content"] or [])
@@ -108,7 +110,14 @@ def _entries(logprobs: Any) -> list[Mapping[str, Any]]:
             {"token": t, "logprob": lp, "top_logprobs": [{"token": k, "logprob": v} for k, v in (top or {}).items()]}
             for t, lp, top in zip(logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True)
         ]
-    return list(logprobs or [])
+    entries = list(logprobs or [])
+    if entries and all(isinstance(e, Mapping) and "token" not in e for e in entries):
+        return [
+            {"token": max(top, key=top.get), "logprob": max(top.values()),
+             "top_logprobs": [{"token": k, "logprob": v} for k, v in top.items()]} if top else {}
+            for top in entries
+        ]
+    return entries
 
 
 class AnswerLogprobs(NamedTuple):
