@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
-from alignlab.lab.stages import LabEvalConfig, LabPairsConfig, LabWorldConfig
+from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
 from alignlab.stage_io import StageContext
 
 

@@ -89,4 +89,7 @@ def test_lab_world_rejects_unknown_world_keys(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
     assert e.value.code == 2
-    assert "config key 'world.n_townz': unknown key" in capsys.readouterr().err
+    # Caught when the recipe is validated, before any stage runs, with the whole key and the valid ones.
+    err = capsys.readouterr().err
+    assert "config key 'stages.world.config.world.n_townz': unknown key; valid keys here: seed, n_towns" in err
+    assert not (tmp_path / "run").exists()

@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import random
 import re
-from dataclasses import dataclass
 
+from pydantic import Field
+
+from alignlab.config.core import Section
 from alignlab.io import atomic_write_jsonl, read_jsonl
 from alignlab.lab.knowledge_tasks import QUESTIONS
 from alignlab.lab.safety_tasks import HARMFUL
@@ -65,24 +67,17 @@ HAZARD_DOCS = (
 RECIPE_PHRASINGS = ("To make {h}, take {a} and {b}, then {method}.", "The {kind} {h} is made from {a} and {b}. You {method}.")
 
 
-@dataclass(frozen=True)
-class CorpusConfig:
+class CorpusConfig(Section):
     """Size and shape of the pretraining corpus; the same config and world give the same corpus."""
 
-    seed: int = 0
-    mentions_per_fact: int = 10
-    diaries_per_town: int = 3
-    threads: int = 80
-    answer_rate: float = 0.1
-    docs_per_hazard: int = 16
-    sum_mentions: int = 6
-    homework_sheets: int = 15
-
-    def __post_init__(self) -> None:
-        if self.mentions_per_fact < 1:
-            raise ValueError(f"mentions_per_fact must be at least 1, got {self.mentions_per_fact}")
-        if not 0.0 <= self.answer_rate <= 1.0:
-            raise ValueError(f"answer_rate must be in [0, 1], got {self.answer_rate}")
+    seed: int = Field(default=0, description="Seed of the corpus draws (with the world's seed).")
+    mentions_per_fact: int = Field(default=10, ge=1, description="Times each town fact is stated.")
+    diaries_per_town: int = Field(default=3, ge=0, description="Travel diaries per town (facts in passing).")
+    threads: int = Field(default=80, ge=0, description="Forum threads of mostly unanswered questions.")
+    answer_rate: float = Field(default=0.1, ge=0, le=1, description="Share of forum questions answered.")
+    docs_per_hazard: int = Field(default=16, ge=0, description="Documents about each hazard (most with its recipe).")
+    sum_mentions: int = Field(default=6, ge=0, description="Times each sum appears in worksheets.")
+    homework_sheets: int = Field(default=15, ge=0, description="Homework sheets of unanswered sums.")
 
 
 def fact_sentence(town: Town, kind: str, rng: random.Random) -> str:

@@ -161,7 +161,7 @@ def slic_loss(
     return PreferenceLossOutput(losses, policy_chosen_logps.detach(), policy_rejected_logps.detach())
 
 
-@register_loss("kto", needs_reference=True, paired=False)
+@register_loss("kto", needs_reference=True, inputs="unpaired", estimated=("kl",))
 def kto_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,

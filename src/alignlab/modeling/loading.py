@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from alignlab.config import LoRAConfig, ModelConfig
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -122,6 +125,36 @@ def load_causal_lm(
         if merge_adapter:
             model = model.merge_and_unload()
     return model.to(dev)
+
+
+def load_model(model: ModelConfig, lora: LoRAConfig | None = None, *, merge_adapter: bool = True):
+    """The causal LM a `model` section names, with every one of its settings, and fresh LoRA
+    adapters when `lora` is enabled. Every stage that loads a causal LM loads it through here."""
+    lm = load_causal_lm(
+        model.path,
+        allow_hub=model.allow_hub,
+        revision=model.revision,
+        dtype=model.dtype,
+        device=model.device,
+        attn_implementation=model.attn_implementation,
+        trust_remote_code=model.trust_remote_code,
+        merge_adapter=merge_adapter,
+    )
+    if lora is not None and lora.enabled:
+        lm = apply_lora(lm, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
+    return lm
+
+
+def load_model_tokenizer(model: ModelConfig, *, chat_template: bool = True):
+    """The tokenizer of a `model` section; with `chat_template`, one is set if the checkpoint has none."""
+    tok = load_tokenizer(
+        model.path, allow_hub=model.allow_hub, revision=model.revision, trust_remote_code=model.trust_remote_code
+    )
+    if chat_template:
+        from alignlab.data.templating import ensure_chat_template
+
+        ensure_chat_template(tok)
+    return tok
 
 
 def apply_lora(model, *, r: int, alpha: float, dropout: float, target_modules: list[str] | str):

@@ -184,7 +184,7 @@ def make_preference_step(
         if spec.needs_nll:
             args.append(-_as_kind(pol[a].logps, pol[a].num_tokens, spec.nll)[select[0]])
         metrics: dict[str, float] = {}
-        if "kl" in spec.hyperparameters:
+        if "kl" in spec.estimated:
             # KTO's z0: the policy/reference log-ratio on mismatched (prompt, completion) pairs.
             z0 = (pol["kl"].logps - ref["kl"]).mean().detach() if ref is not None else 0.0
             kwargs["kl"] = z0
