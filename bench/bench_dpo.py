@@ -62,41 +62,45 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
     import torch
 
     from alignlab.config import DataConfig, OptimConfig, ScheduleConfig, TrainConfig
+    from alignlab.data.preference import PAIR_SIDES, collate_pairs, count_pairs, encode_preference_split
     from alignlab.losses.registry import get_loss
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
     from alignlab.training import dpo, refcache
     from alignlab.training.loop import train
+    from alignlab.training.reference import attach_cached_reference, live_reference
 
     torch.set_num_threads(args["threads"])
     out = Path(tempfile.mkdtemp(prefix="bench-alignlab-"))
     tok = load_tokenizer(assets["model"])
     model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
-    spec = get_loss("dpo")
-    pad, sides = tok.pad_token_id, dpo.sides_of(spec)
-    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10,
-                              save_every=None, progress=False, resume=False, seed=0)  # fmt: skip
+    pad = tok.pad_token_id
+    trainer_cfg = TrainConfig(
+        batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None, progress=False,
+        resume=False, seed=0,
+    )
     with Measured() as m:
-        data = dpo.encode_preference_data(tok, DataConfig(path=assets["data"], max_length=args["max_length"]), spec, print)
+        data_cfg = DataConfig(path=assets["data"], max_length=args["max_length"])
+        data = encode_preference_split(tok, data_cfg, keep_ties=False, log=print)
         reference = None
         if cache:
             identity = {"model": refcache.weights_identity(assets["model"])}
             with m.timed("reference_prepass"):
-                dpo.attach_cached_reference(
-                    data, sides, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
+                data = attach_cached_reference(
+                    data, PAIR_SIDES, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
                     cache_path=out / refcache.CACHE_FILE, pad=pad, batch_size=16, log=lambda _: None,
-                )  # fmt: skip
+                )
         else:
             ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)
-            reference = dpo.live_reference(ref, sides, pad)
-        step = dpo.make_preference_step(spec, {"beta": 0.1}, pad_token_id=pad, reference=reference)
+            reference = live_reference(ref, dpo.pair_logps)
+        step = dpo.make_paired_step(get_loss("dpo"), {"beta": 0.1}, reference=reference)
         with m.timed("train"):
             train(
-                model, step, dpo.count_items, data.train, dpo.make_collate(sides, pad), output_dir=out,
+                model, step, count_pairs, data.train, lambda b: collate_pairs(b, pad), output_dir=out,
                 train=trainer_cfg, optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0),
                 schedule=ScheduleConfig(kind="constant"),
-            )  # fmt: skip
+            )
     trained = data.train[: args["steps"] * args["batch_size"]]
-    tokens = sum(len(it["chosen"].input_ids) + len(it["rejected"].input_ids) for it in trained)
+    tokens = sum(len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in trained)
     return m.result(tokens, len(trained))
 
 

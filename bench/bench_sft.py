@@ -49,6 +49,7 @@ def run_alignlab(assets: dict, args: dict) -> dict:
     from alignlab.config import DataConfig, OptimConfig, ScheduleConfig, TrainConfig
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
     from alignlab.training import sft
+    from alignlab.training.causal_lm import count_target_tokens, nll_step
     from alignlab.training.loop import train
 
     torch.set_num_threads(args["threads"])
@@ -59,7 +60,7 @@ def run_alignlab(assets: dict, args: dict) -> dict:
                       progress=False, resume=False, seed=0)  # fmt: skip
     with Measured() as m, m.timed("train"):
         train(
-            model, sft.sft_step, sft.count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, False),
+            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, False),
             output_dir=Path(tempfile.mkdtemp(prefix="bench-sft-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )  # fmt: skip

@@ -159,7 +159,7 @@ def score(
         raise AlignlabError(f"--output {output}: is a directory; give the path of the JSONL file to write")
     output.parent.mkdir(parents=True, exist_ok=True)
     from alignlab.distributed import init_processes, run_on_main
-    from alignlab.training.score import score_file
+    from alignlab.scoring import score_file
 
     init_processes()
     # Scoring is not split over processes: under a multi-process launch the main one scores alone.

@@ -38,7 +38,7 @@ STAGE_KINDS: dict[str, StageKind] = {
         StageKind("sft", SFTConfig, "alignlab.training.sft:run_sft", "Instruction tuning on conversations.", all_processes=True),
         StageKind("rm", RewardModelConfig, "alignlab.training.reward:run_reward_model",
                   "Reward model (Bradley-Terry, optional ensemble) on preference pairs, with a report.", all_processes=True),
-        StageKind("score", ScoreConfig, "alignlab.training.score:run_score",
+        StageKind("score", ScoreConfig, "alignlab.scoring:run_score",
                   "Score (prompt, response) records with a reward model into scores.jsonl."),
         StageKind("dpo", DPOConfig, "alignlab.training.dpo:run_dpo",
                   "Align a policy on preferences with a DPO-family loss (dpo, ipo, kto, orpo, ...).", all_processes=True),

@@ -14,7 +14,7 @@ from alignlab.losses.registry import get_loss, loss_names
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
 from alignlab.stage_io import StageContext
 from alignlab.training import refcache
-from alignlab.training.dpo import make_item_length, run_dpo
+from alignlab.training.dpo import run_dpo
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
@@ -85,12 +85,6 @@ def test_reference_free_loss_can_still_log_kl_from_a_cached_reference(tmp_path, 
             "--max-steps", 3, "optim.lr=1e-3", "reference.log_kl=true", *COMMON)  # fmt: skip
     rows = read_metrics(out)
     assert (out / refcache.CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
-
-
-def test_item_length_is_the_longer_side():
-    short, long = EncodedExample([1, 2], [1, 2]), EncodedExample([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
-    assert make_item_length(("chosen", "rejected"))({"chosen": short, "rejected": long}) == 5
-    assert make_item_length(("completion", "kl"))({"completion": long, "kl": short, "label": True}) == 5
 
 
 def _pair_logps(model, tok, rows):

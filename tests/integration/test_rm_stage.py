@@ -8,9 +8,7 @@ import torch
 from cli_support import read_metrics, run_cli
 
 from alignlab.cli import main
-from alignlab.config import DataConfig, RewardLossConfig
-from alignlab.data.templating import encode_prompt_response, fit_to_length
-from alignlab.training.reward import encode_preference_split, pair_length
+from alignlab.data.templating import encode_prompt_response
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
@@ -93,32 +91,6 @@ def test_rm_ensemble_of_separate_models_grouped_by_length(tmp_path, tiny_model_d
     assert (out / "member-0" / "model.safetensors").exists() and (out / "member-1" / "config.json").exists()
     manifest = json.loads((out / "reward_model.json").read_text())
     assert manifest["kind"] == "models" and manifest["aggregate"] == "min"
-
-
-def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tiny_tokenizer):
-    from alignlab.data.templating import ensure_chat_template
-
-    ensure_chat_template(tiny_tokenizer)
-    f = write_jsonl(tmp_path / "p.jsonl", [
-        pair("Say hello.", "Hello!", "No."),
-        pair("Say hello.", "Hello!", "Hi!", tie=True),
-        pair("Say hello.", "Hello there!", "No.", confidence=0.8, margin=2.0),
-        pair("Say hello.", "Same.", "Same."),  # identical responses: no signal, dropped
-    ])  # fmt: skip
-    loss = RewardLossConfig(label_smoothing=0.1, margin_scale=0.5)
-    split = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f)), loss=loss, log=lambda _: None)
-    assert [p.target_prob for p in split.train] == pytest.approx([0.9, 0.5, 0.8 * 0.9 + 0.2 * 0.1])
-    assert [p.margin for p in split.train] == [0.0, 0.0, 1.0] and split.dropped == 1
-    no_ties = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f)), keep_ties=False, log=lambda _: None)
-    assert len(no_ties.train) == 2 and no_ties.dropped == 2
-    # Truncation keeps whole responses and drops prompt tokens first.
-    short = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f), max_length=12), log=lambda _: None)
-    full = encode_prompt_response(tiny_tokenizer, [{"role": "user", "content": "Say hello."}],
-                                  [{"role": "assistant", "content": "Hello!"}])  # fmt: skip
-    assert short.train[0].chosen == fit_to_length(full, 12) and len(short.train[0].chosen) == 12
-    # A pair is as wide as its longer side: both share one padded batch.
-    first = split.train[2]
-    assert pair_length(first) == max(len(first.chosen), len(first.rejected)) > len(first.rejected)
 
 
 def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, capsys):

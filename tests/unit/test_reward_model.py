@@ -7,6 +7,7 @@ import statistics
 import pytest
 import torch
 
+from alignlab.data.preference import EncodedPair
 from alignlab.data.templating import EncodedExample, fit_to_length
 from alignlab.losses.reward import bradley_terry_loss
 from alignlab.losses.sft import IGNORE_INDEX
@@ -17,7 +18,7 @@ from alignlab.modeling.reward_model import (
     load_reward_model,
     save_reward_model,
 )
-from alignlab.training.reward import EncodedPair, reward_report
+from alignlab.training.reward import reward_report
 
 X = IGNORE_INDEX
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from alignlab.data.labels import IGNORE_INDEX
 from alignlab.data.schema import Message
 from alignlab.errors import DataError
-from alignlab.losses.sft import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

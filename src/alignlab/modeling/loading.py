@@ -127,19 +127,23 @@ def load_causal_lm(
     return model.to(dev)
 
 
-def load_model(model: ModelConfig, lora: LoRAConfig | None = None, *, merge_adapter: bool = True):
-    """The causal LM a `model` section names, with every one of its settings, and fresh LoRA
-    adapters when `lora` is enabled. Every stage that loads a causal LM loads it through here."""
-    lm = load_causal_lm(
-        model.path,
+def load_options(model: ModelConfig) -> dict[str, Any]:
+    """Every setting of a `model` section but its path, as the keyword arguments of the loaders here
+    and in `alignlab.modeling.reward_model`: one place turns the section into arguments."""
+    return dict(
         allow_hub=model.allow_hub,
         revision=model.revision,
         dtype=model.dtype,
         device=model.device,
         attn_implementation=model.attn_implementation,
         trust_remote_code=model.trust_remote_code,
-        merge_adapter=merge_adapter,
     )
+
+
+def load_model(model: ModelConfig, lora: LoRAConfig | None = None, *, merge_adapter: bool = True):
+    """The causal LM a `model` section names, with every one of its settings, and fresh LoRA
+    adapters when `lora` is enabled. Every stage that loads a causal LM loads it through here."""
+    lm = load_causal_lm(model.path, merge_adapter=merge_adapter, **load_options(model))
     if lora is not None and lora.enabled:
         lm = apply_lora(lm, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
     return lm

@@ -36,7 +36,8 @@ from alignlab.distributed import (
     launched_processes,
     wait_for_everyone,
 )
-from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
+from alignlab.modeling.inference import run_batches
+from alignlab.modeling.logprobs import SequenceLogps, TokenBatch, model_sequence_logps
 
 CACHE_FILE = "reference_logps.safetensors"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
@@ -80,7 +81,6 @@ def cache_key(
     return h.hexdigest()
 
 
-@torch.no_grad()
 def compute_sequence_logps(
     model: torch.nn.Module,
     sequences: Mapping[str, Sequence[EncodedExample]],
@@ -91,27 +91,24 @@ def compute_sequence_logps(
     """For each name: `<name>` (N,) summed float32 label log-probs and `<name>_tokens` (N,) counts.
 
     Sequences are batched in order of length, so each batch pads little; results are put back in
-    the original order.
+    the original order. The model runs in eval mode (a reference has no dropout).
     """
-    was_training = model.training
-    model.eval()  # a reference has no dropout
-    device = next(model.parameters()).device
     out: dict[str, torch.Tensor] = {}
     for name, examples in sequences.items():
         logps = torch.zeros(len(examples), dtype=torch.float32)
         tokens = torch.zeros(len(examples), dtype=torch.long)
-        order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            b = pad_batch([examples[i] for i in idx], pad_token_id)
-            res = model_sequence_logps(
-                model, TokenBatch(b["input_ids"].to(device), b["attention_mask"].to(device), b["labels"].to(device))
-            )
+        batches = run_batches(
+            model, examples, lambda b: pad_batch(b, pad_token_id), _sequence_logps, batch_size=batch_size, length=len
+        )
+        for idx, res in batches:
             logps[idx] = res.logps.float().cpu()
             tokens[idx] = res.num_tokens.cpu()
         out[name], out[f"{name}_tokens"] = logps, tokens
-    model.train(was_training)
     return out
+
+
+def _sequence_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> SequenceLogps:
+    return model_sequence_logps(model, TokenBatch.of(batch))
 
 
 def read_cache(path: str | os.PathLike) -> tuple[str | None, dict[str, torch.Tensor]]:
