@@ -87,7 +87,7 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
             with m.timed("reference_prepass"):
                 data = attach_cached_reference(
                     data, PAIR_SIDES, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
-                    cache_path=out / refcache.CACHE_FILE, pad=pad, batch_size=16, log=lambda _: None,
+                    cache_path=out / "reference_logps.safetensors", pad=pad, batch_size=16, log=lambda _: None,
                 )
         else:
             ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)

@@ -28,8 +28,6 @@ from alignlab.io import atomic_write_jsonl
 from alignlab.losses.reward import aggregate_ensemble, pairwise_accuracy
 from alignlab.stage_io import StageContext
 
-SCORES_FILE = "scores.jsonl"
-
 
 def responses_of(record) -> list[tuple[str, list, list]]:
     """(field prefix, prompt, response) to score in `record`: one, or two for a preference pair."""
@@ -85,5 +83,5 @@ def _summary(rows: list[dict[str, Any]], rewards: torch.Tensor) -> dict[str, flo
 
 
 def run_score(config: ScoreConfig, ctx: StageContext) -> dict[str, float]:
-    """The score stage: writes `scores.jsonl` into the stage directory."""
-    return score_file(config, ctx.output_dir / SCORES_FILE, ctx.log)
+    """The score stage: writes its `scores` output (scores.jsonl) into the stage directory."""
+    return score_file(config, ctx.path("scores"), ctx.log)

@@ -1,9 +1,9 @@
-"""What every stage shares: its context, and saving models + tokenizer + config atomically."""
+"""What every stage shares: its context and declared outputs, and saving models + config atomically."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,15 @@ CONFIG_FILE = "config.yaml"
 DONE_FILE = "stage.json"
 
 
+@dataclass(frozen=True)
+class Artefact:
+    """One output a stage kind declares: where it lies in the stage directory, and what it is."""
+
+    path: str  # relative to the stage directory; "." is the directory itself (a model directory)
+    kind: str  # model, reward_model, jsonl, json, metrics, safetensors
+    help: str = ""
+
+
 @dataclass
 class StageContext:
     """Where a stage writes and how it reports; stages get nothing else from the runner."""
@@ -29,6 +38,11 @@ class StageContext:
     output_dir: Path
     run_dir: Path | None = None
     log: Callable[[str], None] = field(default=print)
+    outputs: Mapping[str, Artefact] = field(default_factory=dict)  # its kind's declared outputs
+
+    def path(self, output: str) -> Path:
+        """Where the declared output `output` goes; file names live only in the stage-kind table."""
+        return self.output_dir / self.outputs[output].path
 
 
 def save_trained_model(result: TrainResult, tokenizer, out_dir: str | os.PathLike) -> None:

@@ -38,7 +38,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def alignlab(args: list[str], tmp_path: Path, *, processes: int, port: int) -> None:
     """Run the CLI on 1 process, or on `processes` under torchrun; a non-zero exit fails the test."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1",
-           "ALIGNLAB_REGISTRY": str(tmp_path / f"registry-{processes}.sqlite")}  # fmt: skip
+           "ALIGNLAB_RUN_INDEX": str(tmp_path / f"registry-{processes}.sqlite")}  # fmt: skip
     if processes == 1:
         cmd = [sys.executable, "-m", "alignlab.cli", *args]
     else:
@@ -90,7 +90,10 @@ def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(tmp
 
 
 def test_dpo_with_cached_reference_on_two_processes_matches_one_process(tmp_path, tiny_model_dir):
+    from alignlab.stages import STAGE_KINDS
     from alignlab.training import refcache
+
+    CACHE_FILE = STAGE_KINDS["dpo"].outputs["reference_logps"].path
 
     user = lambda text: [{"role": "user", "content": text}]  # noqa: E731
     assistant = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
@@ -110,8 +113,8 @@ def test_dpo_with_cached_reference_on_two_processes_matches_one_process(tmp_path
     assert_one_complete_model_dir(double, steps=2)
     assert_recorded_once(tmp_path / "registry-2.sqlite")
     # The pre-pass was split over the processes and gathered: the same cache as one process wrote.
-    key_a, ref_a = refcache.read_cache(single / refcache.CACHE_FILE)
-    key_b, ref_b = refcache.read_cache(double / refcache.CACHE_FILE)
+    key_a, ref_a = refcache.read_cache(single / CACHE_FILE)
+    key_b, ref_b = refcache.read_cache(double / CACHE_FILE)
     assert key_a == key_b and ref_a.keys() == ref_b.keys() and ref_a
     for k in ref_a:
         torch.testing.assert_close(ref_a[k], ref_b[k], rtol=1e-4, atol=1e-4, msg=f"reference {k} differs")

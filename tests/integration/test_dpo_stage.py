@@ -12,13 +12,14 @@ from alignlab.data.collators import pad_batch
 from alignlab.data.templating import EncodedExample, encode_prompt_response
 from alignlab.losses.registry import get_loss, loss_names
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
-from alignlab.stage_io import StageContext
+from alignlab.stages import STAGE_KINDS, stage_context
 from alignlab.training import refcache
 from alignlab.training.dpo import run_dpo
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
 PROMPTS = ["What is the capital of France?", "Say hello.", "Write a poem."]
+CACHE_FILE = STAGE_KINDS["dpo"].outputs["reference_logps"].path
 COMMON = ["train.progress=false", "train.save_every=null", "schedule.kind=constant", "train.batch_size=4"]
 
 
@@ -69,7 +70,7 @@ def test_every_loss_trains_with_its_inputs_and_metrics(loss, tmp_path, tiny_mode
     if spec.paired:
         assert {"rewards/rejected", "rewards/margin", "rewards/accuracy", "logps/rejected"} <= set(rows[0])
     # Reference-free losses (SLiC, ORPO, SimPO) never compute reference log-probs.
-    assert (out / refcache.CACHE_FILE).exists() == spec.needs_reference
+    assert (out / CACHE_FILE).exists() == spec.needs_reference
     assert ("kl" in rows[0]) == spec.needs_reference
     if spec.needs_reference:
         # Step 1 runs the untouched policy, so it equals its reference: rewards and KL are zero.
@@ -84,7 +85,7 @@ def test_reference_free_loss_can_still_log_kl_from_a_cached_reference(tmp_path, 
     run_cli("dpo", "--model", tiny_model_dir("llama"), "--data", pairs, "--output", out, "--loss", "simpo",
             "--max-steps", 3, "optim.lr=1e-3", "reference.log_kl=true", *COMMON)  # fmt: skip
     rows = read_metrics(out)
-    assert (out / refcache.CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
+    assert (out / CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
 
 
 def _pair_logps(model, tok, rows):
@@ -140,7 +141,7 @@ def test_cached_reference_gives_the_losses_of_a_live_reference(
     for cache in ("true", "false"):
         run_cli("dpo", "--model", model, "--data", data, "--output", tmp_path / cache, "--max-steps", 4,
                 "optim.lr=1e-3", f"reference.cache={cache}", *extra, *COMMON)  # fmt: skip
-    assert (tmp_path / "true" / refcache.CACHE_FILE).exists() and not (tmp_path / "false" / refcache.CACHE_FILE).exists()
+    assert (tmp_path / "true" / CACHE_FILE).exists() and not (tmp_path / "false" / CACHE_FILE).exists()
     cached, live = _losses(tmp_path / "true"), _losses(tmp_path / "false")
     torch.testing.assert_close(cached, live, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(cached[-1], cached[0])  # training moved the policy away from the reference
@@ -154,7 +155,7 @@ def test_lora_reference_is_the_base_model_with_adapters_disabled(tmp_path, tiny_
     run_cli("dpo", "--model", base, "--data", pairs, "--output", out, "--lora", "lora.r=4", "--max-steps", 2,
             "optim.lr=1e-2", *COMMON)  # fmt: skip
     assert (out / "adapter_config.json").exists()
-    key, cached = refcache.read_cache(out / refcache.CACHE_FILE)
+    key, cached = refcache.read_cache(out / CACHE_FILE)
     tok = AutoTokenizer.from_pretrained(out)
     rows = [json.loads(line) for line in pairs.read_text().splitlines()]
     rc, rr = _pair_logps(AutoModelForCausalLM.from_pretrained(base), tok, rows)
@@ -190,12 +191,12 @@ def test_stage_reuses_the_cache_and_recomputes_when_reference_or_data_change(tmp
             "model": {"path": str(tiny_model_dir("llama"))}, "data": {"path": str(data)},
             "reference": {"path": str(ref_dir)}, "train": {"max_steps": 1, "progress": False, "resume": False},
         })  # fmt: skip
-        run_dpo(cfg, StageContext("dpo", out, None, logs.append))
+        run_dpo(cfg, stage_context("dpo", out, log=logs.append))
         return next(line for line in logs if line.startswith("reference log-probs"))
 
     assert "computing" in run(pairs)
     assert "using the cache" in run(pairs)
-    _, first = refcache.read_cache(out / refcache.CACHE_FILE)
+    _, first = refcache.read_cache(out / CACHE_FILE)
     more = write_jsonl(tmp_path / "more.jsonl", [json.loads(x) for x in pairs.read_text().splitlines()][:5])
     assert "stale, recomputing" in run(more)
     assert "stale, recomputing" in run(pairs)
@@ -204,15 +205,8 @@ def test_stage_reuses_the_cache_and_recomputes_when_reference_or_data_change(tmp
         model.model.norm.weight.mul_(2.0)
     model.save_pretrained(ref_dir)  # the reference weights change in place
     assert "stale, recomputing" in run(pairs)
-    _, second = refcache.read_cache(out / refcache.CACHE_FILE)
+    _, second = refcache.read_cache(out / CACHE_FILE)
     assert not torch.allclose(first["train/chosen"], second["train/chosen"])
-
-
-def test_help_lists_every_registered_loss(capsys):
-    with pytest.raises(SystemExit):
-        main(["dpo", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert all(name in text for name in loss_names())
 
 
 @pytest.mark.parametrize(

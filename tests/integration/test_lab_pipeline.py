@@ -20,14 +20,14 @@ stages:
   base:
     kind: pretrain
     config:
-      data: {path: "${world}/corpus.jsonl", seq_len: 64, packing: stream}
+      data: {path: "${world.corpus}", seq_len: 64, packing: stream}
       init: {vocab_size: 400, hidden_size: 32, num_layers: 2, num_heads: 4, max_positions: 128}
       train: {batch_size: 8, max_steps: 3, progress: false}
   sft:
     kind: sft
     config:
       model: {path: "${base}"}
-      data: {path: "${world}/sft.jsonl", max_length: 96}
+      data: {path: "${world.sft}", max_length: 96}
       train: {batch_size: 8, max_steps: 3, progress: false}
   pairs:
     kind: lab_pairs
@@ -36,7 +36,7 @@ stages:
     kind: dpo
     config:
       model: {path: "${sft}"}
-      data: {path: "${pairs}/pairs.jsonl", max_length: 96}
+      data: {path: "${pairs.pairs}", max_length: 96}
       train: {batch_size: 4, max_steps: 2, progress: false}
   eval:
     kind: lab_eval

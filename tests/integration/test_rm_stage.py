@@ -5,10 +5,12 @@ import math
 
 import pytest
 import torch
+import yaml
 from cli_support import read_metrics, run_cli
 
 from alignlab.cli import main
 from alignlab.data.templating import encode_prompt_response
+from alignlab.run_index import RunIndex
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
@@ -66,9 +68,16 @@ def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable)
     # Scores through `alignlab score` are the HF model's own logits on the same tokens.
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    scores = tmp_path / "scores.jsonl"
+    scores = tmp_path / "scores"
     run_cli("score", "--reward-model", out, "--data", held, "--output", scores)
-    scored = [json.loads(line) for line in scores.read_text().splitlines()]
+    scored = [json.loads(line) for line in (scores / "scores.jsonl").read_text().splitlines()]
+    # Like every stage command: the resolved config, the done marker, and a run-index row with artefacts.
+    assert yaml.safe_load((scores / "config.yaml").read_text())["reward_model"]["path"] == str(out)
+    assert json.loads((scores / "stage.json").read_text())["summary"]["records"] == 4.0
+    index = RunIndex()
+    (run,) = [r for r in index.runs() if r.name == "score"]
+    assert run.status == "done" and [(s.kind, s.status, s.dir) for s in run.stages] == [("score", "done", str(scores))]
+    assert index.artefacts(run.id)["score"] == {"dir": str(scores), "scores": str(scores / "scores.jsonl")}
     assert len(scored) == 4 and all(r["chosen_reward"] > r["rejected_reward"] for r in scored)
     tok = AutoTokenizer.from_pretrained(out)
     hf = AutoModelForSequenceClassification.from_pretrained(out).eval()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,20 +51,17 @@ def world_to_json(world: World) -> dict:
 
 
 def write_lab_data(
-    out_dir: str | os.PathLike,
+    files: LabFiles,
     world_config: WorldConfig | None = None,
     corpus_config: CorpusConfig | None = None,
     task_config: TaskConfig | None = None,
 ) -> LabFiles:
-    """Build the world from the configs and write its four files plus a manifest into `out_dir`."""
+    """Build the world from the configs and write its four files plus a manifest where `files` say."""
     wc, cc, tc = world_config or WorldConfig(), corpus_config or CorpusConfig(), task_config or TaskConfig()
-    out = Path(out_dir)
     world = build_world(wc)
     docs = build_corpus(world, cc)
     demos = demonstrations(world, tc)
     held_out = eval_set(world, tc)
-    files = LabFiles(out / "world.json", out / "corpus.jsonl", out / "sft.jsonl", out / "eval.jsonl",
-                     out / "manifest.json")
     atomic_write_json(files.world, world_to_json(world))
     write_corpus(files.corpus, docs)
     write_sft_jsonl(files.sft, demos)

@@ -16,6 +16,13 @@ from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
 from alignlab.stage_io import StageContext
 
 
+def world_file(world_dir: str, output: str) -> Path:
+    """An artefact of a lab_world stage directory, by the name its stage kind declares."""
+    from alignlab.stages import get_stage_kind
+
+    return Path(world_dir) / get_stage_kind("lab_world").outputs[output].path
+
+
 def _first_per_family(samples: list, n: int) -> list:
     kept: dict[str, int] = {}
     out = []
@@ -27,9 +34,10 @@ def _first_per_family(samples: list, n: int) -> list:
 
 
 def run_lab_world(config: LabWorldConfig, ctx: StageContext) -> dict[str, float]:
-    from alignlab.lab.build import write_lab_data
+    from alignlab.lab.build import LabFiles, write_lab_data
 
-    files = write_lab_data(ctx.output_dir, config.world, config.corpus, config.tasks)
+    files = LabFiles(*(ctx.path(name) for name in ("world", "corpus", "sft", "eval", "manifest")))
+    write_lab_data(files, config.world, config.corpus, config.tasks)
     counts = json.loads(files.manifest.read_text())["counts"]
     ctx.log("lab world: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
     return {k: float(v) for k, v in counts.items()}
@@ -41,7 +49,7 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
     from alignlab.lab.tasks import read_eval_jsonl
     from alignlab.modeling.loading import load_model, load_model_tokenizer
 
-    samples = read_eval_jsonl(Path(config.world) / "eval.jsonl")
+    samples = read_eval_jsonl(world_file(config.world, "eval"))
     if config.limit_per_family:
         samples = _first_per_family(samples, config.limit_per_family)
     table: dict[str, dict[str, dict[str, float]]] = {}
@@ -65,7 +73,7 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
         words = sum(len(r.split()) for r in responses) / n
         table[name]["all"] = {"utility": overall, "utility_se": se, "words": words, "n": float(n)}
         ctx.log(f"lab eval {name}: mean gold utility {overall:.3f} ± {se:.3f} (s.e.) over {n} responses")
-    atomic_write_json(ctx.output_dir / "scores.json", table)
+    atomic_write_json(ctx.path("scores"), table)
     flat = {f"{m}/{fam}/{k}": v for m, fams in table.items() for fam, row in fams.items() for k, v in row.items()}
     return {**flat, "table": table}
 
@@ -81,7 +89,7 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     from alignlab.lab.world import WorldConfig, build_world
     from alignlab.modeling.loading import load_model, load_model_tokenizer
 
-    manifest = json.loads((Path(config.world) / "manifest.json").read_text())
+    manifest = json.loads(world_file(config.world, "manifest").read_text())
     world = build_world(WorldConfig.model_validate(manifest["world_config"]))
     samples = [s for f in FAMILIES for s in draw(world, f, "train", config.prompts_per_family, config.seed + 1)]
     tokenizer, policy = load_model_tokenizer(config.policy), load_model(config.policy)
@@ -101,9 +109,9 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     pairs = [p for k, lab in enumerate(pool) for p in label(lab, comparisons[k :: len(pool)])]
     if not pairs:
         raise ConfigError("lab_pairs: the policy's samples were all identical; raise temperature or samples_per_prompt")
-    write_records(ctx.output_dir / "pairs.jsonl", pairs)
+    write_records(ctx.path("pairs"), pairs)
     gold = [_gold_pair(c, gold_utility(c.sample, c.first), gold_utility(c.sample, c.second)) for c in comparisons]
-    write_records(ctx.output_dir / "gold_pairs.jsonl", [p for p in gold if p is not None])
+    write_records(ctx.path("gold_pairs"), [p for p in gold if p is not None])
     agree = [p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs if not p.tie]
     words = [(word_count(p.chosen[0].content), word_count(p.rejected[0].content)) for p in pairs if not p.tie]
     summary = {

@@ -252,7 +252,7 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
             data = attach_cached_reference(
                 data, shape.sides, lambda: prepass_reference(model, adapters_off=base_as_ref, load_separate=separate),
                 identity, settings={"dtype": str(next(model.parameters()).dtype)},
-                cache_path=ctx.output_dir / refcache.CACHE_FILE, pad=pad, batch_size=ref_cfg.batch_size, log=ctx.log,
+                cache_path=ctx.path("reference_logps"), pad=pad, batch_size=ref_cfg.batch_size, log=ctx.log,
             )  # fmt: skip
         else:
             mode = "live"

@@ -167,7 +167,7 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
     )
     save_trained_model(result, tokenizer, ctx.output_dir)
     if result.is_main_process:
-        atomic_write_text(ctx.output_dir / "corpus_stats.json", json.dumps({"documents": len(docs), "tokens": n_tokens}))
+        atomic_write_text(ctx.path("corpus_stats"), json.dumps({"documents": len(docs), "tokens": n_tokens}))
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, (int, float))}
     summary.update(parameters=float(total), train_tokens=float(n_tokens), steps=float(result.global_step))
     return summary

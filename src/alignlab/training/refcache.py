@@ -39,7 +39,6 @@ from alignlab.distributed import (
 from alignlab.modeling.inference import run_batches
 from alignlab.modeling.logprobs import SequenceLogps, TokenBatch, model_sequence_logps
 
-CACHE_FILE = "reference_logps.safetensors"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 

@@ -42,9 +42,6 @@ from alignlab.losses.reward import (
 from alignlab.stage_io import StageContext
 from alignlab.training.loop import StepOutput, train
 
-REPORT_FILE = "report.json"
-
-
 # ------------------------------------------------------------------------------------ step
 
 
@@ -190,5 +187,5 @@ def write_report(
     report = report_on(model, split.eval or split.train, pad_token_id, config)
     ens = config.ensemble
     report = {"split": "eval" if split.eval else "train", "members": ens.size, "aggregate": ens.aggregate, **report}
-    atomic_write_json(ctx.output_dir / REPORT_FILE, report)
+    atomic_write_json(ctx.path("report"), report)
     return report

@@ -1,0 +1,102 @@
+"""One command per stage kind: the options it takes and the config keys they set, nothing else.
+
+Adding a stage command: a function below listing its options (shared ones from `options`, its own
+as `Annotated[type, typer.Option(), ConfigKey("key")]`), decorated with `@stage_command`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alignlab.cli.app import app
+from alignlab.cli.options import (
+    ConfigFile,
+    ConfigKey,
+    Data,
+    Epochs,
+    Format,
+    Lora,
+    MaxSteps,
+    Model,
+    Output,
+    Overrides,
+    SkipInvalid,
+    stage_command,
+)
+
+
+@stage_command(app, "pretrain")
+def pretrain(
+    data: Data,
+    output: Output,
+    model: Annotated[str | None, typer.Option(), ConfigKey("model.path", describe="model")] = None,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch"), ConfigKey("init", on={}, describe="init")] = False,
+    seq_len: Annotated[int | None, typer.Option(), ConfigKey("data.seq_len")] = None,
+    packing: Annotated[str | None, typer.Option(), ConfigKey("data.packing")] = None,
+    max_steps: MaxSteps = None,
+    epochs: Epochs = None,
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+) -> None: ...
+
+
+@stage_command(app, "sft")
+def sft(
+    model: Model,
+    data: Data,
+    output: Output,
+    format: Format = None,
+    max_steps: MaxSteps = None,
+    epochs: Epochs = None,
+    lora: Lora = False,
+    skip_invalid: SkipInvalid = False,
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+) -> None: ...
+
+
+@stage_command(app, "rm")
+def rm(
+    model: Model,
+    data: Data,
+    output: Output,
+    format: Format = None,
+    ensemble: Annotated[int | None, typer.Option(), ConfigKey("ensemble.size")] = None,
+    max_steps: MaxSteps = None,
+    epochs: Epochs = None,
+    lora: Lora = False,
+    skip_invalid: SkipInvalid = False,
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+) -> None: ...
+
+
+@stage_command(app, "score")
+def score(
+    reward_model: Annotated[str, typer.Option(), ConfigKey("reward_model.path", describe="reward_model")],
+    data: Data,
+    output: Output,
+    format: Format = None,
+    skip_invalid: SkipInvalid = False,
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+) -> None: ...
+
+
+@stage_command(app, "dpo")
+def dpo(
+    model: Model,
+    data: Data,
+    output: Output,
+    loss: Annotated[str | None, typer.Option(), ConfigKey("loss")] = None,
+    ref_model: Annotated[str | None, typer.Option(), ConfigKey("reference.path")] = None,
+    format: Format = None,
+    max_steps: MaxSteps = None,
+    epochs: Epochs = None,
+    lora: Lora = False,
+    skip_invalid: SkipInvalid = False,
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+) -> None: ...
