@@ -54,7 +54,7 @@ def server(tmp_path):
     from alignlab.labelling.settings import LabellingSettings
 
     app = create_app(LabellingSettings(db=f"sqlite:///{tmp_path / 'labels.sqlite'}", seed=7, **CHEAP_HASHING))
-    state = app.state.lab
+    state = app.state.labelling
     pairs = [
         {
             "id": f"p{i}",

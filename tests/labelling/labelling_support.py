@@ -75,7 +75,7 @@ class Lab:
         self.path = tmp_path / "labels.sqlite"
         self.settings = LabellingSettings(db=f"sqlite:///{self.path}", seed=1234, **{**CHEAP_HASHING, **settings})
         self.app = create_app(self.settings)
-        self.state = self.app.state.lab
+        self.state = self.app.state.labelling
 
     @contextmanager
     def db(self) -> Iterator[Session]:

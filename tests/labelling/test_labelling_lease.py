@@ -181,7 +181,7 @@ def test_cli_serve_passes_the_timeout_and_documents_it(tmp_path, monkeypatch):
     db = str(tmp_path / "labels.sqlite")
     result = runner.invoke(label_app, ["serve", "--db", db, "--assignment-timeout-minutes", "5"])
     assert result.exit_code == 0, result.output
-    assert served[0].state.lab.settings.assignment_lease == timedelta(minutes=5)
+    assert served[0].state.labelling.settings.assignment_lease == timedelta(minutes=5)
     helped = runner.invoke(label_app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert "--assignment-timeout-minutes" in helped.output
     assert runner.invoke(label_app, ["serve", "--db", db, "--assignment-timeout-minutes", "-1"]).exit_code == 2

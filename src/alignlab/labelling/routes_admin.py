@@ -18,7 +18,7 @@ from alignlab.labelling.auth import Auth, create_user, set_active
 from alignlab.labelling.errors import Conflict, Invalid, LabellingError, NotFound
 from alignlab.labelling.models import ROLES, Guideline, Round, User
 from alignlab.labelling.queue import current_guideline
-from alignlab.labelling.web import Posted, admin_auth, admin_posted, field, get_db, lab_state, read_db, render
+from alignlab.labelling.web import Posted, admin_auth, admin_posted, app_state, field, get_db, read_db, render
 
 router = APIRouter(prefix="/admin")
 
@@ -126,7 +126,7 @@ def users(request: Request, auth: Auth = Depends(admin_auth), db: Session = Depe
 def add_user(request: Request, form: Posted = Depends(admin_posted), db: Session = Depends(get_db)) -> Response:
     f = form.form
     try:
-        create_user(db, lab_state(request).hasher, field(f, "name").strip(), field(f, "role"), field(f, "password"))
+        create_user(db, app_state(request).hasher, field(f, "name").strip(), field(f, "role"), field(f, "password"))
         db.commit()
     except LabellingError as err:
         db.rollback()

@@ -12,7 +12,7 @@ from alignlab.labelling import queue
 from alignlab.labelling.auth import Auth
 from alignlab.labelling.errors import Conflict, Invalid
 from alignlab.labelling.models import REASONS
-from alignlab.labelling.web import Posted, current_auth, field, get_db, lab_state, posted, render
+from alignlab.labelling.web import Posted, app_state, current_auth, field, get_db, posted, render
 
 router = APIRouter()
 
@@ -21,7 +21,7 @@ CONFIDENCE_LEVELS = {1: "guess", 2: "unsure", 3: "fairly sure", 4: "certain"}
 
 @router.get("/label")
 def label_page(request: Request, auth: Auth = Depends(current_auth), db: Session = Depends(get_db)) -> Response:
-    state = lab_state(request)
+    state = app_state(request)
     try:
         assignment = queue.next_assignment(
             db, auth.user_id, state.rng, now=state.clock(), lease=state.settings.assignment_lease
@@ -76,7 +76,7 @@ def submit(
 ) -> Response:
     inp = _label_input(form)
     try:
-        queue.submit_label(db, form.auth, assignment_id, inp, now=lab_state(request).clock())
+        queue.submit_label(db, form.auth, assignment_id, inp, now=app_state(request).clock())
         db.commit()
     except IntegrityError:
         # Two submissions of one assignment raced past the status check (possible on PostgreSQL):
@@ -90,6 +90,6 @@ def submit(
 def skip(
     request: Request, assignment_id: int, form: Posted = Depends(posted), db: Session = Depends(get_db)
 ) -> Response:
-    queue.skip(db, form.auth, assignment_id, now=lab_state(request).clock())
+    queue.skip(db, form.auth, assignment_id, now=app_state(request).clock())
     db.commit()
     return RedirectResponse("/label", status_code=303)
