@@ -146,15 +146,19 @@ class RunIndex:
 
     def artefacts(self, run_id: int) -> dict[str, dict[str, str]]:
         """Stage name -> artefact name -> path, for the finished stages of a run."""
+        return self._by_stage(
+            "SELECT s.name, a.name, a.path FROM artefacts a JOIN stages s ON s.id = a.stage_id "
+            "WHERE s.run_id=? ORDER BY a.rowid",
+            run_id,
+        )
+
+    def _by_stage(self, sql: str, run_id: int) -> dict[str, dict]:
+        """Rows (stage, key, value) of `sql` as stage -> key -> value."""
         with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT s.name, a.name, a.path FROM artefacts a JOIN stages s ON s.id = a.stage_id "
-                "WHERE s.run_id=? ORDER BY a.rowid",
-                (run_id,),
-            ).fetchall()
-        out: dict[str, dict[str, str]] = {}
-        for stage, name, path in rows:
-            out.setdefault(stage, {})[name] = path
+            rows = db.execute(sql, (run_id,)).fetchall()
+        out: dict[str, dict] = {}
+        for stage, key, value in rows:
+            out.setdefault(stage, {})[key] = value
         return out
 
     def runs(self, limit: int = 20) -> list[RunRow]:
@@ -175,15 +179,10 @@ class RunIndex:
             return out
 
     def stage_metrics(self, run_id: int) -> dict[str, dict[str, float]]:
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.run_id=?",
-                (run_id,),
-            ).fetchall()
-        out: dict[str, dict[str, float]] = {}
-        for name, key, value in rows:
-            out.setdefault(name, {})[key] = value
-        return out
+        """Stage name -> metric -> value (the stage's summary), for the stages of a run."""
+        return self._by_stage(
+            "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.run_id=?", run_id
+        )
 
     def lineage(self, stage_dir: str) -> list[str]:
         with closing(self._connect()) as db:
@@ -200,23 +199,16 @@ class NullRunIndex(RunIndex):
     def __init__(self) -> None:
         self.path = None
 
-    def start_run(self, name: str, recipe: str | None, run_dir: str | None) -> int:
+    def start_run(self, *args, **kwargs) -> int:
         return 0
 
-    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+    def finish_run(self, *args, **kwargs) -> None:
         return None
 
-    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str, inputs: list[str]) -> int:
+    def start_stage(self, *args, **kwargs) -> int:
         return 0
 
-    def finish_stage(
-        self,
-        stage_id: int,
-        status: str,
-        metrics: dict | None = None,
-        error: str | None = None,
-        artefacts: Sequence[ArtefactRow] = (),
-    ) -> None:
+    def finish_stage(self, *args, **kwargs) -> None:
         return None
 
 

@@ -17,8 +17,7 @@ from alignlab.data.preference import (
     count_pairs,
     encode_feedback_split,
     encode_preference_split,
-    feedback_length,
-    pair_length,
+    item_width,
     with_reference,
     with_system_prompt,
 )
@@ -76,7 +75,7 @@ def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tok):
     assert short.train[0].chosen == fit_to_length(full, 12) and len(short.train[0].chosen) == 12
     # A pair is as wide as its longer side: both share one padded batch.
     first = split.train[2]
-    assert pair_length(first) == max(len(first.chosen), len(first.rejected)) > len(first.rejected)
+    assert item_width(first) == max(len(first.chosen), len(first.rejected)) > len(first.rejected)
 
 
 def test_eval_fraction_and_eval_file_give_the_held_out_pairs(tmp_path, tok):
@@ -131,8 +130,8 @@ def test_feedback_batches_and_item_lengths():
     batch = collate_feedback(items, pad_token_id=0)
     assert batch["completion_input_ids"].shape == (2, 5) and batch["kl_input_ids"].shape == (2, 3)
     assert batch["label"].tolist() == [True, False] and count_feedback(batch) == 2
-    assert [feedback_length(it) for it in items] == [5, 3]
-    assert pair_length(EncodedPair(ex(2), ex(5))) == 5
+    assert [item_width(it) for it in items] == [5, 3]
+    assert item_width(EncodedPair(ex(2), ex(5))) == 5
 
 
 def test_feedback_pairs_each_prompt_with_the_next_records_completion(tmp_path, tok):

@@ -1,16 +1,16 @@
 """Stage commands as flag -> config key mappings: shared options, and the decorator that runs them.
 
 An option's `Annotated` type carries the `ConfigKey` it sets. `@stage_command(app, kind)` turns a
-function that only lists its options into a command: the YAML file (`--config`), then the flags,
-then the `key.sub=value` overrides give the stage's config, and `alignlab.pipeline.run_in_dir` runs
-it into `--output`. The command's help is its stage kind's help; an option without help text of
+function that only lists its options into a command that also takes --output, --config and
+overrides: the YAML file, then the flags, then the `key.sub=value` overrides give the stage's
+config, and `alignlab.pipeline.run_in_dir` runs it into `--output`. The command's help is its stage kind's help; an option without help text of
 its own shows the description of its config key, read when the help is shown (so the losses a
 plugin registers are listed too).
 """
 
 from __future__ import annotations
 
-import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +85,8 @@ def config_keys(fn: Callable) -> dict[str, ConfigKey]:
 
 
 def stage_command(app: typer.Typer, kind: str, *, name: str | None = None) -> Callable[[Callable], Callable]:
-    """Register `fn`'s options as the command `name` (default: the kind) that runs a `kind` stage."""
+    """Register `fn`'s options, plus --output, --config and the overrides that every stage command
+    takes, as the command `name` (default: the kind) that runs a `kind` stage."""
     help_text = get_stage_kind(kind).help
 
     def decorate(fn: Callable) -> Callable:
@@ -93,7 +94,6 @@ def stage_command(app: typer.Typer, kind: str, *, name: str | None = None) -> Ca
         describe = {p: k.describe or k.key for p, k in keys.items()}
         cls = type(f"{kind.title()}Command", (StageCommand,), {"stage_kind": kind, "describe": describe})
 
-        @functools.wraps(fn)
         def command(**kwargs: Any) -> None:
             flags = {}
             for param, ck in keys.items():
@@ -103,12 +103,28 @@ def stage_command(app: typer.Typer, kind: str, *, name: str | None = None) -> Ca
                         flags[ck.key] = ck.on
                 elif value is not None:
                     flags[ck.key] = str(value) if isinstance(value, Path) else value
-            run_stage_command(kind, kwargs["output"], kwargs.get("config"), kwargs.get("overrides") or [], flags)
+            run_stage_command(kind, kwargs["output"], kwargs["config"], kwargs["overrides"] or [], flags)
 
+        command.__signature__ = _with_common_options(fn)  # what typer reads the options from
+        command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}
+        command.__name__, command.__doc__ = fn.__name__, fn.__doc__
         app.command(name or kind, cls=cls, help=help_text)(command)
         return fn
 
     return decorate
+
+
+def _with_common_options(fn: Callable) -> inspect.Signature:
+    """`fn`'s options (required ones first), then --output, --config and the overrides."""
+    hints = get_type_hints(fn, include_extras=True)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    own = [p.replace(kind=keyword, annotation=hints[p.name]) for p in inspect.signature(fn).parameters.values()]
+    required = [p for p in own if p.default is inspect.Parameter.empty]
+    optional = [p for p in own if p.default is not inspect.Parameter.empty]
+    output = inspect.Parameter("output", keyword, annotation=Output)
+    common = [inspect.Parameter(n, keyword, default=None, annotation=a) for n, a in (("config", ConfigFile),
+                                                                                   ("overrides", Overrides))]
+    return inspect.Signature([*required, output, *optional, *common])
 
 
 def run_stage_command(kind: str, output: Path, config_file: Path | None, overrides: list[str], flags: dict) -> None:

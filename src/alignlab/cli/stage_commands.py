@@ -1,7 +1,8 @@
 """One command per stage kind: the options it takes and the config keys they set, nothing else.
 
-Adding a stage command: a function below listing its options (shared ones from `options`, its own
-as `Annotated[type, typer.Option(), ConfigKey("key")]`), decorated with `@stage_command`.
+Adding a stage command: a function below listing its own options (shared ones from `options`, its
+own as `Annotated[type, typer.Option(), ConfigKey("key")]`), decorated with `@stage_command`; every
+stage command also takes --output, --config and `key.sub=value` overrides.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import typer
 
 from alignlab.cli.app import app
 from alignlab.cli.options import (
-    ConfigFile,
     ConfigKey,
     Data,
     Epochs,
@@ -20,8 +20,6 @@ from alignlab.cli.options import (
     Lora,
     MaxSteps,
     Model,
-    Output,
-    Overrides,
     SkipInvalid,
     stage_command,
 )
@@ -30,46 +28,30 @@ from alignlab.cli.options import (
 @stage_command(app, "pretrain")
 def pretrain(
     data: Data,
-    output: Output,
     model: Annotated[str | None, typer.Option(), ConfigKey("model.path", describe="model")] = None,
     from_scratch: Annotated[bool, typer.Option("--from-scratch"), ConfigKey("init", on={}, describe="init")] = False,
     seq_len: Annotated[int | None, typer.Option(), ConfigKey("data.seq_len")] = None,
     packing: Annotated[str | None, typer.Option(), ConfigKey("data.packing")] = None,
     max_steps: MaxSteps = None,
     epochs: Epochs = None,
-    config: ConfigFile = None,
-    overrides: Overrides = None,
 ) -> None: ...
 
 
 @stage_command(app, "sft")
-def sft(
-    model: Model,
-    data: Data,
-    output: Output,
-    format: Format = None,
-    max_steps: MaxSteps = None,
-    epochs: Epochs = None,
-    lora: Lora = False,
-    skip_invalid: SkipInvalid = False,
-    config: ConfigFile = None,
-    overrides: Overrides = None,
-) -> None: ...
+def sft(model: Model, data: Data, format: Format = None, max_steps: MaxSteps = None, epochs: Epochs = None,
+        lora: Lora = False, skip_invalid: SkipInvalid = False) -> None: ...  # fmt: skip
 
 
 @stage_command(app, "rm")
 def rm(
     model: Model,
     data: Data,
-    output: Output,
     format: Format = None,
     ensemble: Annotated[int | None, typer.Option(), ConfigKey("ensemble.size")] = None,
     max_steps: MaxSteps = None,
     epochs: Epochs = None,
     lora: Lora = False,
     skip_invalid: SkipInvalid = False,
-    config: ConfigFile = None,
-    overrides: Overrides = None,
 ) -> None: ...
 
 
@@ -77,11 +59,8 @@ def rm(
 def score(
     reward_model: Annotated[str, typer.Option(), ConfigKey("reward_model.path", describe="reward_model")],
     data: Data,
-    output: Output,
     format: Format = None,
     skip_invalid: SkipInvalid = False,
-    config: ConfigFile = None,
-    overrides: Overrides = None,
 ) -> None: ...
 
 
@@ -89,7 +68,6 @@ def score(
 def dpo(
     model: Model,
     data: Data,
-    output: Output,
     loss: Annotated[str | None, typer.Option(), ConfigKey("loss")] = None,
     ref_model: Annotated[str | None, typer.Option(), ConfigKey("reference.path")] = None,
     format: Format = None,
@@ -97,6 +75,4 @@ def dpo(
     epochs: Epochs = None,
     lora: Lora = False,
     skip_invalid: SkipInvalid = False,
-    config: ConfigFile = None,
-    overrides: Overrides = None,
 ) -> None: ...

@@ -15,7 +15,7 @@ Not supported: packing (a pair's two sides must stay in their own rows).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,11 @@ class EncodedPair:
     category: str | None = None
     ref_chosen: float | None = None  # summed reference log-probs, once cached (the DPO family)
     ref_rejected: float | None = None
+
+    @property
+    def width(self) -> int:
+        """Padded width the pair brings to a batch: chosen and rejected share one padded tensor."""
+        return max(len(self.chosen), len(self.rejected))
 
 
 def _target(pair: PreferencePair, smoothing: float, use_confidence: bool) -> float:
@@ -116,11 +121,6 @@ def count_pairs(batch: Mapping[str, Tensor]) -> int:
     return int(batch["target_prob"].shape[0])
 
 
-def pair_length(pair: EncodedPair) -> int:
-    """Padded width a pair brings to a batch: chosen and rejected share one padded tensor."""
-    return max(len(pair.chosen), len(pair.rejected))
-
-
 # ------------------------------------------------------------------------------------ unpaired feedback
 
 
@@ -131,6 +131,11 @@ class EncodedFeedback:
     desirable: bool
     ref_completion: float | None = None
     ref_kl: float | None = None
+
+    @property
+    def width(self) -> int:
+        """Padded width the item brings to a batch: the longer of its two sequences."""
+        return max(len(self.completion), len(self.kl))
 
 
 @dataclass(frozen=True)
@@ -182,11 +187,6 @@ def count_feedback(batch: Mapping[str, Tensor]) -> int:
     return int(batch["label"].shape[0])
 
 
-def feedback_length(item: EncodedFeedback) -> int:
-    """Padded width an item brings to a batch: the longer of its two sequences."""
-    return max(len(item.completion), len(item.kl))
-
-
 # ------------------------------------------------------------------------------------ reference log-probs
 
 
@@ -206,4 +206,6 @@ def sequences_of(items: Sequence[Any], side: str) -> list[EncodedExample]:
     return [getattr(it, side) for it in items]
 
 
-SideFn = Callable[[Any], EncodedExample]
+def item_width(item: EncodedPair | EncodedFeedback) -> int:
+    """What the loop groups items by (`train.group_by_length`): the padded width of a pair or item."""
+    return item.width

@@ -129,15 +129,9 @@ def load_causal_lm(
 
 def load_options(model: ModelConfig) -> dict[str, Any]:
     """Every setting of a `model` section but its path, as the keyword arguments of the loaders here
-    and in `alignlab.modeling.reward_model`: one place turns the section into arguments."""
-    return dict(
-        allow_hub=model.allow_hub,
-        revision=model.revision,
-        dtype=model.dtype,
-        device=model.device,
-        attn_implementation=model.attn_implementation,
-        trust_remote_code=model.trust_remote_code,
-    )
+    and in `alignlab.modeling.reward_model` (which take the fields' names): a field added to the
+    section reaches every loader, or fails loudly at the first load."""
+    return model.model_dump(exclude={"path"})
 
 
 def load_model(model: ModelConfig, lora: LoRAConfig | None = None, *, merge_adapter: bool = True):

@@ -183,8 +183,17 @@ def _seq_cls_from_causal_lm(path: str, num_labels: int, **load) -> torch.nn.Modu
     return model.to(device=next(lm.parameters()).device, dtype=next(lm.parameters()).dtype)
 
 
-def _from_pretrained(path: str, *, dtype: str, device: str, allow_hub: bool, revision: str | None,
-                     attn_implementation: str | None, trust_remote_code: bool, **kwargs):  # fmt: skip
+def _from_pretrained(
+    path: str,
+    *,
+    dtype: str = "auto",
+    device: str = "auto",
+    allow_hub: bool = False,
+    revision: str | None = None,
+    attn_implementation: str | None = None,
+    trust_remote_code: bool = False,
+    **kwargs,
+):
     """`AutoModelForSequenceClassification.from_pretrained` with the settings of a model section."""
     from transformers import AutoModelForSequenceClassification
 
@@ -199,7 +208,7 @@ def _from_pretrained(path: str, *, dtype: str, device: str, allow_hub: bool, rev
 
 
 def _load_seq_cls(path: str, num_labels: int, **load) -> torch.nn.Module:
-    local = check_model_source(path, load["allow_hub"])
+    local = check_model_source(path, load.get("allow_hub", False))
     if local and Path(path, ADAPTER_CONFIG).exists():
         # A LoRA directory (e.g. an SFT adapter): merge it into its base, then add the head.
         return _seq_cls_from_causal_lm(path, num_labels, **{**load, "revision": None})
@@ -221,22 +230,16 @@ def build_reward_model(
     kind: EnsembleKind = "heads",
     pad_token_id: int | None = None,
     seed: int = 0,
-    dtype: str = "auto",
-    device: str = "auto",
-    allow_hub: bool = False,
-    revision: str | None = None,
-    attn_implementation: str | None = None,
-    trust_remote_code: bool = False,
+    **load,
 ) -> RewardModel:
     """A new reward model on the backbone at `path` (causal LM dir, LoRA dir, or hub id).
 
     Heads start random (seeded): member i of a "models" ensemble draws its head with seed + i, so
     members differ even though their backbones start equal. `pad_token_id` is written into each
-    config so Hugging Face's own forward (which pools at the last non-pad token) works too. The
-    loading settings are those of a model section (`alignlab.modeling.loading.load_options`).
+    config so Hugging Face's own forward (which pools at the last non-pad token) works too. `load`
+    are the settings of a model section (`alignlab.modeling.loading.load_options`: dtype, device,
+    allow_hub, revision, attn_implementation, trust_remote_code).
     """
-    load = dict(dtype=dtype, device=device, allow_hub=allow_hub, revision=revision,
-                attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)  # fmt: skip
     count, labels = (1, num_members) if kind == "heads" else (num_members, 1)
     members = []
     for i in range(count):
@@ -318,20 +321,10 @@ def read_manifest(path: str | Path) -> RewardManifest:
         raise ModelLoadError(f"{p / MANIFEST}: malformed reward model manifest ({err}); re-save the model") from None
 
 
-def load_reward_model(
-    path: str,
-    *,
-    dtype: str = "auto",
-    device: str = "auto",
-    allow_hub: bool = False,
-    revision: str | None = None,
-    attn_implementation: str | None = None,
-    trust_remote_code: bool = False,
-) -> tuple[RewardModel, RewardManifest]:
-    """Load a reward model saved by `save_reward_model` (or any HF sequence-classification model)."""
-    load = dict(dtype=dtype, device=device, allow_hub=allow_hub, revision=revision,
-                attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)  # fmt: skip
-    local = check_model_source(path, allow_hub)
+def load_reward_model(path: str, **load) -> tuple[RewardModel, RewardManifest]:
+    """Load a reward model saved by `save_reward_model` (or any HF sequence-classification model);
+    `load` as for `build_reward_model`."""
+    local = check_model_source(path, load.get("allow_hub", False))
     manifest = read_manifest(path) if local else RewardManifest("heads", 0, ("",))
     members = []
     for name in manifest.members:

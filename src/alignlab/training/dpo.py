@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -38,8 +37,7 @@ from alignlab.data.preference import (
     count_pairs,
     encode_feedback_split,
     encode_preference_split,
-    feedback_length,
-    pair_length,
+    item_width,
 )
 from alignlab.data.splits import EncodedSplit
 from alignlab.losses.registry import LossSpec, get_loss
@@ -68,7 +66,6 @@ class Shape:
     encode: Callable[..., EncodedSplit]  # (tokenizer, data, log) -> split
     collate: Callable[[list, int], dict[str, Tensor]]
     count: Callable[[dict[str, Tensor]], int]
-    length: Callable[[Any], int]
     sides_logps: Callable[[torch.nn.Module, dict[str, Tensor]], dict[str, SequenceLogps]]
     make_step: Callable[..., Step]
 
@@ -198,9 +195,9 @@ def _reward_metrics(chosen: Tensor, rejected: Tensor, paired: bool) -> dict[str,
 
 SHAPES: dict[str, Shape] = {
     "paired": Shape(PAIR_SIDES, lambda tok, data, log: encode_preference_split(tok, data, keep_ties=False, log=log),
-                    collate_pairs, count_pairs, pair_length, pair_logps, make_paired_step),
-    "unpaired": Shape(FEEDBACK_SIDES, encode_feedback_split, collate_feedback, count_feedback, feedback_length,
-                      feedback_logps, make_unpaired_step),
+                    collate_pairs, count_pairs, pair_logps, make_paired_step),
+    "unpaired": Shape(FEEDBACK_SIDES, encode_feedback_split, collate_feedback, count_feedback, feedback_logps,
+                      make_unpaired_step),
 }  # fmt: skip
 
 
@@ -269,7 +266,7 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
     eval_fn = make_eval_fn(step, data.eval, collate, shape.count, config.train.batch_size) if data.eval else None
     result = train(
         model, step, shape.count, data.train, collate, output_dir=ctx.output_dir, train=config.train,
-        optim=config.optim, schedule=config.schedule, eval_fn=eval_fn, example_length=shape.length,
+        optim=config.optim, schedule=config.schedule, eval_fn=eval_fn, example_length=item_width,
     )  # fmt: skip
     save_trained_model(result, tokenizer, ctx.output_dir)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}

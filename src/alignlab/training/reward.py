@@ -26,7 +26,7 @@ from alignlab.data.preference import (
     collate_pairs,
     count_pairs,
     encode_preference_split,
-    pair_length,
+    item_width,
 )
 from alignlab.data.splits import EncodedSplit
 from alignlab.data.templating import EncodedExample
@@ -156,7 +156,7 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
     result = train(
         model, make_reward_step(config.loss.center_coef), count_pairs, split.train, lambda b: collate_pairs(b, pad),
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
-        eval_fn=evaluate if split.eval else None, example_length=pair_length,
+        eval_fn=evaluate if split.eval else None, example_length=item_width,
     )  # fmt: skip
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
     summary.update(steps=float(result.global_step), train_pairs=float(len(split.train)), dropped=float(split.dropped))
