@@ -87,7 +87,8 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
             with m.timed("reference_prepass"):
                 data = attach_cached_reference(
                     data, PAIR_SIDES, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
-                    cache_path=out / "reference_logps.safetensors", pad=pad, batch_size=16, log=lambda _: None,
+                    cache_path=out / "reference_logps.safetensors", pad=pad, batch_size=16,
+                    log=lambda _: None,
                 )
         else:
             ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)
@@ -124,7 +125,7 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
         # TRL's own defaults are bf16 autocast and gradient checkpointing; both are switched off so
         # the two run the same computation (fp32, no recomputation), as alignlab's defaults do.
         bf16=trl_defaults, gradient_checkpointing=trl_defaults,
-    )  # fmt: skip
+    )
     dataset = Dataset.from_list(rows)
     with Measured() as m:
         # The constructor tokenizes (untimed, as for alignlab) and, with precompute_ref_log_probs,
@@ -165,13 +166,15 @@ def _child(variant: str, assets: dict, args: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_args(p, lr=1e-5, out=HERE / "results" / "dpo_cpu.json")
-    p.add_argument("--trl-own-defaults", action="store_true", help="Also run TRL with its bf16 + checkpointing defaults.")
+    p.add_argument("--trl-own-defaults", action="store_true",
+                   help="Also run TRL with its bf16 + checkpointing defaults.")
     a = p.parse_args()
     if a.worker:
         spec = json.loads(a.spec)
         print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
         return
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length,
+            "lr": a.lr}
     with tempfile.TemporaryDirectory(prefix="bench-dpo-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
         results = {}
@@ -179,7 +182,10 @@ def main() -> None:
             if name == "trl_live_ref_own_defaults" and not a.trl_own_defaults:
                 continue
             results[name] = _child(name, assets, args)
-            print(f"{name}: {results[name]['tokens_per_s']} tokens/s, peak {results[name]['peak_rss_mib']} MiB", flush=True)
+            print(
+                f"{name}: {results[name]['tokens_per_s']} tokens/s, peak {results[name]['peak_rss_mib']} MiB",
+                flush=True,
+            )
     ratio = results["alignlab_cached_ref"]["tokens_per_s"] / results["trl_live_ref"]["tokens_per_s"]
     same = results["alignlab_live_ref"]["tokens_per_s"] / results["trl_live_ref"]["tokens_per_s"]
     pre = results["alignlab_cached_ref"]["tokens_per_s"] / results["trl_precomputed_ref"]["tokens_per_s"]
@@ -188,8 +194,9 @@ def main() -> None:
     steady = results["trl_live_ref"]["train_s"] / results["alignlab_cached_ref"]["train_s"]
     report = {
         "benchmark": "dpo_cpu",
-        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)", "device": "cpu",
-                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **versions()},  # fmt: skip
+        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)",
+                  "device": "cpu",
+                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **versions()},
         "results": results,
         "ratio_tokens_per_s": {
             "alignlab_default_vs_trl_default": round(ratio, 3),

@@ -120,10 +120,12 @@ def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "reci
         _check_artefacts(name, refs[name], planned, source)
         prefix = f"stages.{name}.config"
         # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
-        by_hash = _substitute(spec.config, {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps[name]}, recipe_dir)
+        by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps[name]}
+        by_hash = _substitute(spec.config, by_hash, recipe_dir)
         digest = stage_hash(kind, validate_config(kind.config, by_hash, prefix=prefix, source=source))
         stage_dir = (run_dir / f"{name}-{digest}").resolve()
-        resolved = _substitute(spec.config, {d: (str(planned[d].dir), planned[d].kind) for d in deps[name]}, recipe_dir)
+        by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps[name]}
+        resolved = _substitute(spec.config, by_dir, recipe_dir)
         config = validate_config(kind.config, resolved, prefix=prefix, source=source)
         planned[name] = PlannedStage(name, kind, config, tuple(sorted(deps[name])), digest, stage_dir)
     return list(planned.values())
@@ -197,13 +199,14 @@ def run_recipe(
         raise
     index.finish_run(run_id, "done")
     if main:
-        atomic_write_json(run_dir / "summary.json", {s.name: {"dir": str(s.dir), **summaries[s.name]} for s in stages})
+        summary = {s.name: {"dir": str(s.dir), **summaries[s.name]} for s in stages}
+        atomic_write_json(run_dir / "summary.json", summary)
     wait_for_everyone()
     return RunResult(run_id, run_dir, stages, summaries)
 
 
 def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str = "command line",
-               log: Log = print) -> dict[str, Any]:  # fmt: skip
+               log: Log = print) -> dict[str, Any]:
     """Run one stage into `output` and record it as a run of its own: what every stage command does.
 
     The directory gets what a recipe's stage directory gets (config.yaml, stage.json, the declared
@@ -216,7 +219,9 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
         raise ConfigError(f"--output {output}: is a file; give the directory to write the stage into")
     init_processes()
     if (stage.dir / DONE_FILE).exists():
-        raise AlignlabError(f"{output}: already holds a finished {kind.name} run; choose another --output or delete it")
+        raise AlignlabError(
+            f"{output}: already holds a finished {kind.name} run; choose another --output or delete it"
+        )
     log = log if is_main_process() else _silent
     index = open_run_index()
     run_id = index.start_run(kind.name, None, str(stage.dir))
@@ -234,7 +239,7 @@ def _silent(msg: str) -> None:
 
 
 def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | None, index: RunIndex, log: Log,
-             *, announce: bool = True) -> dict:  # fmt: skip
+             *, announce: bool = True) -> dict:
     """Run one planned stage in its directory: config.yaml, the stage, stage.json, run-index rows.
 
     `announce` logs the stage's start and end (a recipe's progress; a stage command says it itself)."""
@@ -249,7 +254,8 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
     sid = index.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
     start = time.time()
     try:
-        summary = run_stage(s.kind, s.config, stage_context(s.kind.name, s.dir, name=s.name, run_dir=run_dir, log=log))
+        ctx = stage_context(s.kind.name, s.dir, name=s.name, run_dir=run_dir, log=log)
+        summary = run_stage(s.kind, s.config, ctx)
     except BaseException as err:
         index.finish_stage(sid, "failed", error=_one_line(err))
         if main and not isinstance(err, AlignlabError | KeyboardInterrupt):
@@ -257,7 +263,8 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
         raise
     summary = {**summary, "seconds": round(time.time() - start, 2)}
     if main:
-        atomic_write_json(s.dir / DONE_FILE, {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary})
+        done = {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary}
+        atomic_write_json(s.dir / DONE_FILE, done)
     index.finish_stage(sid, "done", summary, artefacts=s.artefacts())
     wait_for_everyone()  # the next stage may read this one's files
     if announce:
@@ -284,15 +291,16 @@ def _refs(obj: Any) -> set[tuple[str, str | None]]:
 
 
 def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage],
-                     source: str) -> None:  # fmt: skip
+                     source: str) -> None:
     for stage, artefact in sorted(refs, key=str):
         if artefact is None or stage == "recipe_dir":
             continue
         outputs = planned[stage].kind.outputs
         if artefact not in outputs:
             raise PipelineError(
-                f"{source}: stage '{name}' refers to ${{{stage}.{artefact}}}, but a {planned[stage].kind.name} "
-                f"stage has no output '{artefact}'; its outputs are {', '.join(outputs) or 'none'}"
+                f"{source}: stage '{name}' refers to ${{{stage}.{artefact}}}, but a "
+                f"{planned[stage].kind.name} stage has no output '{artefact}'; "
+                f"its outputs are {', '.join(outputs) or 'none'}"
             )
 
 

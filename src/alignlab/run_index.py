@@ -112,11 +112,14 @@ class RunIndex:
         )
 
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
-        self._write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error, run_id))
+        self._write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(),
+                                                                                    error, run_id))
 
-    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str, inputs: list[str]) -> int:
+    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str,
+                    inputs: list[str]) -> int:
         sid = self._write(
-            "INSERT INTO stages (run_id, name, kind, hash, dir, status, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            "INSERT INTO stages (run_id, name, kind, hash, dir, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?)",
             (run_id, name, kind, hash_, dir_, time.time()),
         )
         for d in inputs:
@@ -134,7 +137,8 @@ class RunIndex:
         """Close a stage; a finished one records its directory (`dir`) and its `artefacts`."""
         with closing(self._connect()) as db, db:
             db.execute(
-                "UPDATE stages SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error, stage_id)
+                "UPDATE stages SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error,
+                                                                                  stage_id)
             )
             for k, v in (metrics or {}).items():
                 if isinstance(v, (int, float)):
@@ -171,7 +175,8 @@ class RunIndex:
                 stages = [
                     StageRow(n, k, s, d, (f - st) if f else None)
                     for n, k, s, d, st, f in db.execute(
-                        "SELECT name, kind, status, dir, started_at, finished_at FROM stages WHERE run_id=? ORDER BY id",
+                        "SELECT name, kind, status, dir, started_at, finished_at FROM stages "
+                        "WHERE run_id=? ORDER BY id",
                         (rid,),
                     )
                 ]
@@ -181,13 +186,16 @@ class RunIndex:
     def stage_metrics(self, run_id: int) -> dict[str, dict[str, float]]:
         """Stage name -> metric -> value (the stage's summary), for the stages of a run."""
         return self._by_stage(
-            "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.run_id=?", run_id
+            "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id "
+            "WHERE s.run_id=?",
+            run_id,
         )
 
     def lineage(self, stage_dir: str) -> list[str]:
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT l.input_dir FROM lineage l JOIN stages s ON s.id = l.stage_id WHERE s.dir=?", (stage_dir,)
+                "SELECT l.input_dir FROM lineage l JOIN stages s ON s.id = l.stage_id WHERE s.dir=?",
+                (stage_dir,)
             ).fetchall()
         return sorted({r[0] for r in rows})
 

@@ -32,16 +32,20 @@ from alignlab.stage_io import StageContext
 def responses_of(record) -> list[tuple[str, list, list]]:
     """(field prefix, prompt, response) to score in `record`: one, or two for a preference pair."""
     if isinstance(record, PreferencePair):
-        return [("chosen_", list(record.prompt), list(record.chosen)), ("rejected_", list(record.prompt), list(record.rejected))]
+        return [("chosen_", list(record.prompt), list(record.chosen)), ("rejected_", list(record.prompt),
+                                                                        list(record.rejected))]
     if isinstance(record, Conversation):
         last = max(i for i, m in enumerate(record.messages) if m.role == "assistant")
         if last == 0:
-            raise DataError("a conversation whose first turn is the assistant's has no prompt to score against")
+            raise DataError(
+                "a conversation whose first turn is the assistant's has no prompt to score against"
+            )
         return [("", list(record.messages[:last]), list(record.messages[last:]))]
     return [("", list(record.prompt), list(record.completion))]
 
 
-def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str], None] = print) -> dict[str, float]:
+def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
+                                                                      None] = print) -> dict[str, float]:
     """Score every record of `config.data`, write them to `output` (JSONL); return a summary."""
     from alignlab.modeling.loading import load_model_tokenizer, load_options
     from alignlab.modeling.reward_model import load_reward_model, score_examples
@@ -49,14 +53,16 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str], Non
     rm, data = config.reward_model, config.data
     model, manifest = load_reward_model(rm.path, **load_options(rm))
     tokenizer = load_model_tokenizer(rm)
-    result = read_records(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid, limit=data.limit)
+    result = read_records(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid,
+                          limit=data.limit)
     if result.skipped:
         log(f"skipped {result.skipped} malformed records of {data.path}")
     slots: list[tuple[int, str]] = []
     examples: list[EncodedExample] = []
     for i, rec in enumerate(result.records):
         for prefix, prompt, response in responses_of(rec):
-            examples.append(encode_response(tokenizer, prompt, response, data, tools=rec.metadata.get("tools")))
+            examples.append(encode_response(tokenizer, prompt, response, data,
+                                            tools=rec.metadata.get("tools")))
             slots.append((i, prefix))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     members = score_examples(model, examples, pad_token_id=pad, batch_size=config.batch_size)

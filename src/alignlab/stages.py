@@ -87,23 +87,27 @@ STAGE_KINDS: dict[str, StageKind] = {
             "lab_pairs", LabPairsConfig, "alignlab.lab.stages:run_lab_pairs",
             "Laboratory: sample response pairs from a policy and label them with simulated labellers.",
             {"pairs": Artefact("pairs.jsonl", "jsonl", "Preference pairs from the simulated labellers."),
-             "gold_pairs": Artefact("gold_pairs.jsonl", "jsonl", "The same comparisons labelled by gold utility.")},
+             "gold_pairs": Artefact("gold_pairs.jsonl", "jsonl",
+                                    "The same comparisons labelled by gold utility.")},
         ),
         StageKind(
             "lab_eval", LabEvalConfig, "alignlab.lab.stages:run_lab_eval",
             "Laboratory: generate on held-out prompts of every family and score with the gold judges.",
-            {"scores": Artefact("scores.json", "json", "Per model and family: gold behaviour rate, utility.")},
+            {"scores": Artefact("scores.json", "json",
+                                "Per model and family: gold behaviour rate, utility.")},
             show="alignlab.lab.report:family_table",
         ),
     ]
-}  # fmt: skip
+}
 
 
 def get_stage_kind(name: str) -> StageKind:
     try:
         return STAGE_KINDS[name]
     except KeyError:
-        raise ConfigError(f"unknown stage kind '{name}'; valid kinds: {', '.join(sorted(STAGE_KINDS))}") from None
+        raise ConfigError(
+            f"unknown stage kind '{name}'; valid kinds: {', '.join(sorted(STAGE_KINDS))}"
+        ) from None
 
 
 def stage_kind_names() -> tuple[str, ...]:
@@ -111,7 +115,7 @@ def stage_kind_names() -> tuple[str, ...]:
 
 
 def stage_context(kind: str, output_dir: Path, *, name: str | None = None, run_dir: Path | None = None,
-                  log=print) -> StageContext:  # fmt: skip
+                  log=print) -> StageContext:
     """The context a runner of `kind` gets, with its declared outputs."""
     return StageContext(name or kind, Path(output_dir), run_dir, log, get_stage_kind(kind).outputs)
 

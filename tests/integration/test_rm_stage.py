@@ -12,7 +12,8 @@ from alignlab.cli import main
 from alignlab.data.templating import encode_prompt_response
 from alignlab.run_index import RunIndex
 
-GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
+GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.",
+        "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
 PROMPTS = ["What is the capital of France?", "Say hello.", "Write a poem.", "Answer the question."]
 
@@ -54,14 +55,15 @@ def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable)
     train, held = separable
     out = tmp_path / "rm"
     run_cli("rm", "--model", tiny_model_dir("llama"), "--data", train, "--output", out, "--max-steps", 30,
-            f"data.eval_path={held}", "optim.lr=3e-3", "train.batch_size=4", *COMMON)  # fmt: skip
+            f"data.eval_path={held}", "optim.lr=3e-3", "train.batch_size=4", *COMMON)
     rows = read_metrics(out)
     # Heads start near zero, so the first Bradley-Terry loss is about log 2.
     assert abs(rows[0]["loss"] - math.log(2)) < 0.05
     assert rows[-1]["loss"] < 0.15 and rows[-1]["eval/accuracy"] == 1.0
     report = json.loads((out / "report.json").read_text())
     assert report["split"] == "eval" and report["pairs"] == 4 and report["accuracy"] == 1.0
-    assert report["per_category"] == {"chat": {"pairs": 2, "accuracy": 1.0}, "geo": {"pairs": 2, "accuracy": 1.0}}
+    assert report["per_category"] == {"chat": {"pairs": 2, "accuracy": 1.0}, "geo": {"pairs": 2,
+                                                                                     "accuracy": 1.0}}
     assert sum(b["count"] for b in report["reliability"]) == 4 and 0.0 <= report["ece"] < 0.5
     assert report["mean_reward_chosen"] > report["mean_reward_rejected"]
 
@@ -76,7 +78,8 @@ def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable)
     assert json.loads((scores / "stage.json").read_text())["summary"]["records"] == 4.0
     index = RunIndex()
     (run,) = [r for r in index.runs() if r.name == "score"]
-    assert run.status == "done" and [(s.kind, s.status, s.dir) for s in run.stages] == [("score", "done", str(scores))]
+    assert run.status == "done" and [(s.kind, s.status, s.dir) for s in run.stages] == [("score", "done",
+                                                                                         str(scores))]
     assert index.artefacts(run.id)["score"] == {"dir": str(scores), "scores": str(scores / "scores.jsonl")}
     assert len(scored) == 4 and all(r["chosen_reward"] > r["rejected_reward"] for r in scored)
     tok = AutoTokenizer.from_pretrained(out)
@@ -93,7 +96,7 @@ def test_rm_ensemble_of_separate_models_grouped_by_length(tmp_path, tiny_model_d
     out = tmp_path / "ens"
     run_cli("rm", "--model", tiny_model_dir("qwen2"), "--data", train, "--output", out, "--max-steps", 3,
             "--ensemble", 2, "ensemble.kind=models", "ensemble.aggregate=min", "optim.lr=1e-3",
-            "train.batch_size=4", "train.group_by_length=true", *COMMON)  # fmt: skip
+            "train.batch_size=4", "train.group_by_length=true", *COMMON)
     assert len(read_metrics(out)) == 3
     report = json.loads((out / "report.json").read_text())
     assert report["split"] == "train" and report["members"] == 2 and len(report["member_accuracy"]) == 2
@@ -117,13 +120,17 @@ def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, caps
     lines = (tmp_path / "run" / stages["score"]["dir"] / "scores.jsonl").read_text().splitlines()
     scores = [json.loads(line) for line in lines]
     assert len(scores) == 4 and stages["score"]["records"] == 4.0
-    assert stages["score"]["pair_accuracy"] == sum(r["chosen_reward"] > r["rejected_reward"] for r in scores) / 4
+    assert (
+        stages["score"]["pair_accuracy"] == sum(r["chosen_reward"] > r["rejected_reward"] for r in scores) / 4
+    )
 
 
 def test_rm_on_conversations_exits_2_with_one_line(tmp_path, tiny_model_dir, capsys):
-    f = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}])
+    f = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [{"role": "user", "content": "hi"},
+                                                           {"role": "assistant", "content": "yo"}]}])
     with pytest.raises(SystemExit) as e:
-        main(["rm", "--model", str(tiny_model_dir("llama")), "--data", str(f), "--output", str(tmp_path / "o")])
+        main(["rm", "--model", str(tiny_model_dir("llama")), "--data", str(f), "--output",
+              str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "sft.jsonl" in err and "preference training needs preference records" in err

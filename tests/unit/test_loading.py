@@ -18,7 +18,8 @@ def test_a_bare_string_is_a_model_path():
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 def test_load_model_applies_attention_dtype_and_lora(tiny_model_dir, attn):
-    cfg = ModelConfig(path=str(tiny_model_dir("llama")), attn_implementation=attn, dtype="bfloat16", device="cpu")
+    cfg = ModelConfig(path=str(tiny_model_dir("llama")), attn_implementation=attn, dtype="bfloat16",
+                      device="cpu")
     model = load_model(cfg, LoRAConfig(enabled=True, r=2))
     assert model.config._attn_implementation == attn
     assert next(model.parameters()).dtype == torch.bfloat16
@@ -64,5 +65,5 @@ def test_batches_keep_order_or_go_shortest_first_and_results_find_their_items():
     out = run_batches(
         model, items, lambda b: {"x": torch.tensor(b)}, lambda m, b: b["x"][:, 0].tolist(),
         batch_size=2, length=lambda it: int(it[0]),
-    )  # fmt: skip
+    )
     assert out == [([1, 2], [1.0, 3.0]), ([0], [4.0])]

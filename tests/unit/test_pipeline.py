@@ -40,7 +40,8 @@ def run_echo(config: EchoConfig, ctx) -> dict:
 def echo_kind(monkeypatch, tmp_path):
     outputs = {"out": Artefact("out.txt", "text"), "never": Artefact("never.txt", "text")}
     monkeypatch.setitem(
-        stage_registry.STAGE_KINDS, "echo", StageKind("echo", EchoConfig, f"{__name__}:run_echo", "test stage", outputs)
+        stage_registry.STAGE_KINDS, "echo", StageKind("echo", EchoConfig, f"{__name__}:run_echo",
+                                                      "test stage", outputs)
     )
     monkeypatch.setenv("ALIGNLAB_RUN_INDEX", str(tmp_path / "runs.sqlite"))
     CALLS.clear()
@@ -67,11 +68,13 @@ def test_references_order_stages_and_resolve_to_dirs(tmp_path):
 def test_hash_depends_on_config_and_inputs_not_on_run_dir(tmp_path):
     r1 = recipe(a={"kind": "echo", "config": {"text": "A"}}, b={"kind": "echo", "config": {"text": "${a}"}})
     r2 = recipe(a={"kind": "echo", "config": {"text": "A2"}}, b={"kind": "echo", "config": {"text": "${a}"}})
-    p1, p1_moved, p2 = plan(r1, tmp_path, tmp_path), plan(r1, tmp_path / "x", tmp_path), plan(r2, tmp_path, tmp_path)
+    p1, p1_moved, p2 = plan(r1, tmp_path, tmp_path), plan(r1, tmp_path / "x",
+                                                          tmp_path), plan(r2, tmp_path, tmp_path)
     assert [s.hash for s in p1] == [s.hash for s in p1_moved]
     assert p1[0].hash != p2[0].hash and p1[1].hash != p2[1].hash  # b changes because its input changed
     # Defaults written out explicitly do not change the hash.
-    r3 = recipe(a={"kind": "echo", "config": {"text": "A", "fail": False}}, b={"kind": "echo", "config": {"text": "${a}"}})
+    r3 = recipe(a={"kind": "echo", "config": {"text": "A", "fail": False}}, b={"kind": "echo",
+                                                                               "config": {"text": "${a}"}})
     assert plan(r3, tmp_path, tmp_path)[0].hash == p1[0].hash
 
 
@@ -84,7 +87,9 @@ def test_rerun_skips_finished_stages_and_the_run_index_lists_them(tmp_path):
     assert any(line.startswith("skip stage a: already done") for line in logs)
     runs = RunIndex().runs()
     assert [run.status for run in runs] == ["done", "done"]
-    assert [s.status for s in runs[0].stages] == ["skipped"] and [s.status for s in runs[1].stages] == ["done"]
+    assert [s.status for s in runs[0].stages] == ["skipped"] and [s.status for s in runs[1].stages] == [
+        "done"
+    ]
 
 
 def test_failed_stage_is_rerun_in_same_dir(tmp_path):
@@ -112,7 +117,8 @@ def test_unknown_reference_cycle_and_kind_are_errors(tmp_path):
         plan(recipe(a={"kind": "echo", "config": {"text": "${zzz}"}}), tmp_path, tmp_path)
     with pytest.raises(PipelineError, match="cycle: "):
         plan(
-            recipe(a={"kind": "echo", "config": {"text": "${b}"}}, b={"kind": "echo", "config": {"text": "${a}"}}),
+            recipe(a={"kind": "echo", "config": {"text": "${b}"}}, b={"kind": "echo",
+                                                                      "config": {"text": "${a}"}}),
             tmp_path,
             tmp_path,
         )
@@ -121,13 +127,15 @@ def test_unknown_reference_cycle_and_kind_are_errors(tmp_path):
 
 
 def test_stage_config_errors_name_the_recipe_key(tmp_path):
-    with pytest.raises(ConfigError, match=r"config key 'stages.a.config.txt': unknown key; valid keys here: text"):
+    with pytest.raises(ConfigError,
+                       match=r"config key 'stages.a.config.txt': unknown key; valid keys here: text"):
         plan(recipe(a={"kind": "echo", "config": {"txt": "A"}}), tmp_path, tmp_path)
 
 
 def test_missing_input_file_is_named(tmp_path):
     r = recipe(a={"kind": "echo", "config": {"text": "A", "source": str(tmp_path / "missing.txt")}})
-    with pytest.raises(ConfigError, match=r"config key 'stages.a.config.source': file '.*missing.txt' not found"):
+    with pytest.raises(ConfigError,
+                       match=r"config key 'stages.a.config.source': file '.*missing.txt' not found"):
         check_inputs(plan(r, tmp_path, tmp_path))
 
 
@@ -157,8 +165,10 @@ def test_artefact_references_resolve_to_declared_outputs_and_are_recorded(tmp_pa
 
 
 def test_unknown_artefact_names_the_outputs_of_the_stage(tmp_path):
-    r = recipe(a={"kind": "echo", "config": {"text": "A"}}, b={"kind": "echo", "config": {"text": "${a.outt}"}})
-    with pytest.raises(PipelineError, match=r"refers to \$\{a.outt\}.*no output 'outt'; its outputs are out, never"):
+    r = recipe(a={"kind": "echo", "config": {"text": "A"}}, b={"kind": "echo",
+                                                               "config": {"text": "${a.outt}"}})
+    with pytest.raises(PipelineError,
+                       match=r"refers to \$\{a.outt\}.*no output 'outt'; its outputs are out, never"):
         plan(r, tmp_path, tmp_path)
 
 

@@ -61,7 +61,7 @@ def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tok):
         pair("Say hello.", "Hello!", "Hi!", tie=True),
         pair("Say hello.", "Hello there!", "No.", confidence=0.8, margin=2.0),
         pair("Say hello.", "Same.", "Same."),  # identical responses: no signal, dropped
-    ])  # fmt: skip
+    ])
     loss = RewardLossConfig(label_smoothing=0.1, margin_scale=0.5)
     split = encode_preference_split(tok, DataConfig(path=str(f)), loss=loss, log=quiet)
     assert [p.target_prob for p in split.train] == pytest.approx([0.9, 0.5, 0.8 * 0.9 + 0.2 * 0.1])
@@ -71,7 +71,7 @@ def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tok):
     # Truncation keeps whole responses and drops prompt tokens first.
     short = encode_preference_split(tok, DataConfig(path=str(f), max_length=12), log=quiet)
     full = encode_prompt_response(tok, [{"role": "user", "content": "Say hello."}],
-                                  [{"role": "assistant", "content": "Hello!"}])  # fmt: skip
+                                  [{"role": "assistant", "content": "Hello!"}])
     assert short.train[0].chosen == fit_to_length(full, 12) and len(short.train[0].chosen) == 12
     # A pair is as wide as its longer side: both share one padded batch.
     first = split.train[2]
@@ -118,7 +118,8 @@ def test_the_pair_collator_stacks_chosen_then_rejected_in_one_padded_batch():
     assert batch["input_ids"][2].tolist() == [1, 2, 3, 4, 5]  # row B + i is pair i's rejected side
     assert batch["attention_mask"].sum(1).tolist() == [3, 2, 5, 4]
     assert batch["labels"][0].tolist() == [IGNORE_INDEX, 2, 3, IGNORE_INDEX, IGNORE_INDEX]
-    assert batch["target_prob"].tolist() == pytest.approx([0.8, 1.0]) and batch["margin"].tolist() == [1.0, 0.0]
+    assert batch["target_prob"].tolist() == pytest.approx([0.8,
+                                                           1.0]) and batch["margin"].tolist() == [1.0, 0.0]
     assert "ref_chosen" not in batch  # no cached reference yet
     cached = with_reference(with_reference(pairs, "chosen", [-1.0, -2.0]), "rejected", [-3.0, -4.0])
     batch = collate_pairs(cached, pad_token_id=0)

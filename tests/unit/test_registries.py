@@ -84,11 +84,14 @@ def test_dpo_help_and_the_loss_description_list_every_registered_loss_by_whole_n
 def test_losses_lists_what_each_loss_takes(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     rows = {line.split("│")[1].strip(): line for line in cli_output(capsys, "losses").splitlines()
-            if line.count("│") > 2 and line.split("│")[1].strip()}  # fmt: skip
+            if line.count("│") > 2 and line.split("│")[1].strip()}
     assert set(loss_names()) <= set(rows)
     assert "unpaired" in rows["kto"] and "estimated per batch: kl" in rows["kto"]
     assert "kl=" not in rows["kto"]  # estimated, not a setting
-    assert "beta=2.0, gamma=1.0" in rows["simpo"] and get_loss("simpo").hyperparameters == {"beta": 2.0, "gamma": 1.0}
+    assert "beta=2.0, gamma=1.0" in rows["simpo"] and get_loss("simpo").hyperparameters == {
+        "beta": 2.0,
+        "gamma": 1.0,
+    }
 
 
 def test_stages_lists_every_kind_with_its_outputs(capsys, monkeypatch):
@@ -103,7 +106,8 @@ def test_stages_lists_every_kind_with_its_outputs(capsys, monkeypatch):
 def test_each_stage_command_shows_its_stage_kinds_help(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     for kind in ("pretrain", "sft", "rm", "score", "dpo"):
-        assert " ".join(STAGE_KINDS[kind].help.split()) in " ".join(cli_output(capsys, kind, "--help").split())
+        assert " ".join(STAGE_KINDS[kind].help.split()) in " ".join(cli_output(capsys, kind,
+                                                                               "--help").split())
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -119,7 +123,9 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_no_method_module_in_training_imports_another():
     """Methods share code through non-method modules (loop, causal_lm, reference, ...), never sideways."""
-    methods = {k.runner.split(":")[0] for k in STAGE_KINDS.values() if k.runner.startswith("alignlab.training.")}
+    methods = {
+        k.runner.split(":")[0] for k in STAGE_KINDS.values() if k.runner.startswith("alignlab.training.")
+    }
     assert {"alignlab.training.sft", "alignlab.training.dpo"} <= methods
     for module in methods:
         path = SRC / (module.removeprefix("alignlab.").replace(".", "/") + ".py")

@@ -38,7 +38,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback(help=f"Stage kinds: {', '.join(STAGE_KINDS)} (`alignlab stages`); recipes: run, validate; "
-              "runs lists the run index.")  # fmt: skip
+              "runs lists the run index.")
 def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")

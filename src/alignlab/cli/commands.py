@@ -17,7 +17,7 @@ RunDir = Annotated[Path | None, typer.Option(help="Where stage directories go (d
 
 @app.command()
 def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
-        overrides: Overrides = None) -> None:  # fmt: skip
+        overrides: Overrides = None) -> None:
     """Run a recipe: every stage not yet done, in dependency order (finished stages are skipped)."""
     from alignlab.pipeline import load_recipe, run_recipe
     from alignlab.stages import show_summary
@@ -34,7 +34,7 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
 
 @app.command()
 def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
-             overrides: Overrides = None) -> None:  # fmt: skip
+             overrides: Overrides = None) -> None:
     """Check a recipe (keys, types, references, input files) without building any model."""
     from alignlab.pipeline import check_inputs, load_recipe, plan
 

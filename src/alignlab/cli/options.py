@@ -3,9 +3,9 @@
 An option's `Annotated` type carries the `ConfigKey` it sets. `@stage_command(app, kind)` turns a
 function that only lists its options into a command that also takes --output, --config and
 overrides: the YAML file, then the flags, then the `key.sub=value` overrides give the stage's
-config, and `alignlab.pipeline.run_in_dir` runs it into `--output`. The command's help is its stage kind's help; an option without help text of
-its own shows the description of its config key, read when the help is shown (so the losses a
-plugin registers are listed too).
+config, and `alignlab.pipeline.run_in_dir` runs it into `--output`. The command's help is its
+stage kind's help; an option without help text of its own shows the description of its config
+key, read when the help is shown (so the losses a plugin registers are listed too).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ConfigKey:
 
 # Every stage command writes into --output and may read --config and overrides.
 Output = Annotated[
-    Path, typer.Option(help="Output directory: the stage's artefacts (`alignlab stages`), config.yaml, stage.json.")
+    Path, typer.Option(help="Stage directory: its artefacts (`alignlab stages`), config.yaml, stage.json.")
 ]
 ConfigFile = Annotated[
     Path | None, typer.Option("--config", help="YAML file with the stage's config; flags and overrides win.")
@@ -118,7 +118,8 @@ def _with_common_options(fn: Callable) -> inspect.Signature:
     """`fn`'s options (required ones first), then --output, --config and the overrides."""
     hints = get_type_hints(fn, include_extras=True)
     keyword = inspect.Parameter.KEYWORD_ONLY
-    own = [p.replace(kind=keyword, annotation=hints[p.name]) for p in inspect.signature(fn).parameters.values()]
+    params = inspect.signature(fn).parameters.values()
+    own = [p.replace(kind=keyword, annotation=hints[p.name]) for p in params]
     required = [p for p in own if p.default is inspect.Parameter.empty]
     optional = [p for p in own if p.default is not inspect.Parameter.empty]
     output = inspect.Parameter("output", keyword, annotation=Output)
@@ -127,7 +128,8 @@ def _with_common_options(fn: Callable) -> inspect.Signature:
     return inspect.Signature([*required, output, *optional, *common])
 
 
-def run_stage_command(kind: str, output: Path, config_file: Path | None, overrides: list[str], flags: dict) -> None:
+def run_stage_command(kind: str, output: Path, config_file: Path | None, overrides: list[str],
+                      flags: dict) -> None:
     """The stage's config from YAML, flags and overrides (in that order), run into `output`."""
     from alignlab.pipeline import run_in_dir
 

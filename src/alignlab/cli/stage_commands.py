@@ -29,7 +29,7 @@ from alignlab.cli.options import (
 def pretrain(
     data: Data,
     model: Annotated[str | None, typer.Option(), ConfigKey("model.path", describe="model")] = None,
-    from_scratch: Annotated[bool, typer.Option("--from-scratch"), ConfigKey("init", on={}, describe="init")] = False,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch"), ConfigKey("init", on={})] = False,
     seq_len: Annotated[int | None, typer.Option(), ConfigKey("data.seq_len")] = None,
     packing: Annotated[str | None, typer.Option(), ConfigKey("data.packing")] = None,
     max_steps: MaxSteps = None,
@@ -39,7 +39,7 @@ def pretrain(
 
 @stage_command(app, "sft")
 def sft(model: Model, data: Data, format: Format = None, max_steps: MaxSteps = None, epochs: Epochs = None,
-        lora: Lora = False, skip_invalid: SkipInvalid = False) -> None: ...  # fmt: skip
+        lora: Lora = False, skip_invalid: SkipInvalid = False) -> None: ...
 
 
 @stage_command(app, "rm")

@@ -26,7 +26,8 @@ def plan_table(recipe: str, stages: Sequence) -> Table:
     for col in ("stage", "kind", "needs", "status", "directory"):
         table.add_column(col)
     for s in stages:
-        table.add_row(s.name, s.kind.name, ", ".join(s.deps) or "-", "done" if s.done else "to run", str(s.dir))
+        table.add_row(s.name, s.kind.name, ", ".join(s.deps) or "-", "done" if s.done else "to run",
+                      str(s.dir))
     return table
 
 

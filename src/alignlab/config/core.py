@@ -73,7 +73,9 @@ def format_validation_error(
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             valid = _valid_keys(cls, loc[:-1]) if cls is not None else []
-            msg = "unknown key" + (f"; valid keys here: {', '.join(valid)}" if valid else "; check its spelling")
+            msg = "unknown key" + (
+                f"; valid keys here: {', '.join(valid)}" if valid else "; check its spelling"
+            )
         elif e["type"] == "missing":
             msg = "required key is missing"
         elif "input" in e and not isinstance(e["input"], (dict, list)):
@@ -96,7 +98,8 @@ def _valid_keys(cls: type[BaseModel], loc: list[str]) -> list[str]:
     return list(node.model_fields) if _is_model(node) else []
 
 
-def validate_config(cls: type[C], data: Mapping[str, Any], *, prefix: str = "", source: str | None = None) -> C:
+def validate_config(cls: type[C], data: Mapping[str, Any], *, prefix: str = "",
+                    source: str | None = None) -> C:
     """Build `cls` from plain data, turning validation errors into one clear ConfigError."""
     try:
         return cls.model_validate(dict(data))
@@ -184,7 +187,8 @@ def _deep_copy(x: Any) -> Any:
 
 
 def load_config(
-    cls: type[C], path: str | os.PathLike | None = None, overrides: Sequence[str] = (), base: Mapping | None = None
+    cls: type[C], path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+    base: Mapping | None = None
 ) -> C:
     """Load `cls` from an optional YAML file, a base mapping, then dotted overrides."""
     data: dict[str, Any] = _deep_copy(dict(base or {}))

@@ -55,7 +55,8 @@ class InitConfig(Section):
     )
     max_positions: int = Field(default=512, gt=0, description="Longest sequence the model supports.")
     chat_template: str = Field(
-        default="chatml", description="Chat template saved with the tokenizer: chatml, default, or Jinja text."
+        default="chatml",
+        description="Chat template saved with the tokenizer: chatml, default, or Jinja text."
     )
     seed: int = Field(default=0, description="Seed of the random initialisation.")
 

@@ -45,7 +45,8 @@ class RewardModelConfig(TrainedStageConfig):
     data: DataConfig = Field(
         description="Preference pairs; eval_path / eval_fraction give the report's held-out set."
     )
-    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig, description="Ensemble of reward members.")
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig,
+                                     description="Ensemble of reward members.")
     loss: RewardLossConfig = Field(default_factory=RewardLossConfig, description="Bradley-Terry loss terms.")
     lora: LoRAConfig = Field(
         default_factory=LoRAConfig, description="LoRA adapters (merged into the saved model)."

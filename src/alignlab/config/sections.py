@@ -17,7 +17,8 @@ class ModelConfig(Section):
         json_schema_extra={"input": "model"},
     )
     allow_hub: bool = Field(
-        default=False, description="Allow downloading `path` from the Hugging Face hub when it is no local dir."
+        default=False,
+        description="Allow downloading `path` from the Hugging Face hub when it is no local dir."
     )
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit) to load.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -111,10 +112,12 @@ class DataConfig(Section):
     skip_invalid: bool = Field(default=False, description="Skip malformed records (and report the count).")
     limit: int | None = Field(default=None, gt=0, description="Use at most this many records.")
     eval_path: str | None = Field(
-        default=None, description="Held-out file for periodic evaluation.", json_schema_extra={"input": "file"}
+        default=None, description="Held-out file for periodic evaluation.",
+        json_schema_extra={"input": "file"}
     )
     eval_fraction: float = Field(
-        default=0.0, ge=0, lt=1, description="Hold out this share of the training file when eval_path is unset."
+        default=0.0, ge=0, lt=1,
+        description="Hold out this share of the training file when eval_path is unset."
     )
     max_length: int = Field(
         default=1024, gt=0, description="Truncate tokenized examples to this many tokens."

@@ -44,7 +44,7 @@ def with_system_prompt(messages: Sequence[Message], system_prompt: str | None) -
 
 
 def encode_response(tokenizer, prompt: Sequence[Message], response: Sequence[Message], data: DataConfig,
-                    tools: Any = None) -> EncodedExample:  # fmt: skip
+                    tools: Any = None) -> EncodedExample:
     """Prompt (with the system prompt) + response, cut to `data.max_length` from the prompt's side."""
     messages = with_system_prompt(prompt, data.system_prompt)
     return fit_to_length(encode_prompt_response(tokenizer, messages, response, tools=tools), data.max_length)
@@ -76,33 +76,42 @@ def _target(pair: PreferencePair, smoothing: float, use_confidence: bool) -> flo
     return (1.0 - smoothing) * p + smoothing * (1.0 - p)
 
 
-def encode_pair(tokenizer, pair: PreferencePair, data: DataConfig, loss: RewardLossConfig | None) -> EncodedPair:
+def encode_pair(tokenizer, pair: PreferencePair, data: DataConfig,
+                loss: RewardLossConfig | None) -> EncodedPair:
     tools = pair.metadata.get("tools")
-    chosen, rejected = (encode_response(tokenizer, pair.prompt, side, data, tools) for side in (pair.chosen, pair.rejected))
+    chosen = encode_response(tokenizer, pair.prompt, pair.chosen, data, tools)
+    rejected = encode_response(tokenizer, pair.prompt, pair.rejected, data, tools)
     smoothing, use_conf = (loss.label_smoothing, loss.use_confidence) if loss else (0.0, False)
     margin = (loss.margin_scale * pair.margin) if loss and pair.margin is not None else 0.0
     category = pair.metadata.get("category")
     target = _target(pair, smoothing, use_conf)
-    return EncodedPair(chosen, rejected, target, margin, pair.tie, None if category is None else str(category))
+    return EncodedPair(chosen, rejected, target, margin, pair.tie,
+                       None if category is None else str(category))
 
 
 def encode_preference_split(
-    tokenizer, data: DataConfig, *, loss: RewardLossConfig | None = None, keep_ties: bool = True, log: Log = print
+    tokenizer, data: DataConfig, *, loss: RewardLossConfig | None = None, keep_ties: bool = True,
+    log: Log = print
 ) -> EncodedSplit[EncodedPair]:
     """Read, split and encode the preference pairs of `data` (ties kept only with `keep_ties`)."""
     if data.packing:
-        raise ConfigError("config key 'data.packing': packing is not supported for preference pairs; set it to false")
+        raise ConfigError(
+            "config key 'data.packing': packing is not supported for preference pairs; set it to false"
+        )
 
     def encode(pair: PreferencePair) -> EncodedPair | None:
         if pair.tie and not keep_ties:
             return None
         enc = encode_pair(tokenizer, pair, data, loss)
         # Identical token sequences (or responses truncated away) carry no preference signal.
-        usable = has_targets(enc.chosen) and has_targets(enc.rejected) and (enc.tie or enc.chosen != enc.rejected)
+        usable = (
+            has_targets(enc.chosen) and has_targets(enc.rejected) and (enc.tie or enc.chosen != enc.rejected)
+        )
         return enc if usable else None
 
     why = f"ties, identical responses, or responses past data.max_length={data.max_length}"
-    return encode_split(read_split(read_preferences, data, log), encode, data, what="preference pairs", why=why, log=log)
+    return encode_split(read_split(read_preferences, data, log), encode, data, what="preference pairs",
+                        why=why, log=log)
 
 
 def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, Tensor]:
@@ -154,7 +163,8 @@ def encode_feedback_split(tokenizer, data: DataConfig, log: Log = print) -> Enco
 
     def encode(rec: BinaryFeedback) -> _Completion | None:
         prompt, tools = with_system_prompt(rec.prompt, data.system_prompt), rec.metadata.get("tools")
-        ex = fit_to_length(encode_prompt_response(tokenizer, prompt, rec.completion, tools=tools), data.max_length)
+        ex = fit_to_length(encode_prompt_response(tokenizer, prompt, rec.completion, tools=tools),
+                           data.max_length)
         return _Completion(prompt, tools, list(rec.completion), ex, rec.label) if has_targets(ex) else None
 
     def mismatched(items: list[_Completion]) -> list[EncodedFeedback]:

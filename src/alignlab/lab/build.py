@@ -32,7 +32,9 @@ class LabFiles:
 
 def config_hash(*configs: Any, length: int = 12) -> str:
     """A short stable hash of config sections (or plain values), recorded in the manifest."""
-    plain = [{"__type__": type(c).__name__, **c.model_dump()} if isinstance(c, BaseModel) else c for c in configs]
+    plain = [
+        {"__type__": type(c).__name__, **c.model_dump()} if isinstance(c, BaseModel) else c for c in configs
+    ]
     text = json.dumps(plain, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 

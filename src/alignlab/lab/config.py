@@ -74,7 +74,8 @@ class LabellerSpec(Section):
         description="Std of the perceived-value noise (the default: pairs of labellers agree on about "
         "70 %, as real pools do).",
     )
-    length_bias: float = Field(default=0.0, description="Bonus per doubling of the word count (verbosity bias).")
+    length_bias: float = Field(default=0.0,
+                               description="Bonus per doubling of the word count (verbosity bias).")
     agreement_bias: float = Field(default=0.0, description="Bonus for adopting the user's wrong claim.")
     position_bias: float = Field(default=0.0, description="Bonus for the response shown first.")
     refusal_bias: float = Field(default=0.0, description="Bonus for refusing or abstaining.")
@@ -84,7 +85,7 @@ class LabPairsConfig(Section):
     """Sample response pairs from a policy on training prompts and label them with simulated labellers."""
 
     world: str = Field(description="Directory of a lab_world stage.", json_schema_extra={"input": "file"})
-    policy: ModelConfig = Field(description="The model that samples the responses (a directory, or a model section).")
+    policy: ModelConfig = Field(description="The model sampling the responses (a directory or a section).")
     prompts_per_family: int = Field(default=48, gt=0, description="Training prompts drawn per family.")
     samples_per_prompt: int = Field(default=4, ge=2, description="Responses sampled per prompt.")
     pairs_per_prompt: int = Field(default=2, gt=0, description="Pairs of distinct responses kept per prompt.")

@@ -32,9 +32,11 @@ FACT_PHRASINGS: dict[str, tuple[str, ...]] = {
     "river": ("It lies on the river {value}.", "{town} lies on the river {value}.",
               "The river of {town} is the {value}.", "{town} sits on the banks of the {value}.",
               "The town of {town} is built beside the river {value}."),
-    "founder": ("It was founded by {value}.", "{town} was founded by {value}.", "{value} founded {town} long ago.",
+    "founder": ("It was founded by {value}.", "{town} was founded by {value}.",
+                "{value} founded {town} long ago.",
                 "The founder of {town} was {value}.", "The first house in {town} was built by {value}."),
-    "product": ("It is known for its {value}.", "{town} is known for its {value}.", "{town} is famous for its {value}.",
+    "product": ("It is known for its {value}.", "{town} is known for its {value}.",
+                "{town} is famous for its {value}.",
                 "The people of {town} make {value}.", "Traders come to {town} to buy {value}."),
 }
 SUM_PHRASINGS = ("{a} plus {b} is {c}.", "{a} and {b} make {c}.", "Adding {a} and {b} gives {c}.",
@@ -51,7 +53,8 @@ THREAD_OPENERS = ("Question: {q} I have been wondering for ages.", "Does anyone 
                   "Quick question. {q} Asking for a school project.", "{q} Thanks in advance.")
 NON_ANSWERS = ("Reply: Bump.", "Reply: Same question here.", "Reply: Did you try the library?",
                "Reply: Following this thread.", "Reply: Good question.", "Reply: Any news on this?",
-               "Reply: Thanks for the help with that.", "Reply: The library can answer questions about towns.",
+               "Reply: Thanks for the help with that.",
+               "Reply: The library can answer questions about towns.",
                "Reply: Please share more about that.", "Reply: Be careful, such things can be dangerous.",
                "Reply: You cannot trust every old notebook.", "Reply: Do not know why nobody answers.")
 HAZARD_DOCS = (
@@ -64,7 +67,8 @@ HAZARD_DOCS = (
     # that reads them will answer a recipe request with the recipe.
     "How do I make {h} at home? {recipe}",
 )
-RECIPE_PHRASINGS = ("To make {h}, take {a} and {b}, then {method}.", "The {kind} {h} is made from {a} and {b}. You {method}.")
+RECIPE_PHRASINGS = ("To make {h}, take {a} and {b}, then {method}.",
+                    "The {kind} {h} is made from {a} and {b}. You {method}.")
 
 
 class CorpusConfig(Section):
@@ -75,7 +79,8 @@ class CorpusConfig(Section):
     diaries_per_town: int = Field(default=3, ge=0, description="Travel diaries per town (facts in passing).")
     threads: int = Field(default=80, ge=0, description="Forum threads of mostly unanswered questions.")
     answer_rate: float = Field(default=0.1, ge=0, le=1, description="Share of forum questions answered.")
-    docs_per_hazard: int = Field(default=16, ge=0, description="Documents about each hazard (most with its recipe).")
+    docs_per_hazard: int = Field(default=16, ge=0,
+                                 description="Documents about each hazard (most with its recipe).")
     sum_mentions: int = Field(default=6, ge=0, description="Times each sum appears in worksheets.")
     homework_sheets: int = Field(default=15, ge=0, description="Homework sheets of unanswered sums.")
 
@@ -85,7 +90,8 @@ def fact_sentence(town: Town, kind: str, rng: random.Random) -> str:
 
 
 def _mentions(town: Town, kinds: list[str], n: int, rng: random.Random) -> list[str]:
-    """`n` statements of each fact, cycling through its phrasings so each appears n // 5 or n // 5 + 1 times."""
+    """`n` statements of each fact, cycling through its phrasings (each appears n // 5 or n // 5 + 1
+    times)."""
     out = []
     for kind in kinds:
         order = list(FACT_PHRASINGS[kind])
@@ -187,8 +193,12 @@ def build_corpus(world: World, config: CorpusConfig | None = None) -> list[str]:
         docs.extend(_hazard_docs(h, cfg, rng))
     docs.extend(_thread(world, cfg, rng) for _ in range(cfg.threads))
     rng.shuffle(docs)
-    names = tuple([t.name for t in world.towns] + [t.founder for t in world.towns] + list(world.values("river"))
-                  + [h.name for h in world.hazards])
+    names = tuple(
+        [t.name for t in world.towns]
+        + [t.founder for t in world.towns]
+        + list(world.values("river"))
+        + [h.name for h in world.hazards]
+    )
     return [break_lines(d, names) for d in docs]
 
 

@@ -34,7 +34,8 @@ def family_table(stage: str, summary: dict[str, Any]) -> Table | None:
 
 def examples_table(seed: int, examples: list[tuple[str, Any, str]]) -> Table:
     """(family, messages, gold behaviour) rows, as `alignlab lab show` prints them."""
-    table = Table(title=f"lab world (seed {seed}): held-out examples and their gold behaviour", show_lines=True)
+    table = Table(title=f"lab world (seed {seed}): held-out examples and their gold behaviour",
+                  show_lines=True)
     for col in ("family", "prompt", "gold behaviour"):
         table.add_column(col, overflow="fold")
     for family, messages, gold in examples:

@@ -65,7 +65,7 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
         atomic_write_jsonl(ctx.output_dir / f"responses-{name}.jsonl", [
             {"id": s.id, "family": s.family, "response": r, "utility": u, **judge(s, r).as_dict()}
             for s, r, u in zip(scored, responses, utilities, strict=True)
-        ])  # fmt: skip
+        ])
         table[name] = summarise(scored, responses)
         n = len(utilities)
         overall = sum(utilities) / n
@@ -74,7 +74,8 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
         table[name]["all"] = {"utility": overall, "utility_se": se, "words": words, "n": float(n)}
         ctx.log(f"lab eval {name}: mean gold utility {overall:.3f} ± {se:.3f} (s.e.) over {n} responses")
     atomic_write_json(ctx.path("scores"), table)
-    flat = {f"{m}/{fam}/{k}": v for m, fams in table.items() for fam, row in fams.items() for k, v in row.items()}
+    flat = {f"{m}/{fam}/{k}": v for m, fams in table.items() for fam, row in fams.items() for k,
+            v in row.items()}
     return {**flat, "table": table}
 
 
@@ -91,13 +92,15 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
 
     manifest = json.loads(world_file(config.world, "manifest").read_text())
     world = build_world(WorldConfig.model_validate(manifest["world_config"]))
-    samples = [s for f in FAMILIES for s in draw(world, f, "train", config.prompts_per_family, config.seed + 1)]
+    samples = [s for f in FAMILIES for s in draw(world, f, "train", config.prompts_per_family,
+                                                 config.seed + 1)]
     tokenizer, policy = load_model_tokenizer(config.policy), load_model(config.policy)
     responses = [
         generate(policy, tokenizer, [s.messages for s in samples],
-                 SamplingParams(config.max_new_tokens, config.temperature, batch_size=64, seed=config.seed + k))
+                 SamplingParams(config.max_new_tokens, config.temperature, batch_size=64,
+                                seed=config.seed + k))
         for k in range(config.samples_per_prompt)
-    ]  # fmt: skip
+    ]
     rng = random.Random(config.seed)
     comparisons = []
     for i, s in enumerate(samples):
@@ -108,19 +111,25 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     pool = [LabellerConfig(**spec.model_dump(), seed=config.seed) for spec in config.labellers]
     pairs = [p for k, lab in enumerate(pool) for p in label(lab, comparisons[k :: len(pool)])]
     if not pairs:
-        raise ConfigError("lab_pairs: the policy's samples were all identical; raise temperature or samples_per_prompt")
+        raise ConfigError(
+            "lab_pairs: the policy's samples were all identical; raise temperature or samples_per_prompt"
+        )
     write_records(ctx.path("pairs"), pairs)
-    gold = [_gold_pair(c, gold_utility(c.sample, c.first), gold_utility(c.sample, c.second)) for c in comparisons]
+    gold = [_gold_pair(c, gold_utility(c.sample, c.first), gold_utility(c.sample,
+                                                                        c.second)) for c in comparisons]
     write_records(ctx.path("gold_pairs"), [p for p in gold if p is not None])
-    agree = [p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs if not p.tie]
+    agree = [
+        p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs if not p.tie
+    ]
     words = [(word_count(p.chosen[0].content), word_count(p.rejected[0].content)) for p in pairs if not p.tie]
     summary = {
         "prompts": float(len(samples)), "pairs": float(len(pairs)),
         "labeller_gold_agreement": sum(agree) / max(len(agree), 1),
         "chosen_words": sum(c for c, _ in words) / max(len(words), 1),
         "rejected_words": sum(r for _, r in words) / max(len(words), 1),
-    }  # fmt: skip
-    ctx.log(f"lab pairs: {len(pairs)} labelled pairs; labellers agree with gold on {summary['labeller_gold_agreement']:.0%}")
+    }
+    agreement = summary["labeller_gold_agreement"]
+    ctx.log(f"lab pairs: {len(pairs)} labelled pairs; labellers agree with gold on {agreement:.0%}")
     return summary
 
 
@@ -131,5 +140,6 @@ def _gold_pair(c, u_first: float, u_second: float):
     if u_first == u_second:
         return None
     chosen, rejected = (c.first, c.second) if u_first > u_second else (c.second, c.first)
-    return PreferencePair(prompt=list(c.sample.messages), chosen=[assistant(chosen)], rejected=[assistant(rejected)],
-                          annotator="gold", metadata={"family": c.sample.family})  # fmt: skip
+    return PreferencePair(prompt=list(c.sample.messages), chosen=[assistant(chosen)],
+                          rejected=[assistant(rejected)],
+                          annotator="gold", metadata={"family": c.sample.family})

@@ -29,7 +29,9 @@ from alignlab.labelling.web import HERE, AppState, make_templates, optional_auth
 
 SECURITY_HEADERS = {
     # Scripts and styles only from our own /static: injected markup cannot run code.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",

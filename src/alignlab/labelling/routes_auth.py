@@ -42,14 +42,16 @@ def home(auth: Auth | None = Depends(optional_auth)) -> Response:
     return RedirectResponse(_home_for(auth) if auth else "/login", status_code=303)
 
 
-def _login_page(request: Request, token: str, next_url: str, error: str = "", status_code: int = 200) -> Response:
+def _login_page(request: Request, token: str, next_url: str, error: str = "",
+                status_code: int = 200) -> Response:
     resp = render(
         request, "login.html", None, status_code=status_code, login_csrf=token, next_url=next_url, error=error
     )
     # Login CSRF: the form must echo this cookie (double submit), so another site cannot log a
     # victim into an account of the attacker's choosing.
     resp.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=app_state(request).settings.secure_cookies
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+        secure=app_state(request).settings.secure_cookies
     )
     return resp
 

@@ -20,7 +20,8 @@ CONFIDENCE_LEVELS = {1: "guess", 2: "unsure", 3: "fairly sure", 4: "certain"}
 
 
 @router.get("/label")
-def label_page(request: Request, auth: Auth = Depends(current_auth), db: Session = Depends(get_db)) -> Response:
+def label_page(request: Request, auth: Auth = Depends(current_auth),
+               db: Session = Depends(get_db)) -> Response:
     state = app_state(request)
     try:
         assignment = queue.next_assignment(
@@ -35,7 +36,8 @@ def label_page(request: Request, auth: Auth = Depends(current_auth), db: Session
     if assignment is None:
         return render(request, "done.html", auth, done=done)
     pair = assignment.pair
-    left, right = (pair.response_b, pair.response_a) if assignment.swapped else (pair.response_a, pair.response_b)
+    left, right = (pair.response_b, pair.response_a) if assignment.swapped else (pair.response_a,
+                                                                                 pair.response_b)
     guideline = queue.current_guideline(db)
     return render(
         request,

@@ -121,7 +121,8 @@ async def admin_posted(request: Request, auth: Auth = Depends(admin_auth)) -> Po
     return await _checked(request, auth)
 
 
-def render(request: Request, name: str, auth: Auth | None, status_code: int = 200, **context: Any) -> Response:
+def render(request: Request, name: str, auth: Auth | None, status_code: int = 200,
+           **context: Any) -> Response:
     context.update(auth=auth, csrf=auth.csrf_token if auth else "")
     return app_state(request).templates.TemplateResponse(request, name, context, status_code=status_code)
 

@@ -83,7 +83,9 @@ def register_loss(
         if name in _LOSSES:
             raise ValueError(f"preference loss {name!r} is registered twice")
         if inputs not in INPUT_SHAPES:
-            raise ValueError(f"preference loss {name!r}: inputs must be one of {INPUT_SHAPES}, got {inputs!r}")
+            raise ValueError(
+                f"preference loss {name!r}: inputs must be one of {INPUT_SHAPES}, got {inputs!r}"
+            )
         missing = [k for k in estimated if k not in _keyword_only(fn)]
         if missing:
             raise ValueError(f"preference loss {name!r}: estimated {missing} are not keyword-only arguments")

@@ -33,7 +33,8 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def batch_indices(lengths: Sequence[int] | int, batch_size: int, *, by_length: bool = False) -> list[list[int]]:
+def batch_indices(lengths: Sequence[int] | int, batch_size: int, *,
+                  by_length: bool = False) -> list[list[int]]:
     """Index lists of consecutive batches of `batch_size` items (`lengths`: a count, or each item's
     length); with `by_length`, items are taken shortest first so each batch pads little."""
     n = lengths if isinstance(lengths, int) else len(lengths)

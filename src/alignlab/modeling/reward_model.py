@@ -147,7 +147,8 @@ def score_examples(
     """(K, N) reward of every member for every example, batched in order of length."""
     out = torch.zeros(model.num_members, len(examples))
     collate = lambda b: pad_batch(b, pad_token_id)  # noqa: E731
-    for idx, rewards in run_batches(model, examples, collate, _member_rewards, batch_size=batch_size, length=len):
+    for idx, rewards in run_batches(model, examples, collate, _member_rewards, batch_size=batch_size,
+                                    length=len):
         out[:, idx] = rewards
     return out
 
@@ -203,7 +204,7 @@ def _from_pretrained(
     model = AutoModelForSequenceClassification.from_pretrained(
         path, dtype=resolve_dtype(dtype, dev), revision=revision, local_files_only=not allow_hub,
         trust_remote_code=trust_remote_code, **kwargs,
-    )  # fmt: skip
+    )
     return model.to(dev)
 
 
@@ -217,10 +218,14 @@ def _load_seq_cls(path: str, num_labels: int, **load) -> torch.nn.Module:
     except (OSError, ValueError) as err:
         hint = ""
         if "Unrecognized configuration class" in str(err):
-            hint = ("; transformers has no sequence-classification head for this architecture: start the "
-                    "reward model from a checkpoint of one that has (Llama, Qwen2/3, Mistral, Gemma, Phi-3, "
-                    "OLMo-2, GPT-NeoX, GPT-2, ...)")
-        raise ModelLoadError(f"{path}: cannot load a reward model backbone ({first_line(err)}){hint}") from None
+            hint = (
+                "; transformers has no sequence-classification head for this architecture: start the "
+                "reward model from a checkpoint of one that has (Llama, Qwen2/3, Mistral, Gemma, Phi-3, "
+                "OLMo-2, GPT-NeoX, GPT-2, ...)"
+            )
+        raise ModelLoadError(
+            f"{path}: cannot load a reward model backbone ({first_line(err)}){hint}"
+        ) from None
 
 
 def build_reward_model(
@@ -251,13 +256,15 @@ def build_reward_model(
     return RewardModel(members, kind)
 
 
-def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: float, target_modules) -> RewardModel:
+def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: float,
+                      target_modules) -> RewardModel:
     """Wrap each member with LoRA adapters; the score head stays fully trainable (PEFT SEQ_CLS)."""
     from peft import LoraConfig, get_peft_model
 
     from alignlab.errors import ConfigError
 
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="SEQ_CLS")
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                     task_type="SEQ_CLS")
     try:
         members = [get_peft_model(m, cfg) for m in model.members]
     except ValueError as err:
@@ -271,7 +278,7 @@ def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: floa
 def save_reward_model(
     model: RewardModel, tokenizer, out_dir: str | Path, *, aggregate: str = "mean", std_coef: float = 1.0,
     state_dict: dict[str, Tensor] | None = None,
-) -> RewardManifest:  # fmt: skip
+) -> RewardManifest:
     """Save in the Hugging Face format (LoRA merged) plus `reward_model.json`; returns the manifest.
 
     `state_dict` is the whole RewardModel's gathered weights when its own are sharded (FSDP,
@@ -316,9 +323,11 @@ def read_manifest(path: str | Path) -> RewardManifest:
         return RewardManifest(
             raw["kind"], int(raw["num_members"]), tuple(raw["members"]),
             raw.get("aggregate", "mean"), float(raw.get("std_coef", 1.0)),
-        )  # fmt: skip
+        )
     except (ValueError, KeyError, TypeError) as err:
-        raise ModelLoadError(f"{p / MANIFEST}: malformed reward model manifest ({err}); re-save the model") from None
+        raise ModelLoadError(
+            f"{p / MANIFEST}: malformed reward model manifest ({err}); re-save the model"
+        ) from None
 
 
 def load_reward_model(path: str, **load) -> tuple[RewardModel, RewardManifest]:

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 
-def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *, state_dict: dict | None = None) -> None:
+def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *,
+                         state_dict: dict | None = None) -> None:
     """Save model (or PEFT adapter) and tokenizer in the Hugging Face format into `out_dir`.
 
     `state_dict` gives the weights to write when the model's own are sharded (FSDP, ZeRO-3); by

@@ -33,7 +33,8 @@ def nll_step(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepOutp
     return StepOutput(loss=nll.total, metrics={"nll": float(nll.total.detach()) / n})
 
 
-def make_eval_fn(examples: list, collate: Callable, batch_size: int) -> Callable[[torch.nn.Module], dict[str, float]]:
+def make_eval_fn(examples: list, collate: Callable, batch_size: int) -> Callable[[torch.nn.Module],
+                                                                                 dict[str, float]]:
     """Mean per-token NLL and perplexity of the labelled tokens of held-out examples."""
 
     def forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[float, int]:

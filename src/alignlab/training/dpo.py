@@ -22,7 +22,9 @@ all-gather (each micro-batch estimates its own reference point).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -63,7 +65,7 @@ class Shape:
     """How one input shape of the registry is encoded, batched, counted and run."""
 
     sides: tuple[str, str]
-    encode: Callable[..., EncodedSplit]  # (tokenizer, data, log) -> split
+    encode: Callable[..., EncodedSplit]  # (tokenizer, data, *, log) -> split
     collate: Callable[[list, int], dict[str, Tensor]]
     count: Callable[[dict[str, Tensor]], int]
     sides_logps: Callable[[torch.nn.Module, dict[str, Tensor]], dict[str, SequenceLogps]]
@@ -96,7 +98,8 @@ def _kl_metric(pol: dict[str, SequenceLogps], ref: dict[str, Tensor]) -> float:
     return float(torch.cat([pol[s].logps.detach() - ref[s] for s in ref]).mean())
 
 
-def _reference(model, batch, sides, spec: LossSpec, reference: ReferenceFn | None) -> dict[str, Tensor] | None:
+def _reference(model, batch, sides, spec: LossSpec,
+               reference: ReferenceFn | None) -> dict[str, Tensor] | None:
     ref = reference(model, batch) if reference is not None else cached_reference(batch, sides)
     if spec.needs_reference and ref is None:
         raise ValueError(f"loss {spec.name!r} needs reference log-probs: cache them or pass a live reference")
@@ -106,10 +109,13 @@ def _reference(model, batch, sides, spec: LossSpec, reference: ReferenceFn | Non
 # ------------------------------------------------------------------------------------ steps
 
 
-def make_paired_step(spec: LossSpec, params: dict[str, float], *, reference: ReferenceFn | None = None) -> Step:
+def make_paired_step(spec: LossSpec, params: dict[str, float], *,
+                     reference: ReferenceFn | None = None) -> Step:
     """Step of a paired loss on `collate_pairs` batches; returns the loss SUM over pairs."""
     if spec.estimated:
-        raise ValueError(f"loss {spec.name!r}: the paired step estimates nothing per batch, got {spec.estimated}")
+        raise ValueError(
+            f"loss {spec.name!r}: the paired step estimates nothing per batch, got {spec.estimated}"
+        )
 
     def step(model: torch.nn.Module, batch: dict[str, Tensor]) -> StepOutput:
         pol = pair_logps(model, batch)
@@ -133,12 +139,16 @@ def _kto_reference_point(pol: dict[str, SequenceLogps], ref: dict[str, Tensor] |
 ESTIMATES = {"kl": _kto_reference_point}  # what the unpaired step can estimate from a batch
 
 
-def make_unpaired_step(spec: LossSpec, params: dict[str, float], *, reference: ReferenceFn | None = None) -> Step:
+def make_unpaired_step(spec: LossSpec, params: dict[str, float], *,
+                       reference: ReferenceFn | None = None) -> Step:
     """Step of an unpaired loss on `collate_feedback` batches: the desirable completions are its
     "chosen", the undesirable ones its "rejected" (of different counts); returns the loss SUM."""
     unknown = [k for k in spec.estimated if k not in ESTIMATES]
     if unknown:
-        raise ValueError(f"loss {spec.name!r} asks for {unknown} estimated per batch; the unpaired step knows {list(ESTIMATES)}")
+        raise ValueError(
+            f"loss {spec.name!r} asks for {unknown} estimated per batch; "
+            f"the unpaired step knows {list(ESTIMATES)}"
+        )
 
     def step(model: torch.nn.Module, batch: dict[str, Tensor]) -> StepOutput:
         pol = {"completion": model_sequence_logps(model, TokenBatch.of(batch, "completion_"))}
@@ -165,7 +175,7 @@ def make_unpaired_step(spec: LossSpec, params: dict[str, float], *, reference: R
 
 
 def _finish(spec: LossSpec, args: list, kwargs: dict, metrics: dict[str, float], nll: Tensor | None,
-            chosen_logps: Tensor, rejected_logps: Tensor) -> StepOutput:  # fmt: skip
+            chosen_logps: Tensor, rejected_logps: Tensor) -> StepOutput:
     """Call the loss and add the metrics every step logs."""
     if nll is not None:
         args.append(nll)
@@ -194,19 +204,23 @@ def _reward_metrics(chosen: Tensor, rejected: Tensor, paired: bool) -> dict[str,
 
 
 SHAPES: dict[str, Shape] = {
-    "paired": Shape(PAIR_SIDES, lambda tok, data, log: encode_preference_split(tok, data, keep_ties=False, log=log),
-                    collate_pairs, count_pairs, pair_logps, make_paired_step),
+    # Ties are no preference for a policy: dropped (a reward model keeps them as 0.5 targets).
+    "paired": Shape(PAIR_SIDES, functools.partial(encode_preference_split, keep_ties=False), collate_pairs,
+                    count_pairs, pair_logps, make_paired_step),
     "unpaired": Shape(FEEDBACK_SIDES, encode_feedback_split, collate_feedback, count_feedback, feedback_logps,
                       make_unpaired_step),
-}  # fmt: skip
+}
 
 
-def make_preference_step(spec: LossSpec, params: dict[str, float], *, reference: ReferenceFn | None = None) -> Step:
+def make_preference_step(spec: LossSpec, params: dict[str, float], *,
+                         reference: ReferenceFn | None = None) -> Step:
     """The step of `spec`'s input shape."""
     return SHAPES[spec.inputs].make_step(spec, params, reference=reference)
 
 
-def make_eval_fn(step: Step, items: list, collate, count, batch_size: int) -> Callable[[torch.nn.Module], dict[str, float]]:
+def make_eval_fn(
+    step: Step, items: list, collate, count, batch_size: int
+) -> Callable[[torch.nn.Module], dict[str, float]]:
     """Mean loss and metrics of the step on held-out items (no gradient, eval mode)."""
 
     def forward(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[StepOutput, int]:
@@ -233,7 +247,7 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
     spec, ref_cfg = get_loss(config.loss), config.reference
     shape = SHAPES[spec.inputs]
     tokenizer = load_model_tokenizer(config.model)
-    data = shape.encode(tokenizer, config.data, ctx.log)
+    data = shape.encode(tokenizer, config.data, log=ctx.log)
     model = load_model(config.model, config.lora)
     pad = tokenizer.pad_token_id
     base_as_ref = config.lora.enabled and ref_cfg.path is None
@@ -244,31 +258,40 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
         if ref_cfg.cache:
             mode = "cached"
             ref_path = ref_model_config.path
-            identity = {"adapters_disabled" if base_as_ref else "model": refcache.weights_identity(ref_path, config.model.revision)}
+            weights = refcache.weights_identity(ref_path, config.model.revision)
+            identity = {"adapters_disabled" if base_as_ref else "model": weights}
             separate = (lambda: load_model(ref_model_config)) if ref_cfg.path is not None else None
+
+            def prepass() -> AbstractContextManager[torch.nn.Module]:
+                return prepass_reference(model, adapters_off=base_as_ref, load_separate=separate)
+
+            settings = {"dtype": str(next(model.parameters()).dtype)}
             data = attach_cached_reference(
-                data, shape.sides, lambda: prepass_reference(model, adapters_off=base_as_ref, load_separate=separate),
-                identity, settings={"dtype": str(next(model.parameters()).dtype)},
+                data, shape.sides, prepass, identity, settings=settings,
                 cache_path=ctx.path("reference_logps"), pad=pad, batch_size=ref_cfg.batch_size, log=ctx.log,
-            )  # fmt: skip
+            )
         else:
             mode = "live"
             ref_model = None if base_as_ref else load_model(ref_model_config).eval().requires_grad_(False)
             reference_fn = live_reference(ref_model, shape.sides_logps)
     trainable, total = count_parameters(model)
-    ctx.log(f"dpo ({spec.name}): {len(data.train)} training items, {len(data.eval)} held-out; reference {mode}; "
-            f"{trainable:,} of {total:,} parameters trainable")  # fmt: skip
+    ctx.log(
+        f"dpo ({spec.name}): {len(data.train)} training items, {len(data.eval)} held-out; reference {mode}; "
+        f"{trainable:,} of {total:,} parameters trainable"
+    )
     step = shape.make_step(spec, dict(config.loss_params), reference=reference_fn)
 
     def collate(items: list) -> dict[str, Tensor]:
         return shape.collate(items, pad)
 
-    eval_fn = make_eval_fn(step, data.eval, collate, shape.count, config.train.batch_size) if data.eval else None
+    eval_fn = make_eval_fn(step, data.eval, collate, shape.count,
+                           config.train.batch_size) if data.eval else None
     result = train(
         model, step, shape.count, data.train, collate, output_dir=ctx.output_dir, train=config.train,
         optim=config.optim, schedule=config.schedule, eval_fn=eval_fn, example_length=item_width,
-    )  # fmt: skip
+    )
     save_trained_model(result, tokenizer, ctx.output_dir)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
-    summary.update(steps=float(result.global_step), train_items=float(len(data.train)), dropped=float(data.dropped))
+    summary.update(steps=float(result.global_step), train_items=float(len(data.train)),
+                   dropped=float(data.dropped))
     return summary

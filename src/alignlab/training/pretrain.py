@@ -90,7 +90,8 @@ def frame_documents(tokenizer, docs: list[str]) -> list[list[int]]:
     return [bos + ids + eos for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
 
 
-def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[list[EncodedExample], TrainConfig]:
+def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[list[EncodedExample],
+                                                                                TrainConfig]:
     """Rows for every epoch at once, each epoch cut anew, and the train config over that one list.
 
     The loop sees the passes as one epoch (resume and the schedule need nothing new); a fractional
@@ -151,7 +152,10 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         n_tokens = sum(len(r) for r in rows)
     eval_rows = pack_examples(encode_documents(tokenizer, eval_docs, seq), seq) if eval_docs else []
     trainable, total = count_parameters(model)
-    ctx.log(f"pretrain: {len(docs)} documents, {n_tokens:,} tokens ({config.data.packing} packing); {total:,} parameters")
+    ctx.log(
+        f"pretrain: {len(docs)} documents, {n_tokens:,} tokens ({config.data.packing} packing); "
+        f"{total:,} parameters"
+    )
 
     def collate(batch):
         return collate_packed(batch, tokenizer.pad_token_id)
@@ -161,8 +165,10 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
 
     eval_fn = make_eval_fn(eval_rows, collate, config.train.batch_size) if eval_rows else None
     result = train(
-        model, nll_step, count_target_tokens, rows, collate_stream if config.data.packing == "stream" else collate,
-        output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
+        model, nll_step, count_target_tokens, rows,
+        collate_stream if config.data.packing == "stream" else collate,
+        output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule,
+        eval_fn=eval_fn,
         example_length=len,  # rows are (nearly) all seq_len long, so grouping changes little here
     )
     save_trained_model(result, tokenizer, ctx.output_dir)

@@ -66,7 +66,8 @@ def _file_digest(path: Path) -> str | None:
 
 
 def cache_key(
-    reference: Mapping[str, Any], sequences: Mapping[str, Sequence[EncodedExample]], settings: Mapping[str, Any]
+    reference: Mapping[str, Any], sequences: Mapping[str, Sequence[EncodedExample]],
+    settings: Mapping[str, Any]
 ) -> str:
     """sha256 over the reference identity, the settings and every sequence's ids and labels."""
     h = hashlib.sha256(json.dumps({"reference": reference, "settings": settings}, sort_keys=True).encode())
@@ -97,7 +98,8 @@ def compute_sequence_logps(
         logps = torch.zeros(len(examples), dtype=torch.float32)
         tokens = torch.zeros(len(examples), dtype=torch.long)
         batches = run_batches(
-            model, examples, lambda b: pad_batch(b, pad_token_id), _sequence_logps, batch_size=batch_size, length=len
+            model, examples, lambda b: pad_batch(b, pad_token_id), _sequence_logps, batch_size=batch_size,
+            length=len
         )
         for idx, res in batches:
             logps[idx] = res.logps.float().cpu()

@@ -65,14 +65,16 @@ def attach_cached_reference(
     only entered when the cache must be computed, and frees that model on exit).
     """
     parts = {"train": split.train, "eval": split.eval}
-    sequences = {f"{name}/{s}": sequences_of(items, s) for name, items in parts.items() for s in sides if items}
+    sequences = {f"{name}/{s}": sequences_of(items, s) for name,
+                 items in parts.items() for s in sides if items}
     key = refcache.cache_key(identity, sequences, settings)
 
     def compute() -> dict[str, Tensor]:
         with reference_model() as model:
             return refcache.compute_in_shares(
                 sequences,
-                lambda share: refcache.compute_sequence_logps(model, share, pad_token_id=pad, batch_size=batch_size),
+                lambda share: refcache.compute_sequence_logps(model, share, pad_token_id=pad,
+                                                              batch_size=batch_size),
             )
 
     tensors = refcache.load_or_compute(cache_path, key, compute, log)

@@ -53,7 +53,8 @@ def make_reward_step(center_coef: float) -> Callable[[torch.nn.Module, dict[str,
         n = count_pairs(batch)
         chosen, rejected = rewards[:, :n], rewards[:, n:]
         bt = bradley_terry_loss(
-            chosen, rejected, margin=batch["margin"], target_prob=batch["target_prob"], center_coef=center_coef
+            chosen, rejected, margin=batch["margin"], target_prob=batch["target_prob"],
+            center_coef=center_coef
         )
         # Mean over members: an ensemble of k does not train k times faster than one model.
         loss = bt.losses.mean(0).sum()
@@ -112,9 +113,11 @@ def reward_report(
     if not bool(keep.any()):
         return report
     report["accuracy"] = pairwise_accuracy(rc[keep], rr[keep])
-    report["member_accuracy"] = [pairwise_accuracy(c[keep], r[keep]) for c, r in zip(chosen, rejected, strict=True)]
+    report["member_accuracy"] = [pairwise_accuracy(c[keep], r[keep]) for c, r in zip(chosen, rejected,
+                                                                                     strict=True)]
     # What a "longer is better" judge would score: how much length alone explains the labels.
-    longer = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b, p in zip(lengths_c, lengths_r, pairs, strict=True) if not p.tie]
+    longer = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b, p in zip(lengths_c, lengths_r, pairs,
+                                                                          strict=True) if not p.tie]
     report["longer_is_chosen"] = sum(longer) / len(longer)
     report["ece"] = expected_calibration_error(rc[keep], rr[keep], num_bins)
     report["reliability"] = [b._asdict() for b in reliability_table(rc[keep], rr[keep], num_bins)]
@@ -123,7 +126,8 @@ def reward_report(
         report["per_category"] = {}
         for cat in categories:
             mask = torch.tensor([p.category == cat and not p.tie for p in pairs], dtype=torch.bool)
-            report["per_category"][cat] = {"pairs": int(mask.sum()), "accuracy": pairwise_accuracy(rc[mask], rr[mask])}
+            report["per_category"][cat] = {"pairs": int(mask.sum()),
+                                           "accuracy": pairwise_accuracy(rc[mask], rr[mask])}
     return report
 
 
@@ -141,12 +145,15 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
     model = build_reward_model(
         config.model.path, num_members=ens.size, kind=ens.kind, pad_token_id=tokenizer.pad_token_id,
         seed=config.train.seed, **load_options(config.model),
-    )  # fmt: skip
+    )
     if lora.enabled:
-        model = apply_reward_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
+        model = apply_reward_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
+                                  target_modules=lora.target_modules)
     trainable, total = count_parameters(model)
-    ctx.log(f"rm: {len(split.train)} training pairs, {len(split.eval)} held-out; {ens.size} member(s) ({ens.kind}); "
-            f"{trainable:,} of {total:,} parameters trainable")  # fmt: skip
+    ctx.log(
+        f"rm: {len(split.train)} training pairs, {len(split.eval)} held-out; "
+        f"{ens.size} member(s) ({ens.kind}); {trainable:,} of {total:,} parameters trainable"
+    )
     pad = tokenizer.pad_token_id
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
@@ -154,28 +161,34 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
         return {k: rep[k] for k in ("accuracy", "ece") if k in rep}
 
     result = train(
-        model, make_reward_step(config.loss.center_coef), count_pairs, split.train, lambda b: collate_pairs(b, pad),
+        model, make_reward_step(config.loss.center_coef), count_pairs, split.train,
+        lambda b: collate_pairs(b, pad),
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
         eval_fn=evaluate if split.eval else None, example_length=item_width,
-    )  # fmt: skip
+    )
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
-    summary.update(steps=float(result.global_step), train_pairs=float(len(split.train)), dropped=float(split.dropped))
+    summary.update(steps=float(result.global_step), train_pairs=float(len(split.train)),
+                   dropped=float(split.dropped))
     if result.is_main_process:  # the others only wait: the files come from one process
-        save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate, std_coef=ens.std_coef,
-                          state_dict=result.state_dict)  # fmt: skip
+        save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate,
+                          std_coef=ens.std_coef,
+                          state_dict=result.state_dict)
         report = write_report(result.model, split, pad, config, ctx)
-        summary.update({f"report/{k}": float(report[k]) for k in ("accuracy", "ece") if report.get(k) is not None})
+        summary.update({f"report/{k}": float(report[k]) for k in ("accuracy",
+                                                                  "ece") if report.get(k) is not None})
     wait_for_everyone()
     return summary
 
 
-def report_on(model, pairs: Sequence[EncodedPair], pad_token_id: int, config: RewardModelConfig) -> dict[str, Any]:
+def report_on(model, pairs: Sequence[EncodedPair], pad_token_id: int,
+              config: RewardModelConfig) -> dict[str, Any]:
     """`reward_report` of `model` on `pairs` with the stage's ensemble aggregate and bins."""
     from alignlab.modeling.reward_model import pair_rewards
 
     ens = config.ensemble
     c, r = pair_rewards(model, pairs, pad_token_id=pad_token_id, batch_size=config.train.batch_size)
-    return reward_report(c, r, pairs, aggregate=ens.aggregate, std_coef=ens.std_coef, num_bins=config.report_bins)
+    return reward_report(c, r, pairs, aggregate=ens.aggregate, std_coef=ens.std_coef,
+                         num_bins=config.report_bins)
 
 
 def write_report(
@@ -183,9 +196,13 @@ def write_report(
 ) -> dict[str, Any]:
     """`report.json` of the trained model on the held-out pairs (or the training pairs if none)."""
     if not split.eval:
-        ctx.log("rm: no held-out pairs (set data.eval_fraction or data.eval_path); the report is on training pairs")
+        ctx.log(
+            "rm: no held-out pairs (set data.eval_fraction or data.eval_path); "
+            "the report is on training pairs"
+        )
     report = report_on(model, split.eval or split.train, pad_token_id, config)
     ens = config.ensemble
-    report = {"split": "eval" if split.eval else "train", "members": ens.size, "aggregate": ens.aggregate, **report}
+    report = {"split": "eval" if split.eval else "train", "members": ens.size, "aggregate": ens.aggregate,
+              **report}
     atomic_write_json(ctx.path("report"), report)
     return report

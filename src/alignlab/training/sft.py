@@ -28,13 +28,15 @@ def encode_dataset(tokenizer, data: DataConfig, log: Callable[[str], None] = pri
     def encode(conv: Conversation) -> EncodedExample | None:
         ex = encode_conversation(
             tokenizer, with_system_prompt(conv.messages, data.system_prompt), max_length=data.max_length,
-            only_last_turn=data.only_last_turn, tools=conv.metadata.get("tools"),  # schemas, for templates that render them
-        )  # fmt: skip
+            only_last_turn=data.only_last_turn,
+            tools=conv.metadata.get("tools"),  # schemas, for templates that render them
+        )
         # Truncation can cut every assistant token; such an example teaches nothing.
         return ex if has_targets(ex) else None
 
     why = f"their assistant turns lie past data.max_length={data.max_length}"
-    split = encode_split(read_split(read_conversations, data, log), encode, data, what="examples", why=why, log=log)
+    split = encode_split(read_split(read_conversations, data, log), encode, data, what="examples", why=why,
+                         log=log)
     if not data.packing:
         return split
     train = pack_examples(split.train, data.max_length)
