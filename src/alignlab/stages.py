@@ -110,10 +110,6 @@ def get_stage_kind(name: str) -> StageKind:
         ) from None
 
 
-def stage_kind_names() -> tuple[str, ...]:
-    return tuple(STAGE_KINDS)
-
-
 def stage_context(kind: str, output_dir: Path, *, name: str | None = None, run_dir: Path | None = None,
                   log=print) -> StageContext:
     """The context a runner of `kind` gets, with its declared outputs."""
