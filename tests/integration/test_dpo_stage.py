@@ -15,6 +15,7 @@ from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
 from alignlab.stages import STAGE_KINDS, stage_context
 from alignlab.training import refcache
 from alignlab.training.dpo import run_dpo
+from records import write_jsonl
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.",
         "Hello! How can I help you?"]
@@ -30,11 +31,6 @@ def user(text):
 
 def assistant(text):
     return [{"role": "assistant", "content": text}]
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture

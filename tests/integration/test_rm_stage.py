@@ -11,25 +11,12 @@ from cli_support import read_metrics, run_cli
 from alignlab.cli import main
 from alignlab.data.templating import encode_prompt_response
 from alignlab.run_index import RunIndex
+from records import pair, write_jsonl
 
 GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.",
         "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
 PROMPTS = ["What is the capital of France?", "Say hello.", "Write a poem.", "Answer the question."]
-
-
-def pair(prompt, good, bad, **extra):
-    return {
-        "prompt": [{"role": "user", "content": prompt}],
-        "chosen": [{"role": "assistant", "content": good}],
-        "rejected": [{"role": "assistant", "content": bad}],
-        **extra,
-    }
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture

@@ -27,6 +27,16 @@ def test_load_model_applies_attention_dtype_and_lora(tiny_model_dir, attn):
     assert not hasattr(load_model(cfg), "peft_config")  # no LoRA section, or a disabled one: plain model
 
 
+def test_lora_adapters_start_from_the_seed_whatever_ran_before(tiny_model_dir):
+    cfg, lora = ModelConfig(path=str(tiny_model_dir("llama")), device="cpu"), LoRAConfig(enabled=True, r=2)
+    first = load_model(cfg, lora, seed=3)
+    torch.rand(100)  # other work moves the global RNG between two runs in one process
+    same, other = load_model(cfg, lora, seed=3), load_model(cfg, lora, seed=4)
+    adapters = [{n: p for n, p in m.named_parameters() if "lora_A" in n} for m in (first, same, other)]
+    assert adapters[0] and all(torch.equal(p, adapters[1][n]) for n, p in adapters[0].items())
+    assert not all(torch.equal(p, adapters[2][n]) for n, p in adapters[0].items())
+
+
 def test_reward_models_honour_the_attention_setting(tiny_model_dir):
     from alignlab.modeling.reward_model import build_reward_model
 

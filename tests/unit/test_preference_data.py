@@ -1,7 +1,6 @@
 """The preference data layer every stage shares: encoding pairs and unpaired feedback, the system
 prompt, held-out splits, and the one pair collator with its (2B, T) contract."""
 
-import json
 
 import pytest
 import torch
@@ -29,20 +28,7 @@ from alignlab.data.templating import (
     fit_to_length,
 )
 from alignlab.errors import ConfigError, DataError
-
-
-def pair(prompt, good, bad, **extra):
-    return {
-        "prompt": [{"role": "user", "content": prompt}],
-        "chosen": [{"role": "assistant", "content": good}],
-        "rejected": [{"role": "assistant", "content": bad}],
-        **extra,
-    }
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+from records import pair, write_jsonl
 
 
 def quiet(_):

@@ -147,13 +147,18 @@ def load_options(model: ModelConfig) -> dict[str, Any]:
     return model.model_dump(exclude={"path"})
 
 
-def load_model(model: ModelConfig, lora: LoRAConfig | None = None, *, merge_adapter: bool = True):
+def load_model(
+    model: ModelConfig, lora: LoRAConfig | None = None, *, seed: int = 0, merge_adapter: bool = True
+):
     """The causal LM a `model` section names, with every one of its settings, and fresh LoRA
-    adapters when `lora` is enabled. Every stage that loads a causal LM loads it through here."""
+    adapters drawn with `seed` (the stage's train.seed) when `lora` is enabled. Every stage that
+    loads a causal LM loads it through here."""
     lm = load_causal_lm(model.path, merge_adapter=merge_adapter, **load_options(model))
     if lora is not None and lora.enabled:
-        lm = apply_lora(lm, r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
-                        target_modules=lora.target_modules)
+        lm = apply_lora(
+            lm, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules,
+            seed=seed,
+        )
     return lm
 
 
@@ -170,13 +175,22 @@ def load_model_tokenizer(model: ModelConfig, *, chat_template: bool = True):
     return tok
 
 
-def apply_lora(model, *, r: int, alpha: float, dropout: float, target_modules: list[str] | str):
-    """Wrap `model` with trainable LoRA adapters (all other weights frozen)."""
+def apply_lora(
+    model, *, r: int, alpha: float, dropout: float, target_modules: list[str] | str, seed: int | None = None
+):
+    """Wrap `model` with trainable LoRA adapters (all other weights frozen).
+
+    The adapters' random half (lora_A) is drawn from the global RNG; `seed` fixes it, so the same
+    config trains the same adapters whatever ran before in the process.
+    """
+    import torch
     from peft import LoraConfig, get_peft_model
 
     cfg = LoraConfig(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
     )
+    if seed is not None:
+        torch.manual_seed(seed)
     try:
         return get_peft_model(model, cfg)
     except ValueError as err:

@@ -248,7 +248,7 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
     shape = SHAPES[spec.inputs]
     tokenizer = load_model_tokenizer(config.model)
     data = shape.encode(tokenizer, config.data, log=ctx.log)
-    model = load_model(config.model, config.lora)
+    model = load_model(config.model, config.lora, seed=config.train.seed)
     pad = tokenizer.pad_token_id
     base_as_ref = config.lora.enabled and ref_cfg.path is None
     ref_model_config = config.model.model_copy(update={"path": ref_cfg.path or config.model.path})

@@ -54,7 +54,7 @@ def run_sft(config: SFTConfig, ctx: StageContext) -> dict[str, float]:
     """Fine-tune `config.model` on `config.data`; save model (or adapter) + tokenizer to ctx.output_dir."""
     tokenizer = load_model_tokenizer(config.model)
     split = encode_dataset(tokenizer, config.data, ctx.log)
-    model = load_model(config.model, config.lora)
+    model = load_model(config.model, config.lora, seed=config.train.seed)
     trainable, total = count_parameters(model)
     ctx.log(f"sft: {len(split.train)} training rows, {len(split.eval)} eval rows; "
             f"{trainable:,} of {total:,} parameters trainable")
