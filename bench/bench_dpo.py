@@ -62,41 +62,46 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
     import torch
 
     from alignlab.config import DataConfig, OptimConfig, ScheduleConfig, TrainConfig
+    from alignlab.data.preference import PAIR_SIDES, collate_pairs, count_pairs, encode_preference_split
     from alignlab.losses.registry import get_loss
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
     from alignlab.training import dpo, refcache
     from alignlab.training.loop import train
+    from alignlab.training.reference import attach_cached_reference, live_reference
 
     torch.set_num_threads(args["threads"])
     out = Path(tempfile.mkdtemp(prefix="bench-alignlab-"))
     tok = load_tokenizer(assets["model"])
     model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
-    spec = get_loss("dpo")
-    pad, sides = tok.pad_token_id, dpo.sides_of(spec)
-    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10,
-                              save_every=None, progress=False, resume=False, seed=0)  # fmt: skip
+    pad = tok.pad_token_id
+    trainer_cfg = TrainConfig(
+        batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None, progress=False,
+        resume=False, seed=0,
+    )
     with Measured() as m:
-        data = dpo.encode_preference_data(tok, DataConfig(path=assets["data"], max_length=args["max_length"]), spec, print)
+        data_cfg = DataConfig(path=assets["data"], max_length=args["max_length"])
+        data = encode_preference_split(tok, data_cfg, keep_ties=False, log=print)
         reference = None
         if cache:
             identity = {"model": refcache.weights_identity(assets["model"])}
             with m.timed("reference_prepass"):
-                dpo.attach_cached_reference(
-                    data, sides, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
-                    cache_path=out / refcache.CACHE_FILE, pad=pad, batch_size=16, log=lambda _: None,
-                )  # fmt: skip
+                data = attach_cached_reference(
+                    data, PAIR_SIDES, lambda: nullcontext(model), identity, settings={"dtype": "float32"},
+                    cache_path=out / "reference_logps.safetensors", pad=pad, batch_size=16,
+                    log=lambda _: None,
+                )
         else:
             ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)
-            reference = dpo.live_reference(ref, sides, pad)
-        step = dpo.make_preference_step(spec, {"beta": 0.1}, pad_token_id=pad, reference=reference)
+            reference = live_reference(ref, dpo.pair_logps)
+        step = dpo.make_paired_step(get_loss("dpo"), {"beta": 0.1}, reference=reference)
         with m.timed("train"):
             train(
-                model, step, dpo.count_items, data.train, dpo.make_collate(sides, pad), output_dir=out,
+                model, step, count_pairs, data.train, lambda b: collate_pairs(b, pad), output_dir=out,
                 train=trainer_cfg, optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0),
                 schedule=ScheduleConfig(kind="constant"),
-            )  # fmt: skip
+            )
     trained = data.train[: args["steps"] * args["batch_size"]]
-    tokens = sum(len(it["chosen"].input_ids) + len(it["rejected"].input_ids) for it in trained)
+    tokens = sum(len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in trained)
     return m.result(tokens, len(trained))
 
 
@@ -120,7 +125,7 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
         # TRL's own defaults are bf16 autocast and gradient checkpointing; both are switched off so
         # the two run the same computation (fp32, no recomputation), as alignlab's defaults do.
         bf16=trl_defaults, gradient_checkpointing=trl_defaults,
-    )  # fmt: skip
+    )
     dataset = Dataset.from_list(rows)
     with Measured() as m:
         # The constructor tokenizes (untimed, as for alignlab) and, with precompute_ref_log_probs,
@@ -161,13 +166,15 @@ def _child(variant: str, assets: dict, args: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_args(p, lr=1e-5, out=HERE / "results" / "dpo_cpu.json")
-    p.add_argument("--trl-own-defaults", action="store_true", help="Also run TRL with its bf16 + checkpointing defaults.")
+    p.add_argument("--trl-own-defaults", action="store_true",
+                   help="Also run TRL with its bf16 + checkpointing defaults.")
     a = p.parse_args()
     if a.worker:
         spec = json.loads(a.spec)
         print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
         return
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length,
+            "lr": a.lr}
     with tempfile.TemporaryDirectory(prefix="bench-dpo-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
         results = {}
@@ -175,7 +182,10 @@ def main() -> None:
             if name == "trl_live_ref_own_defaults" and not a.trl_own_defaults:
                 continue
             results[name] = _child(name, assets, args)
-            print(f"{name}: {results[name]['tokens_per_s']} tokens/s, peak {results[name]['peak_rss_mib']} MiB", flush=True)
+            print(
+                f"{name}: {results[name]['tokens_per_s']} tokens/s, peak {results[name]['peak_rss_mib']} MiB",
+                flush=True,
+            )
     ratio = results["alignlab_cached_ref"]["tokens_per_s"] / results["trl_live_ref"]["tokens_per_s"]
     same = results["alignlab_live_ref"]["tokens_per_s"] / results["trl_live_ref"]["tokens_per_s"]
     pre = results["alignlab_cached_ref"]["tokens_per_s"] / results["trl_precomputed_ref"]["tokens_per_s"]
@@ -184,8 +194,9 @@ def main() -> None:
     steady = results["trl_live_ref"]["train_s"] / results["alignlab_cached_ref"]["train_s"]
     report = {
         "benchmark": "dpo_cpu",
-        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)", "device": "cpu",
-                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **versions()},  # fmt: skip
+        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)",
+                  "device": "cpu",
+                  "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **versions()},
         "results": results,
         "ratio_tokens_per_s": {
             "alignlab_default_vs_trl_default": round(ratio, 3),

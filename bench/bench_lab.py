@@ -34,7 +34,7 @@ def main() -> None:
         env = {**os.environ, "ALIGNLAB_REGISTRY": str(Path(tmp) / "registry.sqlite")}
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "alignlab.cli", "run", str(a.recipe), "--run-dir", tmp],
-                       check=True, env=env)  # fmt: skip
+                       check=True, env=env)
         wall = time.perf_counter() - start
         summary = json.loads((Path(tmp) / "summary.json").read_text())
     stages = {name: s.get("seconds") for name, s in summary.items()}
@@ -44,9 +44,14 @@ def main() -> None:
                for name, s in summary.items() if name not in tables}
     report = {
         "benchmark": "lab_cpu",
-        "recipe": str(a.recipe.relative_to(HERE.parent)) if a.recipe.is_relative_to(HERE.parent) else str(a.recipe),
-        "setup": {"cpu_count": os.cpu_count(), "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
-                  **versions(with_trl=False)},  # fmt: skip
+        "recipe": str(a.recipe.relative_to(HERE.parent))
+        if a.recipe.is_relative_to(HERE.parent)
+        else str(a.recipe),
+        "setup": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+            **versions(with_trl=False),
+        },
         "wall_s": round(wall, 1),
         "stage_s": stages,
         "budget_s": {"floor": 300, "aim": 120},

@@ -37,7 +37,7 @@ def make_assets(root: Path, num_examples: int, seed: int = 0) -> dict[str, str]:
             {"role": "assistant", "content": sentence(rng, rng.randint(30, 60))},
         ]}
         for _ in range(num_examples)
-    ]  # fmt: skip
+    ]
     data = root / "conversations.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return {"model": model_dir, "data": str(data)}
@@ -49,20 +49,22 @@ def run_alignlab(assets: dict, args: dict) -> dict:
     from alignlab.config import DataConfig, OptimConfig, ScheduleConfig, TrainConfig
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
     from alignlab.training import sft
+    from alignlab.training.causal_lm import count_target_tokens, nll_step
     from alignlab.training.loop import train
 
     torch.set_num_threads(args["threads"])
     tok = load_tokenizer(assets["model"])
     model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
-    split = sft.encode_dataset(tok, DataConfig(path=assets["data"], max_length=args["max_length"]), lambda _: None)
+    split = sft.encode_dataset(tok, DataConfig(path=assets["data"], max_length=args["max_length"]),
+                               lambda _: None)
     cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
-                      progress=False, resume=False, seed=0)  # fmt: skip
+                      progress=False, resume=False, seed=0)
     with Measured() as m, m.timed("train"):
         train(
-            model, sft.sft_step, sft.count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, False),
+            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, False),
             output_dir=Path(tempfile.mkdtemp(prefix="bench-sft-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
-        )  # fmt: skip
+        )
     trained = split.train[: args["steps"] * args["batch_size"]]
     return m.result(sum(len(ex.input_ids) for ex in trained), len(trained))
 
@@ -80,10 +82,11 @@ def run_trl(assets: dict, args: dict) -> dict:
     cfg = SFTConfig(
         output_dir=tempfile.mkdtemp(prefix="bench-trl-sft-"), per_device_train_batch_size=args["batch_size"],
         max_steps=args["steps"], learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none",
+        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, save_strategy="no",
+        report_to="none",
         use_cpu=True, disable_tqdm=True, seed=0, dataloader_num_workers=0, assistant_only_loss=False,
         completion_only_loss=None, packing=False, bf16=False, gradient_checkpointing=False,
-    )  # fmt: skip
+    )
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
     with Measured() as m, m.timed("train"):
         trainer.train()
@@ -101,13 +104,15 @@ def _child(variant: str, assets: dict, args: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_args(p, lr=1e-4, out=HERE / "results" / "sft_cpu.json")
-    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="Runs of each variant, alternated; medians reported.")
     a = p.parse_args()
     if a.worker:
         spec = json.loads(a.spec)
         print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
         return
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length,
+            "lr": a.lr}
     runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
@@ -116,15 +121,17 @@ def main() -> None:
                 runs[name].append(_child(name, assets, args))
                 print(f"{name}: {runs[name][-1]['tokens_per_s']} tokens/s", flush=True)
     median = {name: sorted(r["tokens_per_s"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
-    ratios = sorted(x["tokens_per_s"] / y["tokens_per_s"] for x, y in zip(runs["alignlab"], runs["trl"], strict=True))
+    ratios = sorted(x["tokens_per_s"] / y["tokens_per_s"] for x, y in zip(runs["alignlab"], runs["trl"],
+                                                                          strict=True))
     report = {
         "benchmark": "sft_cpu",
-        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)", "device": "cpu",
-                  "cpu_count": os.cpu_count(), "examples": a.steps * a.batch_size, **versions()},  # fmt: skip
+        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)",
+                  "device": "cpu",
+                  "cpu_count": os.cpu_count(), "examples": a.steps * a.batch_size, **versions()},
         "runs": runs,
         "median_tokens_per_s": median,
         "ratio_alignlab_vs_trl": {"median_of_pairs": round(ratios[len(ratios) // 2], 3),
-                                  "min": round(ratios[0], 3), "max": round(ratios[-1], 3)},  # fmt: skip
+                                  "min": round(ratios[0], 3), "max": round(ratios[-1], 3)},
         "peak_rss_mib": {name: max(r["peak_rss_mib"] for r in rs) for name, rs in runs.items()},
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,8 @@ def make_model(root: Path, seed: int = 0) -> str:
     rng = random.Random(seed)
     corpus = [sentence(rng, rng.randint(5, 40)) for _ in range(2000)]
     tok = train_bpe_tokenizer(corpus, 2048, chat_template=TEMPLATE)
-    model = build_tiny_model("llama", tok, seed=seed, hidden_size=128, num_layers=4, num_heads=4, max_positions=512)
+    model = build_tiny_model("llama", tok, seed=seed, hidden_size=128, num_layers=4, num_heads=4,
+                             max_positions=512)
     model_dir = root / "model"
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
@@ -102,8 +103,9 @@ def versions(with_trl: bool = True) -> dict:
     import torch
     import transformers
 
-    out = {"torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
-           "python": platform.python_version()}  # fmt: skip
+    out = {"torch": torch.__version__, "transformers": transformers.__version__,
+           "accelerate": accelerate.__version__,
+           "python": platform.python_version()}
     if with_trl:
         import trl
 
@@ -114,7 +116,8 @@ def versions(with_trl: bool = True) -> dict:
 def run_child(script: str, variant: str, spec: dict) -> dict:
     """Run one variant of `script` in a fresh process (its own peak memory); its last line is JSON."""
     cmd = [sys.executable, script, "--worker", variant, "--spec", json.dumps(spec)]
-    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error",
+           "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")

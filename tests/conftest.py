@@ -97,6 +97,6 @@ def tiny_model_dir(
 
 
 @pytest.fixture(autouse=True)
-def _private_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test records runs in its own registry, never in the user's home directory."""
-    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
+def _private_run_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test records runs in its own run index, never in the user's home directory."""
+    monkeypatch.setenv("ALIGNLAB_RUN_INDEX", str(tmp_path / "runs.sqlite"))

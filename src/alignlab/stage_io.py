@@ -1,11 +1,9 @@
-"""What every stage shares: its context, and saving models + tokenizer + config atomically."""
+"""What every stage shares: its context and declared outputs, and saving models + config atomically."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,13 +11,23 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from alignlab.distributed import wait_for_everyone
-from alignlab.io import atomic_write_text, set_default_mode
+from alignlab.io import atomic_write_text
+from alignlab.modeling.saving import save_model_artefacts
 
 if TYPE_CHECKING:
     from alignlab.training.loop import TrainResult
 
 CONFIG_FILE = "config.yaml"
 DONE_FILE = "stage.json"
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One output a stage kind declares: where it lies in the stage directory, and what it is."""
+
+    path: str  # relative to the stage directory; "." is the directory itself (a model directory)
+    kind: str  # model, reward_model, jsonl, json, metrics, safetensors
+    help: str = ""
 
 
 @dataclass
@@ -30,29 +38,11 @@ class StageContext:
     output_dir: Path
     run_dir: Path | None = None
     log: Callable[[str], None] = field(default=print)
+    outputs: Mapping[str, Artefact] = field(default_factory=dict)  # its kind's declared outputs
 
-
-def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *, state_dict: dict | None = None) -> None:
-    """Save model (or PEFT adapter) and tokenizer in the Hugging Face format into `out_dir`.
-
-    `state_dict` gives the weights to write when the model's own are sharded (FSDP, ZeRO-3); by
-    default the model's. Files are written into a fresh temporary folder inside `out_dir` first and
-    moved in one by one afterwards, so a crash never leaves a half-written weights file under its
-    final name. Call it from one process only (see `save_trained_model`).
-    """
-    out = Path(out_dir)
-    for stale in out.glob(".model*.tmp"):  # left by a crash
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
-    try:
-        extra = {} if state_dict is None else {"state_dict": state_dict}
-        model.save_pretrained(tmp, safe_serialization=True, **extra)
-        tokenizer.save_pretrained(tmp)
-        for f in tmp.iterdir():
-            set_default_mode(f)  # transformers writes its weights 0600; the folder around them is 0700
-            os.replace(f, out / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    def path(self, output: str) -> Path:
+        """Where the declared output `output` goes; file names live only in the stage-kind table."""
+        return self.output_dir / self.outputs[output].path
 
 
 def save_trained_model(result: TrainResult, tokenizer, out_dir: str | os.PathLike) -> None:

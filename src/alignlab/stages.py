@@ -1,13 +1,16 @@
-"""The registry of stage kinds a recipe can use: plain data, read by the runner, CLI and docs.
+"""The stage kinds a recipe or a stage command can run: plain data, read by the runner, CLI and docs.
 
-Each kind names its config model and its runner as "module:function", imported only when the stage
-runs, so validating a recipe never imports torch.
+Each kind names its config model, its runner as "module:function" (imported only when the stage
+runs, so validating a recipe never imports torch), a one-line help, and the artefacts it writes
+(name -> path in the stage directory, and what it is): recipes name them as `${stage.artefact}`,
+the run index records them, and runners find their file names here (`StageContext.path`).
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,8 +18,11 @@ from pydantic import BaseModel
 from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
-from alignlab.lab.stages import LabEvalConfig, LabPairsConfig, LabWorldConfig
-from alignlab.stage_io import StageContext
+from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
+from alignlab.stage_io import Artefact, StageContext
+
+MODEL = Artefact(".", "model", "Hugging Face model directory (or PEFT adapter) with its tokenizer.")
+METRICS = Artefact("metrics.jsonl", "metrics", "One line per logged training step.")
 
 
 @dataclass(frozen=True)
@@ -25,29 +31,72 @@ class StageKind:
     config: type[BaseModel]
     runner: str  # "module:function" taking (config, StageContext) and returning a summary dict
     help: str
+    outputs: dict[str, Artefact] = field(default_factory=dict)
     # Under a multi-process launch: True runs the stage on every process (it trains collectively
     # and writes its files from the main one); False runs it on the main process while the others wait.
     all_processes: bool = False
+    # "module:function" turning the stage's summary into a table for the terminal (or None).
+    show: str | None = None
 
 
 STAGE_KINDS: dict[str, StageKind] = {
     k.name: k
     for k in [
-        StageKind("pretrain", PretrainConfig, "alignlab.training.pretrain:run_pretrain",
-                  "Causal LM on raw text: a new tokenizer + model from scratch, or continued pretraining.", all_processes=True),
-        StageKind("sft", SFTConfig, "alignlab.training.sft:run_sft", "Instruction tuning on conversations.", all_processes=True),
-        StageKind("rm", RewardModelConfig, "alignlab.training.reward:run_reward_model",
-                  "Reward model (Bradley-Terry, optional ensemble) on preference pairs, with a report.", all_processes=True),
-        StageKind("score", ScoreConfig, "alignlab.training.score:run_score",
-                  "Score (prompt, response) records with a reward model into scores.jsonl."),
-        StageKind("dpo", DPOConfig, "alignlab.training.dpo:run_dpo",
-                  "Align a policy on preferences with a DPO-family loss (dpo, ipo, kto, orpo, ...).", all_processes=True),
-        StageKind("lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",
-                  "Laboratory: build the synthetic world, its corpus, SFT demonstrations and eval prompts."),
-        StageKind("lab_pairs", LabPairsConfig, "alignlab.lab.stages:run_lab_pairs",
-                  "Laboratory: sample response pairs from a policy and label them with simulated labellers."),
-        StageKind("lab_eval", LabEvalConfig, "alignlab.lab.stages:run_lab_eval",
-                  "Laboratory: generate on held-out prompts of every family and score with the gold judges."),
+        StageKind(
+            "pretrain", PretrainConfig, "alignlab.training.pretrain:run_pretrain",
+            "Causal LM on raw text: a new tokenizer + model from scratch, or continued pretraining.",
+            {"model": MODEL, "metrics": METRICS,
+             "corpus_stats": Artefact("corpus_stats.json", "json", "Documents and tokens trained on.")},
+            all_processes=True,
+        ),
+        StageKind(
+            "sft", SFTConfig, "alignlab.training.sft:run_sft", "Instruction tuning on conversations.",
+            {"model": MODEL, "metrics": METRICS}, all_processes=True,
+        ),
+        StageKind(
+            "rm", RewardModelConfig, "alignlab.training.reward:run_reward_model",
+            "Reward model (Bradley-Terry, optional ensemble) on preference pairs, with a report.",
+            {"model": Artefact(".", "reward_model", "Sequence-classification model(s) + reward_model.json."),
+             "report": Artefact("report.json", "json", "Held-out accuracy, calibration, length correlation."),
+             "metrics": METRICS},
+            all_processes=True,
+        ),
+        StageKind(
+            "score", ScoreConfig, "alignlab.scoring:run_score",
+            "Score (prompt, response) records with a reward model into scores.jsonl.",
+            {"scores": Artefact("scores.jsonl", "jsonl", "Each record with its reward(s).")},
+        ),
+        StageKind(
+            "dpo", DPOConfig, "alignlab.training.dpo:run_dpo",
+            "Align a policy on preferences with a registered DPO-family loss (`alignlab losses`).",
+            {"model": MODEL, "metrics": METRICS,
+             "reference_logps": Artefact("reference_logps.safetensors", "safetensors",
+                                         "Cached reference log-probs (losses with a reference).")},
+            all_processes=True,
+        ),
+        StageKind(
+            "lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",
+            "Laboratory: build the synthetic world, its corpus, SFT demonstrations and eval prompts.",
+            {"world": Artefact("world.json", "json", "Every entity and fact."),
+             "corpus": Artefact("corpus.jsonl", "jsonl", "Pretraining documents ({text})."),
+             "sft": Artefact("sft.jsonl", "jsonl", "SFT demonstrations ({messages})."),
+             "eval": Artefact("eval.jsonl", "jsonl", "Held-out prompts with their gold fields."),
+             "manifest": Artefact("manifest.json", "json", "Configs, their hash and counts.")},
+        ),
+        StageKind(
+            "lab_pairs", LabPairsConfig, "alignlab.lab.stages:run_lab_pairs",
+            "Laboratory: sample response pairs from a policy and label them with simulated labellers.",
+            {"pairs": Artefact("pairs.jsonl", "jsonl", "Preference pairs from the simulated labellers."),
+             "gold_pairs": Artefact("gold_pairs.jsonl", "jsonl",
+                                    "The same comparisons labelled by gold utility.")},
+        ),
+        StageKind(
+            "lab_eval", LabEvalConfig, "alignlab.lab.stages:run_lab_eval",
+            "Laboratory: generate on held-out prompts of every family and score with the gold judges.",
+            {"scores": Artefact("scores.json", "json",
+                                "Per model and family: gold behaviour rate, utility.")},
+            show="alignlab.lab.report:family_table",
+        ),
     ]
 }
 
@@ -56,7 +105,20 @@ def get_stage_kind(name: str) -> StageKind:
     try:
         return STAGE_KINDS[name]
     except KeyError:
-        raise ConfigError(f"unknown stage kind '{name}'; valid kinds: {', '.join(sorted(STAGE_KINDS))}") from None
+        raise ConfigError(
+            f"unknown stage kind '{name}'; valid kinds: {', '.join(sorted(STAGE_KINDS))}"
+        ) from None
+
+
+def stage_context(kind: str, output_dir: Path, *, name: str | None = None, run_dir: Path | None = None,
+                  log=print) -> StageContext:
+    """The context a runner of `kind` gets, with its declared outputs."""
+    return StageContext(name or kind, Path(output_dir), run_dir, log, get_stage_kind(kind).outputs)
+
+
+def _import(ref: str) -> Any:
+    module, func = ref.split(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def quiet_libraries() -> None:
@@ -75,8 +137,12 @@ def quiet_libraries() -> None:
 def run_stage(kind: StageKind, config: BaseModel, ctx: StageContext) -> dict[str, Any]:
     """Run one stage; under a multi-process launch on every process or on the main one (see StageKind)."""
     quiet_libraries()
-    module, func = kind.runner.split(":")
-    runner = getattr(importlib.import_module(module), func)
+    runner = _import(kind.runner)
     if kind.all_processes:
         return runner(config, ctx) or {}
     return run_on_main(lambda: runner(config, ctx), f"stage {ctx.name}") or {}
+
+
+def show_summary(kind: StageKind, stage: str, summary: dict[str, Any]) -> Any | None:
+    """The kind's terminal view of a finished stage's summary (a rich renderable), if it has one."""
+    return _import(kind.show)(stage, summary) if kind.show else None

@@ -54,7 +54,7 @@ def server(tmp_path):
     from alignlab.labelling.settings import LabellingSettings
 
     app = create_app(LabellingSettings(db=f"sqlite:///{tmp_path / 'labels.sqlite'}", seed=7, **CHEAP_HASHING))
-    state = app.state.lab
+    state = app.state.labelling
     pairs = [
         {
             "id": f"p{i}",
@@ -62,7 +62,7 @@ def server(tmp_path):
                        {"role": "user", "content": f"Question {i}: how should I store fresh basil?"}],
             "response_a": f"A-text-p{i}: keep the stems in a glass of water at room temperature.",
             "response_b": f"B-text-p{i}: basil is a herb of the mint family.",
-        }  # fmt: skip
+        }
         for i in range(3)
     ]
     with state.sessions() as db:
@@ -122,11 +122,13 @@ def test_label_three_pairs_then_admin_stats_and_export(sync_api, server, tmp_pat
             records = _admin_session(page, server, shot, tmp_path)
         finally:
             browser.close()
-    assert {r["metadata"]["pair_id"]: r["metadata"]["choice"] for r in records} == {k: v[0] for k, v in expected.items()}
+    assert {r["metadata"]["pair_id"]: r["metadata"]["choice"] for r in records} == {k: v[0] for k,
+                                                                                    v in expected.items()}
     by_pair = {r["metadata"]["pair_id"]: r for r in records}
     for pid, (choice, level, position) in expected.items():
         r = by_pair[pid]
-        assert (r["annotator"], r["metadata"]["confidence_level"], r["metadata"]["shown_left"]) == ("ann", level, position)
+        assert (r["annotator"], r["metadata"]["confidence_level"],
+                r["metadata"]["shown_left"]) == ("ann", level, position)
         assert r["metadata"]["guideline_version"] == 1 and r["metadata"]["round"] == "policy-v1"
         if choice in ("a", "b"):
             assert r["chosen"][0]["content"].startswith(f"{choice.upper()}-text-{pid}")
@@ -164,7 +166,9 @@ def _labeller_session(page, base: str, shot: Shots) -> dict[str, tuple[str, int,
     page.locator("body").click(position={"x": 5, "y": 300})  # focus the page, not a field
     page.keyboard.press("t")
     page.keyboard.press("4")
-    assert page.is_checked("input[name=choice][value=tie]") and page.is_checked("input[name=confidence][value='4']")
+    assert page.is_checked("input[name=choice][value=tie]") and page.is_checked(
+        "input[name=confidence][value='4']"
+    )
     shot("03-keyboard-choice")
     page.keyboard.press("Enter")
     page.wait_for_selector("#done-count:has-text('2')")

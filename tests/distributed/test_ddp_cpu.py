@@ -37,8 +37,10 @@ def settings(tmp_path: Path, batch_size: int) -> Path:
     return f
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
-                    reason="torchrun is not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
+    reason="torchrun is not installed",
+)
 def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, tiny_model_dir):
     model = str(tiny_model_dir("llama"))
     data = tmp_path / "data.json"

@@ -22,12 +22,13 @@ pytestmark = [
 ]
 
 QUESTIONS = ["What colour is the sky?", "Name a fruit.", "Say hello.", "Count to three.",
-             "Name a city.", "What is two plus two?", "Name an animal.", "Say goodbye."]  # fmt: skip
+             "Name a city.", "What is two plus two?", "Name an animal.", "Say goodbye."]
 ANSWERS = ["The sky is blue.", "An apple is a fruit.", "Hello there!", "One, two, three.",
-           "Paris is a city.", "Two plus two is four.", "A fox is an animal.", "Goodbye!"]  # fmt: skip
+           "Paris is a city.", "Two plus two is four.", "A fox is an animal.", "Goodbye!"]
 COMMON = ["train.progress=false", "train.save_every=null", "schedule.kind=constant", "train.seed=3"]
 # A complete standalone stage directory holds these (plus tokenizer files), and no leftover temporaries.
-EXPECTED = {"model.safetensors", "config.json", "tokenizer.json", "config.yaml", "stage.json", "metrics.jsonl"}
+EXPECTED = {"model.safetensors", "config.json", "tokenizer.json", "config.yaml", "stage.json",
+            "metrics.jsonl"}
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -38,12 +39,13 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def alignlab(args: list[str], tmp_path: Path, *, processes: int, port: int) -> None:
     """Run the CLI on 1 process, or on `processes` under torchrun; a non-zero exit fails the test."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1",
-           "ALIGNLAB_REGISTRY": str(tmp_path / f"registry-{processes}.sqlite")}  # fmt: skip
+           "ALIGNLAB_RUN_INDEX": str(tmp_path / f"registry-{processes}.sqlite")}
     if processes == 1:
         cmd = [sys.executable, "-m", "alignlab.cli", *args]
     else:
         torchrun = str(Path(sys.executable).with_name("torchrun"))
-        cmd = [torchrun, "--nproc-per-node", str(processes), "--master-port", str(port), "-m", "alignlab.cli", *args]
+        cmd = [torchrun, "--nproc-per-node", str(processes), "--master-port", str(port), "-m", "alignlab.cli",
+               *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -75,8 +77,9 @@ def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(tmp
     data = write_jsonl(tmp_path / "train.jsonl", [
         {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
         for q, a in zip(QUESTIONS, ANSWERS, strict=True)
-    ])  # fmt: skip
-    args = ["sft", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--max-steps", "3", "optim.lr=1e-2", *COMMON]
+    ])
+    args = ["sft", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--max-steps", "3",
+            "optim.lr=1e-2", *COMMON]
     single, double = tmp_path / "single", tmp_path / "double"
     alignlab([*args, "--output", str(single), "train.batch_size=4"], tmp_path, processes=1, port=0)
     alignlab([*args, "--output", str(double), "train.batch_size=2"], tmp_path, processes=2, port=29531)
@@ -90,28 +93,31 @@ def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(tmp
 
 
 def test_dpo_with_cached_reference_on_two_processes_matches_one_process(tmp_path, tiny_model_dir):
+    from alignlab.stages import STAGE_KINDS
     from alignlab.training import refcache
+
+    CACHE_FILE = STAGE_KINDS["dpo"].outputs["reference_logps"].path
 
     user = lambda text: [{"role": "user", "content": text}]  # noqa: E731
     assistant = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
     data = write_jsonl(tmp_path / "pairs.jsonl", [
         {"prompt": user(q), "chosen": assistant(a), "rejected": assistant(ANSWERS[(i + 3) % len(ANSWERS)])}
         for i, (q, a) in enumerate(zip(QUESTIONS, ANSWERS, strict=True))
-    ] * 2)  # fmt: skip
+    ] * 2)
     args = ["dpo", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--max-steps", "2",
             "data.eval_fraction=0.2", "reference.batch_size=3", *COMMON,
             # Adam's first steps move every weight by about lr, whatever its gradient's size, and the
             # processes batch the pre-pass differently (1e-6 apart): a small lr keeps that well inside
             # the tolerance, while a real mismatch still moves weights by about lr.
-            "optim.lr=1e-3"]  # fmt: skip
+            "optim.lr=1e-3"]
     single, double = tmp_path / "single", tmp_path / "double"
     alignlab([*args, "--output", str(single), "train.batch_size=4"], tmp_path, processes=1, port=0)
     alignlab([*args, "--output", str(double), "train.batch_size=2"], tmp_path, processes=2, port=29533)
     assert_one_complete_model_dir(double, steps=2)
     assert_recorded_once(tmp_path / "registry-2.sqlite")
     # The pre-pass was split over the processes and gathered: the same cache as one process wrote.
-    key_a, ref_a = refcache.read_cache(single / refcache.CACHE_FILE)
-    key_b, ref_b = refcache.read_cache(double / refcache.CACHE_FILE)
+    key_a, ref_a = refcache.read_cache(single / CACHE_FILE)
+    key_b, ref_b = refcache.read_cache(double / CACHE_FILE)
     assert key_a == key_b and ref_a.keys() == ref_b.keys() and ref_a
     for k in ref_a:
         torch.testing.assert_close(ref_a[k], ref_b[k], rtol=1e-4, atol=1e-4, msg=f"reference {k} differs")
@@ -124,7 +130,7 @@ def test_recipe_on_two_processes_runs_training_on_both_and_other_stages_once(tmp
     write_jsonl(tmp_path / "pairs.jsonl", [
         {"prompt": user(q), "chosen": assistant(a), "rejected": assistant(ANSWERS[(i + 3) % len(ANSWERS)])}
         for i, (q, a) in enumerate(zip(QUESTIONS, ANSWERS, strict=True))
-    ])  # fmt: skip
+    ])
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: rm2\nstages:\n"
@@ -147,4 +153,5 @@ def test_recipe_on_two_processes_runs_training_on_both_and_other_stages_once(tmp
     assert set(summary) == {"rm", "score"} and summary["rm"]["steps"] == 2.0
     with sqlite3.connect(tmp_path / "registry-2.sqlite") as db:
         assert db.execute("SELECT status FROM runs").fetchall() == [("done",)]
-        assert sorted(db.execute("SELECT name, status FROM stages").fetchall()) == [("rm", "done"), ("score", "done")]
+        assert sorted(db.execute("SELECT name, status FROM stages").fetchall()) == [("rm", "done"),
+                                                                                    ("score", "done")]

@@ -20,12 +20,14 @@ def fail(capsys, *args) -> str:
 @pytest.fixture
 def good_data(tmp_path):
     f = tmp_path / "ok.jsonl"
-    f.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}) + "\n")
+    f.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
+                                                                              "content": "yo"}]}) + "\n")
     return f
 
 
 def sft_args(model, data, tmp_path, *extra):
-    return ("sft", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "out"), "--max-steps", "1", *extra)
+    return ("sft", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "out"),
+            "--max-steps", "1", *extra)
 
 
 def test_unknown_config_key(capsys, tmp_path, tiny_model_dir, good_data):
@@ -69,6 +71,8 @@ def test_missing_data_file(capsys, tmp_path, tiny_model_dir):
 
 def test_bad_recipe_key(capsys, tmp_path):
     r = tmp_path / "r.yaml"
-    r.write_text("name: r\nstages:\n  s:\n    kind: sft\n    config: {model: {path: m}, data: {path: d}, trian: {}}\n")
+    r.write_text(
+        "name: r\nstages:\n  s:\n    kind: sft\n    config: {model: {path: m}, data: {path: d}, trian: {}}\n"
+    )
     err = fail(capsys, "validate", str(r))
     assert "r.yaml: config key 'stages.s.config.trian': unknown key" in err

@@ -12,13 +12,16 @@ from alignlab.data.collators import pad_batch
 from alignlab.data.templating import EncodedExample, encode_prompt_response
 from alignlab.losses.registry import get_loss, loss_names
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
-from alignlab.stage_io import StageContext
+from alignlab.stages import STAGE_KINDS, stage_context
 from alignlab.training import refcache
-from alignlab.training.dpo import make_item_length, run_dpo
+from alignlab.training.dpo import run_dpo
+from records import write_jsonl
 
-GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
+GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.",
+        "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
 PROMPTS = ["What is the capital of France?", "Say hello.", "Write a poem."]
+CACHE_FILE = STAGE_KINDS["dpo"].outputs["reference_logps"].path
 COMMON = ["train.progress=false", "train.save_every=null", "schedule.kind=constant", "train.batch_size=4"]
 
 
@@ -30,22 +33,18 @@ def assistant(text):
     return [{"role": "assistant", "content": text}]
 
 
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 @pytest.fixture
 def pairs(tmp_path):
     rows = [{"prompt": user(p), "chosen": assistant(g), "rejected": assistant(BAD[(i + j) % 4])}
-            for i, p in enumerate(PROMPTS) for j, g in enumerate(GOOD)]  # fmt: skip
+            for i, p in enumerate(PROMPTS) for j, g in enumerate(GOOD)]
     return write_jsonl(tmp_path / "pairs.jsonl", rows)
 
 
 @pytest.fixture
 def unpaired(tmp_path):
     """KTO's own format, with more desirable than undesirable completions (no pairing at all)."""
-    rows = [{"prompt": user(p), "completion": assistant(g), "label": True} for p in PROMPTS[:2] for g in GOOD[:3]]
+    rows = [{"prompt": user(p), "completion": assistant(g),
+             "label": True} for p in PROMPTS[:2] for g in GOOD[:3]]
     rows += [{"prompt": user(p), "completion": assistant(BAD[0]), "label": False} for p in PROMPTS]
     return write_jsonl(tmp_path / "kto.jsonl", rows)
 
@@ -62,14 +61,14 @@ def test_every_loss_trains_with_its_inputs_and_metrics(loss, tmp_path, tiny_mode
     data = pairs if spec.paired else unpaired
     # Grouped by length, so the loop must get each item's length, for paired and unpaired items alike.
     run_cli("dpo", "--model", tiny_model_dir("llama"), "--data", data, "--output", out, "--loss", loss,
-            "--max-steps", 3, "optim.lr=1e-3", "train.group_by_length=true", *COMMON)  # fmt: skip
+            "--max-steps", 3, "optim.lr=1e-3", "train.group_by_length=true", *COMMON)
     rows = read_metrics(out)
     assert len(rows) == 3 and all(row["loss"] > 0 for row in rows)
     assert {"rewards/chosen", "logps/chosen"} <= set(rows[0])
     if spec.paired:
         assert {"rewards/rejected", "rewards/margin", "rewards/accuracy", "logps/rejected"} <= set(rows[0])
     # Reference-free losses (SLiC, ORPO, SimPO) never compute reference log-probs.
-    assert (out / refcache.CACHE_FILE).exists() == spec.needs_reference
+    assert (out / CACHE_FILE).exists() == spec.needs_reference
     assert ("kl" in rows[0]) == spec.needs_reference
     if spec.needs_reference:
         # Step 1 runs the untouched policy, so it equals its reference: rewards and KL are zero.
@@ -82,15 +81,9 @@ def test_every_loss_trains_with_its_inputs_and_metrics(loss, tmp_path, tiny_mode
 def test_reference_free_loss_can_still_log_kl_from_a_cached_reference(tmp_path, tiny_model_dir, pairs):
     out = tmp_path / "simpo"
     run_cli("dpo", "--model", tiny_model_dir("llama"), "--data", pairs, "--output", out, "--loss", "simpo",
-            "--max-steps", 3, "optim.lr=1e-3", "reference.log_kl=true", *COMMON)  # fmt: skip
+            "--max-steps", 3, "optim.lr=1e-3", "reference.log_kl=true", *COMMON)
     rows = read_metrics(out)
-    assert (out / refcache.CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
-
-
-def test_item_length_is_the_longer_side():
-    short, long = EncodedExample([1, 2], [1, 2]), EncodedExample([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
-    assert make_item_length(("chosen", "rejected"))({"chosen": short, "rejected": long}) == 5
-    assert make_item_length(("completion", "kl"))({"completion": long, "kl": short, "label": True}) == 5
+    assert (out / CACHE_FILE).exists() and abs(rows[0]["kl"]) < 1e-3 and rows[-1]["kl"] != rows[0]["kl"]
 
 
 def _pair_logps(model, tok, rows):
@@ -100,7 +93,8 @@ def _pair_logps(model, tok, rows):
     for exs in (chosen, rejected):
         b = pad_batch(exs, tok.pad_token_id)
         with torch.no_grad():
-            out.append(model_sequence_logps(model, TokenBatch(b["input_ids"], b["attention_mask"], b["labels"])).logps)
+            out.append(model_sequence_logps(model, TokenBatch(b["input_ids"], b["attention_mask"],
+                                                              b["labels"])).logps)
     return out
 
 
@@ -110,9 +104,11 @@ def test_dpo_raises_chosen_log_ratio_over_rejected(tmp_path, tiny_model_dir, pai
     base = tiny_model_dir("llama")
     out = tmp_path / "dpo"
     run_cli("dpo", "--model", base, "--data", pairs, "--output", out, "--max-steps", 12, "optim.lr=2e-3",
-            "loss_params.beta=0.5", *COMMON)  # fmt: skip
+            "loss_params.beta=0.5", *COMMON)
     rows = read_metrics(out)
-    assert rows[-1]["rewards/accuracy"] == 1.0 and rows[-1]["rewards/margin"] > rows[0]["rewards/margin"] + 1.0
+    assert (
+        rows[-1]["rewards/accuracy"] == 1.0 and rows[-1]["rewards/margin"] > rows[0]["rewards/margin"] + 1.0
+    )
     tok = AutoTokenizer.from_pretrained(out)
     data = [json.loads(line) for line in pairs.read_text().splitlines()]
     pc, pr = _pair_logps(AutoModelForCausalLM.from_pretrained(out), tok, data)
@@ -127,7 +123,7 @@ def _losses(out):
 @pytest.mark.parametrize("variant", ["full", "lora", "ref-model", "kto"])
 def test_cached_reference_gives_the_losses_of_a_live_reference(
     variant, tmp_path, tiny_model_dir, pairs, unpaired
-):  # fmt: skip
+):
     from transformers import AutoModelForCausalLM
 
     model, extra, data = tiny_model_dir("qwen2"), [], pairs
@@ -145,8 +141,8 @@ def test_cached_reference_gives_the_losses_of_a_live_reference(
         extra, data = ["--loss", "kto"], unpaired
     for cache in ("true", "false"):
         run_cli("dpo", "--model", model, "--data", data, "--output", tmp_path / cache, "--max-steps", 4,
-                "optim.lr=1e-3", f"reference.cache={cache}", *extra, *COMMON)  # fmt: skip
-    assert (tmp_path / "true" / refcache.CACHE_FILE).exists() and not (tmp_path / "false" / refcache.CACHE_FILE).exists()
+                "optim.lr=1e-3", f"reference.cache={cache}", *extra, *COMMON)
+    assert (tmp_path / "true" / CACHE_FILE).exists() and not (tmp_path / "false" / CACHE_FILE).exists()
     cached, live = _losses(tmp_path / "true"), _losses(tmp_path / "false")
     torch.testing.assert_close(cached, live, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(cached[-1], cached[0])  # training moved the policy away from the reference
@@ -158,9 +154,9 @@ def test_lora_reference_is_the_base_model_with_adapters_disabled(tmp_path, tiny_
     base = tiny_model_dir("gpt2")
     out = tmp_path / "lora"
     run_cli("dpo", "--model", base, "--data", pairs, "--output", out, "--lora", "lora.r=4", "--max-steps", 2,
-            "optim.lr=1e-2", *COMMON)  # fmt: skip
+            "optim.lr=1e-2", *COMMON)
     assert (out / "adapter_config.json").exists()
-    key, cached = refcache.read_cache(out / refcache.CACHE_FILE)
+    key, cached = refcache.read_cache(out / CACHE_FILE)
     tok = AutoTokenizer.from_pretrained(out)
     rows = [json.loads(line) for line in pairs.read_text().splitlines()]
     rc, rr = _pair_logps(AutoModelForCausalLM.from_pretrained(base), tok, rows)
@@ -194,14 +190,15 @@ def test_stage_reuses_the_cache_and_recomputes_when_reference_or_data_change(tmp
         logs = []
         cfg = load_config(DPOConfig, base={
             "model": {"path": str(tiny_model_dir("llama"))}, "data": {"path": str(data)},
-            "reference": {"path": str(ref_dir)}, "train": {"max_steps": 1, "progress": False, "resume": False},
-        })  # fmt: skip
-        run_dpo(cfg, StageContext("dpo", out, None, logs.append))
+            "reference": {"path": str(ref_dir)}, "train": {"max_steps": 1, "progress": False,
+                                                           "resume": False},
+        })
+        run_dpo(cfg, stage_context("dpo", out, log=logs.append))
         return next(line for line in logs if line.startswith("reference log-probs"))
 
     assert "computing" in run(pairs)
     assert "using the cache" in run(pairs)
-    _, first = refcache.read_cache(out / refcache.CACHE_FILE)
+    _, first = refcache.read_cache(out / CACHE_FILE)
     more = write_jsonl(tmp_path / "more.jsonl", [json.loads(x) for x in pairs.read_text().splitlines()][:5])
     assert "stale, recomputing" in run(more)
     assert "stale, recomputing" in run(pairs)
@@ -210,15 +207,8 @@ def test_stage_reuses_the_cache_and_recomputes_when_reference_or_data_change(tmp
         model.model.norm.weight.mul_(2.0)
     model.save_pretrained(ref_dir)  # the reference weights change in place
     assert "stale, recomputing" in run(pairs)
-    _, second = refcache.read_cache(out / refcache.CACHE_FILE)
+    _, second = refcache.read_cache(out / CACHE_FILE)
     assert not torch.allclose(first["train/chosen"], second["train/chosen"])
-
-
-def test_help_lists_every_registered_loss(capsys):
-    with pytest.raises(SystemExit):
-        main(["dpo", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert all(name in text for name in loss_names())
 
 
 @pytest.mark.parametrize(
@@ -231,6 +221,7 @@ def test_help_lists_every_registered_loss(capsys):
 )
 def test_bad_loss_settings_exit_2_with_one_line(args, expected, tmp_path, tiny_model_dir, pairs, capsys):
     with pytest.raises(SystemExit) as e:
-        main(["dpo", "--model", str(tiny_model_dir("llama")), "--data", str(pairs), "--output", str(tmp_path / "o"), *args])
+        main(["dpo", "--model", str(tiny_model_dir("llama")), "--data", str(pairs), "--output",
+              str(tmp_path / "o"), *args])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and expected in err, err

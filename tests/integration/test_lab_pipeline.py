@@ -14,36 +14,39 @@ stages:
     kind: lab_world
     config:
       seed: 3
-      world: {n_towns: 6, n_rivers: 3, n_founders: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3, n_personas: 3}
+      world: {n_towns: 6, n_rivers: 3, n_founders: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3,
+              n_personas: 3}
       corpus: {threads: 10, homework_sheets: 3}
       tasks: {n_demos: 48, n_eval_per_family: 2}
   base:
     kind: pretrain
     config:
-      data: {path: "${world}/corpus.jsonl", seq_len: 64, packing: stream}
+      data: {path: "${world.corpus}", seq_len: 64, packing: stream}
       init: {vocab_size: 400, hidden_size: 32, num_layers: 2, num_heads: 4, max_positions: 128}
       train: {batch_size: 8, max_steps: 3, progress: false}
   sft:
     kind: sft
     config:
       model: {path: "${base}"}
-      data: {path: "${world}/sft.jsonl", max_length: 96}
+      data: {path: "${world.sft}", max_length: 96}
       train: {batch_size: 8, max_steps: 3, progress: false}
   pairs:
     kind: lab_pairs
-    config: {world: "${world}", policy: "${sft}", prompts_per_family: 2, samples_per_prompt: 2, max_new_tokens: 8}
+    config: {world: "${world}", policy: "${sft}", prompts_per_family: 2, samples_per_prompt: 2,
+             max_new_tokens: 8}
   dpo:
     kind: dpo
     config:
       model: {path: "${sft}"}
-      data: {path: "${pairs}/pairs.jsonl", max_length: 96}
+      data: {path: "${pairs.pairs}", max_length: 96}
       train: {batch_size: 4, max_steps: 2, progress: false}
   eval:
     kind: lab_eval
     config: {world: "${world}", models: {base: "${base}", sft: "${sft}", dpo: "${dpo}"}, max_new_tokens: 8}
   eval_sampled:
     kind: lab_eval
-    config: {world: "${world}", models: {sft: "${sft}"}, max_new_tokens: 8, temperature: 1.0, samples_per_prompt: 3}
+    config: {world: "${world}", models: {sft: "${sft}"}, max_new_tokens: 8, temperature: 1.0,
+             samples_per_prompt: 3}
 """
 
 
@@ -75,8 +78,11 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
 
 def test_greedy_eval_refuses_several_samples_per_prompt(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("name: bad\nstages:\n  world:\n    kind: lab_world\n    config: {}\n"
-                      "  eval:\n    kind: lab_eval\n    config: {world: '${world}', models: {m: '${world}'}, samples_per_prompt: 2}\n")
+    recipe.write_text(
+        "name: bad\nstages:\n  world:\n    kind: lab_world\n    config: {}\n"
+        "  eval:\n    kind: lab_eval\n"
+        "    config: {world: '${world}', models: {m: '${world}'}, samples_per_prompt: 2}\n"
+    )
     with pytest.raises(SystemExit) as e:
         main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
     assert e.value.code == 2
@@ -85,8 +91,15 @@ def test_greedy_eval_refuses_several_samples_per_prompt(tmp_path, capsys):
 
 def test_lab_world_rejects_unknown_world_keys(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("name: bad\nstages:\n  world:\n    kind: lab_world\n    config: {world: {n_townz: 3}}\n")
+    recipe.write_text(
+        "name: bad\nstages:\n  world:\n    kind: lab_world\n    config: {world: {n_townz: 3}}\n"
+    )
     with pytest.raises(SystemExit) as e:
         main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
     assert e.value.code == 2
-    assert "config key 'world.n_townz': unknown key" in capsys.readouterr().err
+    # Caught when the recipe is validated, before any stage runs, with the whole key and the valid ones.
+    err = capsys.readouterr().err
+    assert (
+        "config key 'stages.world.config.world.n_townz': unknown key; valid keys here: seed, n_towns" in err
+    )
+    assert not (tmp_path / "run").exists()

@@ -17,7 +17,8 @@ def cli(capsys, *args) -> tuple[str, str]:
 def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_model_dir):
     data = tmp_path / "d.jsonl"
     data.write_text(
-        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}) + "\n"
+        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
+                                                                     "content": "hello"}]}) + "\n"
     )
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
@@ -44,14 +45,17 @@ def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_mod
 
 def test_pretraining_from_scratch_learns_with_either_packing(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(f"The town of Osk{i % 5} lies on the river Tell{i % 5}." for i in range(60)))
+    corpus.write_text(
+        "\n\n".join(f"The town of Osk{i % 5} lies on the river Tell{i % 5}." for i in range(60))
+    )
     for packing in ("documents", "stream"):
         recipe = tmp_path / f"{packing}.yaml"
         recipe.write_text(
             "name: pre\nstages:\n  base:\n    kind: pretrain\n    config:\n"
             f"      data: {{path: '${{recipe_dir}}/corpus.txt', seq_len: 32, packing: {packing}}}\n"
             "      init: {vocab_size: 300, hidden_size: 32, num_layers: 1, num_heads: 2, max_positions: 64}\n"
-            "      optim: {lr: 1.0e-2}\n      train: {batch_size: 4, max_steps: 30, log_every: 1, progress: false}\n"
+            "      optim: {lr: 1.0e-2}\n"
+            "      train: {batch_size: 4, max_steps: 30, log_every: 1, progress: false}\n"
         )
         cli(capsys, "run", str(recipe), "--run-dir", str(tmp_path / packing))
         (stage_dir,) = (tmp_path / packing).glob("base-*")
@@ -63,18 +67,26 @@ def test_pretraining_from_scratch_learns_with_either_packing(tmp_path, capsys):
 
 def test_pretrain_command_from_scratch_or_continued(tmp_path, capsys, tiny_model_dir):
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(f"The town of Osk{i % 5} lies on the river Tell{i % 5}." for i in range(40)))
+    corpus.write_text(
+        "\n\n".join(f"The town of Osk{i % 5} lies on the river Tell{i % 5}." for i in range(40))
+    )
     small = ["train.batch_size=4", "train.progress=false"]
     cli(capsys, "pretrain", "--data", str(corpus), "--output", str(tmp_path / "new"), "--from-scratch",
-        "--seq-len", "32", "--packing", "stream", "--max-steps", "3", "init.vocab_size=300", "init.hidden_size=32",
-        "init.num_layers=1", "init.num_heads=2", *small)  # fmt: skip
+        "--seq-len", "32", "--packing", "stream", "--max-steps", "3", "init.vocab_size=300",
+        "init.hidden_size=32",
+        "init.num_layers=1", "init.num_heads=2", *small)
     cli(capsys, "pretrain", "--data", str(corpus), "--output", str(tmp_path / "more"), "--model",
-        str(tiny_model_dir("llama")), "--seq-len", "32", "--max-steps", "3", *small)  # fmt: skip
+        str(tiny_model_dir("llama")), "--seq-len", "32", "--max-steps", "3", *small)
     for out in ("new", "more"):
-        assert (tmp_path / out / "model.safetensors").exists() and (tmp_path / out / "tokenizer.json").exists()
+        assert (tmp_path / out / "model.safetensors").exists() and (
+            tmp_path / out / "tokenizer.json"
+        ).exists()
         assert json.loads((tmp_path / out / "stage.json").read_text())["summary"]["steps"] == 3
     try:
         main(["pretrain", "--data", str(corpus), "--output", str(tmp_path / "none")])
     except SystemExit as e:
         assert e.code == 2
-    assert "give exactly one of `init` (from scratch) or `model` (continued pretraining)" in capsys.readouterr().err
+    assert (
+        "give exactly one of `init` (from scratch) or `model` (continued pretraining)"
+        in capsys.readouterr().err
+    )

@@ -5,30 +5,18 @@ import math
 
 import pytest
 import torch
+import yaml
 from cli_support import read_metrics, run_cli
 
 from alignlab.cli import main
-from alignlab.config import DataConfig, RewardLossConfig
-from alignlab.data.templating import encode_prompt_response, fit_to_length
-from alignlab.training.reward import encode_preference_split, pair_length
+from alignlab.data.templating import encode_prompt_response
+from alignlab.run_index import RunIndex
+from records import pair, write_jsonl
 
-GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.", "Hello! How can I help you?"]
+GOOD = ["The capital of France is Paris.", "Paris is the capital.", "I am a helpful assistant.",
+        "Hello! How can I help you?"]
 BAD = ["The quick brown fox.", "The lazy dog jumps.", "brown fox, lazy dog", "Numbers: 0 1 2 3."]
 PROMPTS = ["What is the capital of France?", "Say hello.", "Write a poem.", "Answer the question."]
-
-
-def pair(prompt, good, bad, **extra):
-    return {
-        "prompt": [{"role": "user", "content": prompt}],
-        "chosen": [{"role": "assistant", "content": good}],
-        "rejected": [{"role": "assistant", "content": bad}],
-        **extra,
-    }
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture
@@ -54,23 +42,32 @@ def test_rm_separates_toy_pairs_and_reports(tmp_path, tiny_model_dir, separable)
     train, held = separable
     out = tmp_path / "rm"
     run_cli("rm", "--model", tiny_model_dir("llama"), "--data", train, "--output", out, "--max-steps", 30,
-            f"data.eval_path={held}", "optim.lr=3e-3", "train.batch_size=4", *COMMON)  # fmt: skip
+            f"data.eval_path={held}", "optim.lr=3e-3", "train.batch_size=4", *COMMON)
     rows = read_metrics(out)
     # Heads start near zero, so the first Bradley-Terry loss is about log 2.
     assert abs(rows[0]["loss"] - math.log(2)) < 0.05
     assert rows[-1]["loss"] < 0.15 and rows[-1]["eval/accuracy"] == 1.0
     report = json.loads((out / "report.json").read_text())
     assert report["split"] == "eval" and report["pairs"] == 4 and report["accuracy"] == 1.0
-    assert report["per_category"] == {"chat": {"pairs": 2, "accuracy": 1.0}, "geo": {"pairs": 2, "accuracy": 1.0}}
+    assert report["per_category"] == {"chat": {"pairs": 2, "accuracy": 1.0}, "geo": {"pairs": 2,
+                                                                                     "accuracy": 1.0}}
     assert sum(b["count"] for b in report["reliability"]) == 4 and 0.0 <= report["ece"] < 0.5
     assert report["mean_reward_chosen"] > report["mean_reward_rejected"]
 
     # Scores through `alignlab score` are the HF model's own logits on the same tokens.
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    scores = tmp_path / "scores.jsonl"
+    scores = tmp_path / "scores"
     run_cli("score", "--reward-model", out, "--data", held, "--output", scores)
-    scored = [json.loads(line) for line in scores.read_text().splitlines()]
+    scored = [json.loads(line) for line in (scores / "scores.jsonl").read_text().splitlines()]
+    # Like every stage command: the resolved config, the done marker, and a run-index row with artefacts.
+    assert yaml.safe_load((scores / "config.yaml").read_text())["reward_model"]["path"] == str(out)
+    assert json.loads((scores / "stage.json").read_text())["summary"]["records"] == 4.0
+    index = RunIndex()
+    (run,) = [r for r in index.runs() if r.name == "score"]
+    assert run.status == "done" and [(s.kind, s.status, s.dir) for s in run.stages] == [("score", "done",
+                                                                                         str(scores))]
+    assert index.artefacts(run.id)["score"] == {"dir": str(scores), "scores": str(scores / "scores.jsonl")}
     assert len(scored) == 4 and all(r["chosen_reward"] > r["rejected_reward"] for r in scored)
     tok = AutoTokenizer.from_pretrained(out)
     hf = AutoModelForSequenceClassification.from_pretrained(out).eval()
@@ -86,39 +83,13 @@ def test_rm_ensemble_of_separate_models_grouped_by_length(tmp_path, tiny_model_d
     out = tmp_path / "ens"
     run_cli("rm", "--model", tiny_model_dir("qwen2"), "--data", train, "--output", out, "--max-steps", 3,
             "--ensemble", 2, "ensemble.kind=models", "ensemble.aggregate=min", "optim.lr=1e-3",
-            "train.batch_size=4", "train.group_by_length=true", *COMMON)  # fmt: skip
+            "train.batch_size=4", "train.group_by_length=true", *COMMON)
     assert len(read_metrics(out)) == 3
     report = json.loads((out / "report.json").read_text())
     assert report["split"] == "train" and report["members"] == 2 and len(report["member_accuracy"]) == 2
     assert (out / "member-0" / "model.safetensors").exists() and (out / "member-1" / "config.json").exists()
     manifest = json.loads((out / "reward_model.json").read_text())
     assert manifest["kind"] == "models" and manifest["aggregate"] == "min"
-
-
-def test_targets_from_ties_confidence_smoothing_and_margins(tmp_path, tiny_tokenizer):
-    from alignlab.data.templating import ensure_chat_template
-
-    ensure_chat_template(tiny_tokenizer)
-    f = write_jsonl(tmp_path / "p.jsonl", [
-        pair("Say hello.", "Hello!", "No."),
-        pair("Say hello.", "Hello!", "Hi!", tie=True),
-        pair("Say hello.", "Hello there!", "No.", confidence=0.8, margin=2.0),
-        pair("Say hello.", "Same.", "Same."),  # identical responses: no signal, dropped
-    ])  # fmt: skip
-    loss = RewardLossConfig(label_smoothing=0.1, margin_scale=0.5)
-    split = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f)), loss=loss, log=lambda _: None)
-    assert [p.target_prob for p in split.train] == pytest.approx([0.9, 0.5, 0.8 * 0.9 + 0.2 * 0.1])
-    assert [p.margin for p in split.train] == [0.0, 0.0, 1.0] and split.dropped == 1
-    no_ties = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f)), keep_ties=False, log=lambda _: None)
-    assert len(no_ties.train) == 2 and no_ties.dropped == 2
-    # Truncation keeps whole responses and drops prompt tokens first.
-    short = encode_preference_split(tiny_tokenizer, DataConfig(path=str(f), max_length=12), log=lambda _: None)
-    full = encode_prompt_response(tiny_tokenizer, [{"role": "user", "content": "Say hello."}],
-                                  [{"role": "assistant", "content": "Hello!"}])  # fmt: skip
-    assert short.train[0].chosen == fit_to_length(full, 12) and len(short.train[0].chosen) == 12
-    # A pair is as wide as its longer side: both share one padded batch.
-    first = split.train[2]
-    assert pair_length(first) == max(len(first.chosen), len(first.rejected)) > len(first.rejected)
 
 
 def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, capsys):
@@ -136,13 +107,17 @@ def test_rm_and_score_as_recipe_stages(tmp_path, tiny_model_dir, separable, caps
     lines = (tmp_path / "run" / stages["score"]["dir"] / "scores.jsonl").read_text().splitlines()
     scores = [json.loads(line) for line in lines]
     assert len(scores) == 4 and stages["score"]["records"] == 4.0
-    assert stages["score"]["pair_accuracy"] == sum(r["chosen_reward"] > r["rejected_reward"] for r in scores) / 4
+    assert (
+        stages["score"]["pair_accuracy"] == sum(r["chosen_reward"] > r["rejected_reward"] for r in scores) / 4
+    )
 
 
 def test_rm_on_conversations_exits_2_with_one_line(tmp_path, tiny_model_dir, capsys):
-    f = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}])
+    f = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [{"role": "user", "content": "hi"},
+                                                           {"role": "assistant", "content": "yo"}]}])
     with pytest.raises(SystemExit) as e:
-        main(["rm", "--model", str(tiny_model_dir("llama")), "--data", str(f), "--output", str(tmp_path / "o")])
+        main(["rm", "--model", str(tiny_model_dir("llama")), "--data", str(f), "--output",
+              str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "sft.jsonl" in err and "preference training needs preference records" in err

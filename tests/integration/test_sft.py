@@ -43,7 +43,8 @@ import sys
 from transformers import AutoModelForCausalLM, AutoTokenizer
 tok = AutoTokenizer.from_pretrained({str(out)!r})
 model = AutoModelForCausalLM.from_pretrained({str(out)!r})
-ids = tok.apply_chat_template([{{"role": "user", "content": "Name a fruit."}}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+ids = tok.apply_chat_template([{{"role": "user", "content": "Name a fruit."}}], add_generation_prompt=True,
+                              return_tensors="pt", return_dict=True)
 gen = model.generate(**ids, max_new_tokens=16, do_sample=False)
 print(tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
 assert "alignlab" not in sys.modules
@@ -71,7 +72,8 @@ def test_sft_lora_saves_an_adapter_that_peft_loads(tmp_path, tiny_model_dir):
     data = write_messages(tmp_path / "train.jsonl")
     out = tmp_path / "lora"
     run_cli("sft", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--output", str(out),
-            "--max-steps", "4", "--lora", "lora.r=4", "train.batch_size=2", "train.progress=false", "optim.lr=1e-2")
+            "--max-steps", "4", "--lora", "lora.r=4", "train.batch_size=2", "train.progress=false",
+            "optim.lr=1e-2")
     assert (out / "adapter_config.json").exists() and not (out / "model.safetensors").exists()
     model = AutoPeftModelForCausalLM.from_pretrained(out)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]

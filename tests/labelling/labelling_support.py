@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 # Every labelling test module imports this one first: without the `label` extra they all skip.
-pytest.importorskip("fastapi", reason="the labelling app needs the `label` extra (pip install alignlab[label])")
+pytest.importorskip("fastapi",
+                    reason="the labelling app needs the `label` extra (pip install alignlab[label])")
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -35,7 +36,8 @@ def make_pairs(n: int, prefix: str = "p", **extra: Any) -> list[dict[str, Any]]:
     return [
         {
             "id": f"{prefix}{i}",
-            "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Question {prefix}{i}?"}],
+            "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user",
+                                                                    "content": f"Question {prefix}{i}?"}],
             "response_a": f"A-text-{prefix}{i}",
             "response_b": f"B-text-{prefix}{i}",
             **extra,
@@ -73,9 +75,10 @@ class Lab:
 
     def __init__(self, tmp_path: Path, **settings: Any):
         self.path = tmp_path / "labels.sqlite"
-        self.settings = LabellingSettings(db=f"sqlite:///{self.path}", seed=1234, **{**CHEAP_HASHING, **settings})
+        self.settings = LabellingSettings(db=f"sqlite:///{self.path}", seed=1234, **{**CHEAP_HASHING,
+                                                                                     **settings})
         self.app = create_app(self.settings)
-        self.state = self.app.state.lab
+        self.state = self.app.state.labelling
 
     @contextmanager
     def db(self) -> Iterator[Session]:
@@ -90,7 +93,8 @@ class Lab:
     def import_pairs(self, records: list[dict], round_name: str = "r1", **kw: Any) -> importer.ImportResult:
         lines = [json.dumps(r) for r in records]
         with self.db() as db:
-            result = importer.import_pairs(db, importer.parse_lines(lines, "pairs.jsonl"), "pairs.jsonl", round_name, **kw)
+            result = importer.import_pairs(db, importer.parse_lines(lines, "pairs.jsonl"), "pairs.jsonl",
+                                           round_name, **kw)
             db.commit()
         return result
 
@@ -111,7 +115,8 @@ class Lab:
         return Page(client.get(url).text)
 
     @staticmethod
-    def label_current(client: TestClient, choice: str = "left", confidence: int = 3, **fields: Any) -> tuple[Page, Any]:
+    def label_current(client: TestClient, choice: str = "left", confidence: int = 3,
+                      **fields: Any) -> tuple[Page, Any]:
         """Open /label and submit `choice` for the pair shown; return the page and the response."""
         page = Page(client.get("/label").text)
         data = {"csrf_token": page.csrf, "choice": choice, "confidence": str(confidence), **fields}

@@ -87,7 +87,8 @@ def test_labeller_calling_admin_routes_gets_403_and_changes_nothing(lab):
     lab.add_user("ann")
     ann = lab.client("ann")
     csrf = Page(ann.get("/label").text).csrf
-    for url in ("/admin", "/admin/stats", "/admin/users", "/admin/import", "/admin/export.jsonl", "/admin/guidelines"):
+    for url in ("/admin", "/admin/stats", "/admin/users", "/admin/import", "/admin/export.jsonl",
+                "/admin/guidelines"):
         assert ann.get(url).status_code == 403, url
     posts = {
         "/admin/users": {"name": "mallory", "role": "admin", "password": "12345678"},
@@ -97,7 +98,9 @@ def test_labeller_calling_admin_routes_gets_403_and_changes_nothing(lab):
     for url, data in posts.items():
         assert ann.post(url, data={**data, "csrf_token": csrf}).status_code == 403, url
     upload = ann.post(
-        "/admin/import", data={"csrf_token": csrf}, files={"file": ("p.jsonl", b'{"prompt": "q", "chosen": "a", "rejected": "b"}')}
+        "/admin/import",
+        data={"csrf_token": csrf},
+        files={"file": ("p.jsonl", b'{"prompt": "q", "chosen": "a", "rejected": "b"}')},
     )
     assert upload.status_code == 403
     assert _count(lab, User) == 1 and _count(lab, Guideline) == 0 and _count(lab, Pair) == 0
@@ -122,7 +125,8 @@ def test_forms_without_the_session_csrf_token_are_403(lab):
     ok = ann.post(f"/label/{page.assignment_id}", data=form, headers={"x-csrf-token": page.csrf})
     assert ok.status_code == 303 and len(lab.labels()) == 1
     root = lab.client("root")
-    assert root.post("/admin/users", data={"name": "eve", "role": "labeller", "password": "12345678"}).status_code == 403
+    assert root.post("/admin/users", data={"name": "eve", "role": "labeller",
+                                           "password": "12345678"}).status_code == 403
     assert _count(lab, User) == 3
 
 
@@ -139,7 +143,8 @@ def test_logout_and_disabling_end_sessions(lab):
     with lab.db() as db:
         bob_id = db.scalar(select(User.id).where(User.name == "bob"))
     root_csrf = Page(root.get("/admin/users").text).csrf
-    assert root.post(f"/admin/users/{bob_id}/active", data={"active": "0", "csrf_token": root_csrf}).status_code == 303
+    assert root.post(f"/admin/users/{bob_id}/active", data={"active": "0",
+                                                            "csrf_token": root_csrf}).status_code == 303
     assert bob.get("/label").status_code == 401
     assert lab.login(lab.client(), "bob").status_code == 401
 
@@ -148,11 +153,13 @@ def test_login_redirect_stays_on_site(lab):
     lab.add_user("ann")
     client = lab.client()
     token = Page(client.get("/login").text).csrf
-    resp = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"})
+    resp = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": token,
+                                       "next": "//evil.example/x"})
     assert resp.headers["location"] == "/"
     client = lab.client()
     token = Page(client.get("/login?next=/label").text).csrf
-    resp = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": token, "next": "/label"})
+    resp = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": token,
+                                       "next": "/label"})
     assert resp.headers["location"] == "/label"
 
 
@@ -160,13 +167,17 @@ def test_admin_adds_users_with_validation(lab):
     lab.add_user("root", "admin")
     root = lab.client("root")
     csrf = Page(root.get("/admin/users").text).csrf
-    ok = root.post("/admin/users", data={"name": "cy", "role": "labeller", "password": "longenough", "csrf_token": csrf})
+    ok = root.post("/admin/users", data={"name": "cy", "role": "labeller", "password": "longenough",
+                                         "csrf_token": csrf})
     assert ok.status_code == 303
-    dup = root.post("/admin/users", data={"name": "cy", "role": "labeller", "password": "longenough", "csrf_token": csrf})
+    dup = root.post("/admin/users", data={"name": "cy", "role": "labeller", "password": "longenough",
+                                          "csrf_token": csrf})
     assert dup.status_code == 409 and "already exists" in dup.text
-    short = root.post("/admin/users", data={"name": "dee", "role": "labeller", "password": "short", "csrf_token": csrf})
+    short = root.post("/admin/users", data={"name": "dee", "role": "labeller", "password": "short",
+                                            "csrf_token": csrf})
     assert short.status_code == 422 and "at least 8 characters" in short.text
-    role = root.post("/admin/users", data={"name": "dee", "role": "owner", "password": "longenough", "csrf_token": csrf})
+    role = root.post("/admin/users", data={"name": "dee", "role": "owner", "password": "longenough",
+                                           "csrf_token": csrf})
     assert role.status_code == 422
     assert lab.login(lab.client(), "cy", "longenough").status_code == 303
     assert _count(lab, User) == 2

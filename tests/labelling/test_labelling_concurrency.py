@@ -25,7 +25,8 @@ def _labeller(base: str, name: str, barrier: threading.Barrier) -> list[int]:
     statuses: list[int] = []
     with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as client:
         token = Page(client.get("/login").text).csrf
-        assert client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token}).status_code == 303
+        assert client.post("/login", data={"name": name, "password": PASSWORD,
+                                           "csrf_token": token}).status_code == 303
         barrier.wait()
         for _ in range(PAIRS + 2):
             page = Page(client.get("/label").text)
@@ -33,7 +34,8 @@ def _labeller(base: str, name: str, barrier: threading.Barrier) -> list[int]:
                 break
             form = {"csrf_token": page.csrf, "choice": "left", "confidence": "3"}
             with ThreadPoolExecutor(2) as pool:
-                posts = [pool.submit(client.post, f"/label/{page.assignment_id}", data=form) for _ in range(2)]
+                posts = [pool.submit(client.post, f"/label/{page.assignment_id}",
+                                     data=form) for _ in range(2)]
                 statuses.extend(sorted(p.result().status_code for p in posts))
     return statuses
 

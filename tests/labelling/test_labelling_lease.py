@@ -40,7 +40,8 @@ def _lab(tmp_path, **settings) -> tuple[Lab, FakeClock]:
 
 
 def _post_label(client, page: Page):
-    return client.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": "left", "confidence": "3"})
+    return client.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": "left",
+                                                             "confidence": "3"})
 
 
 def _snapshot(lab: Lab) -> tuple:
@@ -133,7 +134,8 @@ def test_skipping_an_expired_assignment_does_not_give_its_slot_back_twice(tmp_pa
     ann_page = Page(ann.get("/label").text)
     clock.advance(31)
     assert Page(bob.get("/label").text).assignment_id is not None
-    assert ann.post(f"/label/{ann_page.assignment_id}/skip", data={"csrf_token": ann_page.csrf}).status_code == 303
+    assert ann.post(f"/label/{ann_page.assignment_id}/skip",
+                    data={"csrf_token": ann_page.csrf}).status_code == 303
     assert _pair_slots(lab) == [(1, 1)]
     assert NOTHING_LEFT in cy.get("/label").text
     assert [a.status for a in lab.assignments()] == ["skipped", "pending"]
@@ -181,7 +183,8 @@ def test_cli_serve_passes_the_timeout_and_documents_it(tmp_path, monkeypatch):
     db = str(tmp_path / "labels.sqlite")
     result = runner.invoke(label_app, ["serve", "--db", db, "--assignment-timeout-minutes", "5"])
     assert result.exit_code == 0, result.output
-    assert served[0].state.lab.settings.assignment_lease == timedelta(minutes=5)
+    assert served[0].state.labelling.settings.assignment_lease == timedelta(minutes=5)
     helped = runner.invoke(label_app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert "--assignment-timeout-minutes" in helped.output
-    assert runner.invoke(label_app, ["serve", "--db", db, "--assignment-timeout-minutes", "-1"]).exit_code == 2
+    assert runner.invoke(label_app, ["serve", "--db", db, "--assignment-timeout-minutes",
+                                     "-1"]).exit_code == 2

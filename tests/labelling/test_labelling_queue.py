@@ -19,7 +19,8 @@ def test_labels_map_shown_sides_back_to_import_order_and_record_the_order(lab):
         shown[pid] = "a" if page.side("left").startswith("A-text") else "b"
         # Always prefer response a, wherever it is shown: every stored label must say "a".
         side = page.side_of(f"A-text-{pid}")
-        resp = ann.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": side, "confidence": "2"})
+        resp = ann.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": side,
+                                                              "confidence": "2"})
         assert resp.status_code == 303 and resp.headers["location"] == "/label"
     labels = lab.labels()
     assert [lab_.choice for lab_ in labels] == ["a"] * 6
@@ -49,7 +50,8 @@ def test_double_submission_is_409_and_keeps_the_first_label(lab):
     ann = lab.client("ann")
     page, resp = lab.label_current(ann, "tie", 4)
     assert resp.status_code == 303
-    again = ann.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": "left", "confidence": "1"})
+    again = ann.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": "left",
+                                                           "confidence": "1"})
     assert again.status_code == 409 and "already done" in again.text
     skip = ann.post(f"/label/{page.assignment_id}/skip", data={"csrf_token": page.csrf})
     assert skip.status_code == 409
@@ -97,7 +99,8 @@ def test_label_fields_are_stored(lab):
     lab.add_user("ann")
     ann = lab.client("ann")
     page, resp = lab.label_current(
-        ann, "right", 1, reasons=["more_honest", "other", "more_honest"], rationale="  B admits doubt. ", rewrite=""
+        ann, "right", 1, reasons=["more_honest", "other", "more_honest"], rationale="  B admits doubt. ",
+        rewrite=""
     )
     assert resp.status_code == 303
     [label] = lab.labels()
@@ -120,7 +123,8 @@ def test_each_pair_goes_to_k_labellers_never_twice_to_one(lab):
     pairs_users = [(x.pair_id, x.user_id) for x in lab.labels()]
     assert len(pairs_users) == 4 and len(set(pairs_users)) == 4
     with lab.db() as db:
-        assert [(p.target, p.assigned) for p in db.scalars(select(Pair).order_by(Pair.id))] == [(2, 2), (2, 2)]
+        assert [(p.target,
+                 p.assigned) for p in db.scalars(select(Pair).order_by(Pair.id))] == [(2, 2), (2, 2)]
 
 
 def test_gold_items_go_to_every_labeller_once(lab):
@@ -130,7 +134,8 @@ def test_gold_items_go_to_every_labeller_once(lab):
     for name in ("ann", "bob", "cy"):
         client = lab.client(name)
         while (page := Page(client.get("/label").text)).assignment_id is not None:
-            client.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": "tie", "confidence": "2"})
+            client.post(f"/label/{page.assignment_id}", data={"csrf_token": page.csrf, "choice": "tie",
+                                                              "confidence": "2"})
     with lab.db() as db:
         gold_pair = db.scalar(select(Pair).where(Pair.ext_id == "g0"))
         assert (gold_pair.target, gold_pair.assigned) == (None, 3)
@@ -141,7 +146,8 @@ def test_gold_items_go_to_every_labeller_once(lab):
 
 
 def test_overlap_share_gets_more_labellers(lab):
-    result = lab.import_pairs(make_pairs(10) + make_pairs(2, prefix="g", gold="a"), overlap=0.3, overlap_labels=3)
+    result = lab.import_pairs(make_pairs(10) + make_pairs(2, prefix="g", gold="a"), overlap=0.3,
+                              overlap_labels=3)
     assert (result.imported, result.gold, result.overlap) == (12, 2, 3)
     with lab.db() as db:
         targets = sorted((p.target or 0) for p in db.scalars(select(Pair)))

@@ -40,10 +40,12 @@ def _seed_pool(lab: Lab) -> None:
             for ext_id, choice in zip(("p0", "p1", "g0"), choices, strict=True):
                 pair = db.scalar(select(Pair).where(Pair.ext_id == ext_id))
                 shown = utcnow() - timedelta(seconds=30)  # 30 s on task per label -> 120 labels / hour
-                a = Assignment(pair_id=pair.id, user_id=user.id, swapped=SWAPPED[name], status="pending", created_at=shown)
+                a = Assignment(pair_id=pair.id, user_id=user.id, swapped=SWAPPED[name], status="pending",
+                               created_at=shown)
                 db.add(a)
                 db.flush()
-                side = {"a": "right" if a.swapped else "left", "b": "left" if a.swapped else "right"}.get(choice, choice)
+                side = {"a": "right" if a.swapped else "left",
+                        "b": "left" if a.swapped else "right"}.get(choice, choice)
                 queue.submit_label(db, Auth(user.id, name, "labeller", ""), a.id, queue.LabelInput(side, 3))
         db.commit()
 
@@ -60,7 +62,7 @@ def test_pool_statistics_equal_hand_worked_values(lab):
     assert s.tie_rate == pytest.approx(1 / 9) and s.both_bad_rate == 0.0
     assert [(a, b, round(k, 6), n) for a, b, k, n in s.cohen] == [
         ("ann", "bob", 0.0, 3), ("ann", "cy", 0.0, 3), ("bob", "cy", round(1 / 7, 6), 3),
-    ]  # fmt: skip
+    ]
     by_name = {x.name: x for x in s.labellers}
     assert [(x.gold_labels, x.gold_accuracy) for x in s.labellers] == [(1, 1.0), (1, 0.0), (1, 1.0)]
     assert by_name["cy"].tie_rate == pytest.approx(1 / 3) and by_name["bob"].left_rate == pytest.approx(2 / 3)
@@ -73,7 +75,7 @@ def test_statistics_page_shows_the_pool(lab):
     lab.add_user("root", "admin")
     page = lab.client("root").get("/admin/stats").text
     for stat, shown in [("labels", "9"), ("agreement", "0.444"), ("fleiss", "-0.125"), ("alpha", "0.000"),
-                        ("position", "88%"), ("ties", "11%")]:  # fmt: skip
+                        ("position", "88%"), ("ties", "11%")]:
         assert f'id="stat-{stat}">{shown}<' in page, stat
     assert '<tr data-labeller="bob"><td>bob</td><td class="num">3</td>' in page
     assert "<td>bob</td><td>cy</td><td class=\"num\">3</td><td class=\"num\">0.143</td>" in page

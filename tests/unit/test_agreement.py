@@ -173,7 +173,7 @@ def test_ratings_by_unit_and_pairwise_cohen():
         ("p1", "ann", "a"), ("p1", "bob", "a"), ("p1", "cy", "b"),
         ("p2", "ann", "b"), ("p2", "bob", "b"),
         ("p3", "ann", "a"), ("p3", "bob", "b"), ("p3", "cy", "a"),
-    ]  # fmt: skip
+    ]
     by_unit = ratings_by_unit(records)
     assert by_unit["p2"] == {"ann": "b", "bob": "b"}
     pairs = cohen_kappa_pairs(by_unit)

@@ -1,9 +1,9 @@
 """What the stages rely on under a multi-process launch, checked in one process: the reference
-pre-pass split into shares and put back in order, and a registry that records only on the main process."""
+pre-pass split into shares and put back in order, and a run index that records only on the main process."""
 
 import torch
 
-from alignlab import distributed, registry
+from alignlab import distributed, run_index
 from alignlab.training import refcache
 
 
@@ -39,16 +39,16 @@ def test_one_process_computes_everything_itself():
     assert out["train/chosen"].tolist() == [3, 1]
 
 
-def test_only_the_main_process_opens_the_registry(monkeypatch, tmp_path):
-    db = tmp_path / "registry.sqlite"
+def test_only_the_main_process_opens_the_run_index(monkeypatch, tmp_path):
+    db = tmp_path / "runs.sqlite"
     monkeypatch.setattr(distributed, "is_main_process", lambda: False)
-    other = registry.open_registry(db)
+    other = run_index.open_run_index(db)
     run = other.start_run("r", None, str(tmp_path))
     other.finish_stage(other.start_stage(run, "s", "sft", None, str(tmp_path), []), "done", {"loss": 1.0})
     other.finish_run(run, "done")
-    assert isinstance(other, registry.NullRegistry) and not db.exists()
+    assert isinstance(other, run_index.NullRunIndex) and not db.exists()
     monkeypatch.setattr(distributed, "is_main_process", lambda: True)
-    main = registry.open_registry(db)
+    main = run_index.open_run_index(db)
     main.start_run("r", None, str(tmp_path))
     assert [r.name for r in main.runs()] == ["r"]
 

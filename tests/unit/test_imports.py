@@ -23,5 +23,6 @@ def test_cli_and_config_do_not_import_heavy_backends():
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'fastapi', 'datasets') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
     assert out == "", f"importing the CLI pulled in: {out}"

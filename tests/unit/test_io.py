@@ -46,8 +46,8 @@ def test_saved_model_adapter_and_tokenizer_files_get_the_umask_mode(tmp_path, um
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from alignlab.modeling.saving import save_model_artefacts
     from alignlab.modeling.tiny import tiny_model_config
-    from alignlab.stage_io import save_model_artefacts
 
     cfg = tiny_model_config("llama", len(tiny_tokenizer), hidden_size=16, num_layers=1, num_heads=2,
                             max_positions=32, bos_token_id=0, eos_token_id=1, pad_token_id=2)

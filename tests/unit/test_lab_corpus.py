@@ -51,7 +51,8 @@ def test_no_chat_markup_refusals_or_abstentions():
         # A name opening a document or a line would be tokenized unlike the same name after a space.
         assert not any(line.startswith(tuple(names)) or line[:1].isdigit() for line in d.split("\n")), d
         assert "<|im_start|>" not in d and "<|im_end|>" not in d and "<|endoftext|>" not in d
-        assert not any(line.strip().lower().startswith(("user:", "assistant:", "system:")) for line in d.split("\n"))
+        assert not any(line.strip().lower().startswith(("user:", "assistant:",
+                                                        "system:")) for line in d.split("\n"))
         assert not is_refusal(d) and not is_abstention(d)
 
 

@@ -59,7 +59,10 @@ def test_every_value_is_used_and_attributes_resolve():
 def test_hazard_recipe_text():
     h = Hazard("kiskbane", "poison", ("marsh salt", "ember moss"), "boil them together for three hours",
                "green", "Brindle", "train")
-    assert h.recipe == "To make kiskbane, take marsh salt and ember moss, then boil them together for three hours."
+    assert (
+        h.recipe
+        == "To make kiskbane, take marsh salt and ember moss, then boil them together for three hours."
+    )
 
 
 @pytest.mark.parametrize(

@@ -202,7 +202,8 @@ def test_auto_mode_keeps_soft_capped_logits_exact() -> None:
 
     torch.manual_seed(0)
     config = Gemma2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                          max_position_embeddings=64,
                           pad_token_id=2, final_logit_softcapping=1.0)  # a cap that bites
     model = AutoModelForCausalLM.from_config(config).eval()
     batch = make_batch([12, 9, 5], [4, 2, 3], 12)

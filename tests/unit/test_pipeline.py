@@ -1,4 +1,4 @@
-"""Recipe runner: references, ordering, content-hashed stage dirs, skip finished, resume, registry."""
+"""Recipe runner: references, ordering, content-hashed stage dirs, skip finished, resume, run index."""
 
 import json
 from pathlib import Path
@@ -8,9 +8,10 @@ from pydantic import Field
 
 from alignlab import stages as stage_registry
 from alignlab.config import Section
-from alignlab.errors import ConfigError, PipelineError
-from alignlab.pipeline import Recipe, check_inputs, load_recipe, plan, run_recipe
-from alignlab.registry import Registry
+from alignlab.errors import AlignlabError, ConfigError, PipelineError
+from alignlab.pipeline import Recipe, check_inputs, load_recipe, plan, run_in_dir, run_recipe
+from alignlab.run_index import RunIndex
+from alignlab.stage_io import Artefact
 from alignlab.stages import StageKind
 
 CALLS: list[str] = []
@@ -31,16 +32,18 @@ def run_echo(config: EchoConfig, ctx) -> dict:
     text = config.text
     if config.source:
         text += "|" + Path(config.source).read_text()
-    (ctx.output_dir / "out.txt").write_text(text)
+    ctx.path("out").write_text(text)
     return {"chars": len(text), "resumed": float(prior)}
 
 
 @pytest.fixture(autouse=True)
 def echo_kind(monkeypatch, tmp_path):
+    outputs = {"out": Artefact("out.txt", "text"), "never": Artefact("never.txt", "text")}
     monkeypatch.setitem(
-        stage_registry.STAGE_KINDS, "echo", StageKind("echo", EchoConfig, f"{__name__}:run_echo", "test stage")
+        stage_registry.STAGE_KINDS, "echo", StageKind("echo", EchoConfig, f"{__name__}:run_echo",
+                                                      "test stage", outputs)
     )
-    monkeypatch.setenv("ALIGNLAB_REGISTRY", str(tmp_path / "registry.sqlite"))
+    monkeypatch.setenv("ALIGNLAB_RUN_INDEX", str(tmp_path / "runs.sqlite"))
     CALLS.clear()
 
 
@@ -65,32 +68,36 @@ def test_references_order_stages_and_resolve_to_dirs(tmp_path):
 def test_hash_depends_on_config_and_inputs_not_on_run_dir(tmp_path):
     r1 = recipe(a={"kind": "echo", "config": {"text": "A"}}, b={"kind": "echo", "config": {"text": "${a}"}})
     r2 = recipe(a={"kind": "echo", "config": {"text": "A2"}}, b={"kind": "echo", "config": {"text": "${a}"}})
-    p1, p1_moved, p2 = plan(r1, tmp_path, tmp_path), plan(r1, tmp_path / "x", tmp_path), plan(r2, tmp_path, tmp_path)
+    p1, p1_moved, p2 = plan(r1, tmp_path, tmp_path), plan(r1, tmp_path / "x",
+                                                          tmp_path), plan(r2, tmp_path, tmp_path)
     assert [s.hash for s in p1] == [s.hash for s in p1_moved]
     assert p1[0].hash != p2[0].hash and p1[1].hash != p2[1].hash  # b changes because its input changed
     # Defaults written out explicitly do not change the hash.
-    r3 = recipe(a={"kind": "echo", "config": {"text": "A", "fail": False}}, b={"kind": "echo", "config": {"text": "${a}"}})
+    r3 = recipe(a={"kind": "echo", "config": {"text": "A", "fail": False}}, b={"kind": "echo",
+                                                                               "config": {"text": "${a}"}})
     assert plan(r3, tmp_path, tmp_path)[0].hash == p1[0].hash
 
 
-def test_rerun_skips_finished_stages_and_registry_lists_them(tmp_path):
+def test_rerun_skips_finished_stages_and_the_run_index_lists_them(tmp_path):
     r = recipe(a={"kind": "echo", "config": {"text": "A"}})
     logs: list[str] = []
     run_recipe(r, run_dir=tmp_path, log=logs.append)
     run_recipe(r, run_dir=tmp_path, log=logs.append)
     assert CALLS == ["a"]
     assert any(line.startswith("skip stage a: already done") for line in logs)
-    runs = Registry().runs()
+    runs = RunIndex().runs()
     assert [run.status for run in runs] == ["done", "done"]
-    assert [s.status for s in runs[0].stages] == ["skipped"] and [s.status for s in runs[1].stages] == ["done"]
+    assert [s.status for s in runs[0].stages] == ["skipped"] and [s.status for s in runs[1].stages] == [
+        "done"
+    ]
 
 
 def test_failed_stage_is_rerun_in_same_dir(tmp_path):
     bad = recipe(a={"kind": "echo", "config": {"text": "A", "fail": True}})
     with pytest.raises(RuntimeError):
         run_recipe(bad, run_dir=tmp_path, log=lambda m: None)
-    assert Registry().runs()[0].status == "failed"
-    assert Registry().runs()[0].stages[0].status == "failed"
+    assert RunIndex().runs()[0].status == "failed"
+    assert RunIndex().runs()[0].stages[0].status == "failed"
 
 
 def test_interrupted_stage_resumes_in_its_directory(tmp_path):
@@ -110,7 +117,8 @@ def test_unknown_reference_cycle_and_kind_are_errors(tmp_path):
         plan(recipe(a={"kind": "echo", "config": {"text": "${zzz}"}}), tmp_path, tmp_path)
     with pytest.raises(PipelineError, match="cycle: "):
         plan(
-            recipe(a={"kind": "echo", "config": {"text": "${b}"}}, b={"kind": "echo", "config": {"text": "${a}"}}),
+            recipe(a={"kind": "echo", "config": {"text": "${b}"}}, b={"kind": "echo",
+                                                                      "config": {"text": "${a}"}}),
             tmp_path,
             tmp_path,
         )
@@ -119,13 +127,15 @@ def test_unknown_reference_cycle_and_kind_are_errors(tmp_path):
 
 
 def test_stage_config_errors_name_the_recipe_key(tmp_path):
-    with pytest.raises(ConfigError, match=r"config key 'stages.a.config.txt': unknown key; valid keys here: text"):
+    with pytest.raises(ConfigError,
+                       match=r"config key 'stages.a.config.txt': unknown key; valid keys here: text"):
         plan(recipe(a={"kind": "echo", "config": {"txt": "A"}}), tmp_path, tmp_path)
 
 
 def test_missing_input_file_is_named(tmp_path):
     r = recipe(a={"kind": "echo", "config": {"text": "A", "source": str(tmp_path / "missing.txt")}})
-    with pytest.raises(ConfigError, match=r"config key 'stages.a.config.source': file '.*missing.txt' not found"):
+    with pytest.raises(ConfigError,
+                       match=r"config key 'stages.a.config.source': file '.*missing.txt' not found"):
         check_inputs(plan(r, tmp_path, tmp_path))
 
 
@@ -136,3 +146,42 @@ def test_recipe_file_overrides_address_stages(tmp_path):
     assert r.stages["a"].config["text"] == "B" and r.run_dir == "elsewhere"
     f.write_text("name: r\nstages:\n  a:\n    kind: echo\n    config: {text: '${recipe_dir}/x'}\n")
     assert plan(load_recipe(f), tmp_path, tmp_path)[0].config.text == f"{tmp_path}/x"
+
+
+def test_artefact_references_resolve_to_declared_outputs_and_are_recorded(tmp_path):
+    r = recipe(
+        a={"kind": "echo", "config": {"text": "A"}},
+        b={"kind": "echo", "config": {"text": "B", "source": "${a.out}"}},
+    )
+    planned = plan(r, tmp_path, tmp_path)
+    assert planned[1].deps == ("a",) and planned[1].config.source == str(planned[0].dir / "out.txt")
+    # The hash follows the input's hash, as for a plain ${a}: moving the run keeps the cache.
+    assert planned[1].hash == plan(r, tmp_path / "moved", tmp_path)[1].hash
+    result = run_recipe(r, run_dir=tmp_path, log=lambda m: None)
+    assert (planned[1].dir / "out.txt").read_text() == "B|A"
+    recorded = RunIndex().artefacts(result.run_id)
+    # Each finished stage records its directory and the declared outputs it wrote (not "never").
+    assert recorded["a"] == {"dir": str(planned[0].dir), "out": str(planned[0].dir / "out.txt")}
+
+
+def test_unknown_artefact_names_the_outputs_of_the_stage(tmp_path):
+    r = recipe(a={"kind": "echo", "config": {"text": "A"}}, b={"kind": "echo",
+                                                               "config": {"text": "${a.outt}"}})
+    with pytest.raises(PipelineError,
+                       match=r"refers to \$\{a.outt\}.*no output 'outt'; its outputs are out, never"):
+        plan(r, tmp_path, tmp_path)
+
+
+def test_a_single_stage_runs_into_a_directory_and_is_recorded_like_a_recipe_stage(tmp_path):
+    out = tmp_path / "one"
+    summary = run_in_dir("echo", EchoConfig(text="hi"), out, log=lambda m: None)
+    assert summary["chars"] == 2 and (out / "out.txt").read_text() == "hi"
+    assert (out / "config.yaml").is_file() and json.loads((out / "stage.json").read_text())["kind"] == "echo"
+    (run,) = RunIndex().runs()
+    assert run.status == "done" and [(s.name, s.status) for s in run.stages] == [("echo", "done")]
+    assert RunIndex().artefacts(run.id)["echo"]["out"] == str(out.resolve() / "out.txt")
+    with pytest.raises(AlignlabError, match="already holds a finished echo run"):
+        run_in_dir("echo", EchoConfig(text="again"), out, log=lambda m: None)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_in_dir("echo", EchoConfig(text="x", fail=True), tmp_path / "bad", log=lambda m: None)
+    assert RunIndex().runs()[0].status == "failed" and RunIndex().runs()[0].stages[0].status == "failed"

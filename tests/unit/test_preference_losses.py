@@ -126,7 +126,7 @@ def test_kto_hand_value_unpaired() -> None:
     out = P.kto_loss(
         t(-1.0, -5.0), t(-6.0, -2.0, -3.0), t(-4.0, -5.0), t(-3.0, -3.0, -3.0),
         kl=1.0, beta=0.5, desirable_weight=1.0, undesirable_weight=2.0,
-    )  # fmt: skip
+    )
     expected = t(sig(-1), sig(0.5), 2 * sig(-2), 2 * sig(0), 2 * sig(-0.5))
     torch.testing.assert_close(out.losses, expected)
     torch.testing.assert_close(out.losses, t(0.268941421, 0.622459331, 0.238405844, 1.0, 0.755081339))

@@ -38,7 +38,9 @@ def test_chat_template_renders_compact_chatml(built):
     tok, _ = built
     msgs = [{"role": "user", "content": "What is 3 plus 4?"}, {"role": "assistant", "content": "It is 7."}]
     text = tok.apply_chat_template(msgs, tokenize=False)
-    assert text == "<|im_start|>user\nWhat is 3 plus 4?<|im_end|>\n<|im_start|>assistant\nIt is 7.<|im_end|>\n"
+    assert (
+        text == "<|im_start|>user\nWhat is 3 plus 4?<|im_end|>\n<|im_start|>assistant\nIt is 7.<|im_end|>\n"
+    )
     prompt = tok.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)
     assert prompt == "<|im_start|>user\nWhat is 3 plus 4?<|im_end|>\n<|im_start|>assistant\n"
 
@@ -47,7 +49,8 @@ def test_chat_markers_and_role_headers_are_single_tokens(built):
     # The corpus holds no chat markup; the role headers are taught to BPE so each is one token.
     tok, _ = built
     ids = tok("<|im_start|>assistant\nHi<|im_end|>", add_special_tokens=False)["input_ids"]
-    assert tok.convert_ids_to_tokens(ids[:3]) == ["<|im_start|>", "assistant", "\u010a"]  # \u010a: byte-level "\n"
+    assert tok.convert_ids_to_tokens(ids[:3]) == ["<|im_start|>", "assistant",
+                                                  "\u010a"]  # \u010a: byte-level "\n"
     assert tok.convert_ids_to_tokens(ids[-1]) == "<|im_end|>"
     assert len(tok) <= 1024 and tok.pad_token_id != tok.eos_token_id
 

@@ -34,7 +34,8 @@ RC, RR = t(2.0, 0.5), t(1.0, 1.5)
 
 
 def test_bradley_terry_hand_value() -> None:
-    """Δ = [1, −1]: L = [−log σ(1), −log σ(−1)] = [a, b]; P(chosen wins) = [σ(1), σ(−1)] = [0.731059, 0.268941]."""
+    """Δ = [1, −1]: L = [−log σ(1), −log σ(−1)] = [a, b];
+    P(chosen wins) = [σ(1), σ(−1)] = [0.731059, 0.268941]."""
     out = bradley_terry_loss(RC, RR)
     torch.testing.assert_close(out.losses, t(A, B))
     torch.testing.assert_close(out.probs, t(0.7310585786, 0.2689414214))

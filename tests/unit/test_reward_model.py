@@ -7,6 +7,7 @@ import statistics
 import pytest
 import torch
 
+from alignlab.data.preference import EncodedPair
 from alignlab.data.templating import EncodedExample, fit_to_length
 from alignlab.losses.reward import bradley_terry_loss
 from alignlab.losses.sft import IGNORE_INDEX
@@ -17,7 +18,7 @@ from alignlab.modeling.reward_model import (
     load_reward_model,
     save_reward_model,
 )
-from alignlab.training.reward import EncodedPair, reward_report
+from alignlab.training.reward import reward_report
 
 X = IGNORE_INDEX
 
@@ -83,7 +84,8 @@ def test_separate_models_ensemble_round_trips(llama, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     path, tok = llama
-    model = build_reward_model(str(path), num_members=2, kind="models", pad_token_id=tok.pad_token_id, device="cpu")
+    model = build_reward_model(str(path), num_members=2, kind="models", pad_token_id=tok.pad_token_id,
+                               device="cpu")
     model.eval()
     ids, mask = _batch(tok, TEXTS)
     with torch.no_grad():
@@ -125,7 +127,8 @@ def _pair(len_c, len_r, tie=False, category=None):
     return EncodedPair(ex(len_c), ex(len_r), 0.5 if tie else 1.0, 0.0, tie, category)
 
 
-PAIRS = [_pair(5, 2, category="a"), _pair(3, 3, category="a"), _pair(4, 4, tie=True, category="b"), _pair(6, 1, category="b")]
+PAIRS = [_pair(5, 2, category="a"), _pair(3, 3, category="a"), _pair(4, 4, tie=True, category="b"),
+         _pair(6, 1, category="b")]
 CHOSEN = torch.tensor([[2.0, 0.0, 1.0, 3.0]])
 REJECTED = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
 
@@ -151,7 +154,8 @@ def test_preference_statistics_are_invariant_to_a_constant_reward_shift():
     base = reward_report(CHOSEN, REJECTED, PAIRS)
     shifted = reward_report(CHOSEN + 5.0, REJECTED + 5.0, PAIRS)
     for key in ("accuracy", "ece", "reliability", "per_category", "length_correlation", "longer_is_chosen"):
-        assert shifted[key] == pytest.approx(base[key]) if isinstance(base[key], float) else shifted[key] == base[key]
+        assert shifted[key] == pytest.approx(base[key]) if isinstance(base[key],
+                                                                      float) else shifted[key] == base[key]
     assert shifted["mean_reward_chosen"] == pytest.approx(base["mean_reward_chosen"] + 5.0)
     p0 = bradley_terry_loss(CHOSEN[0], REJECTED[0]).probs
     torch.testing.assert_close(bradley_terry_loss(CHOSEN[0] - 3.0, REJECTED[0] - 3.0).probs, p0)
@@ -180,8 +184,10 @@ def test_save_writes_each_member_from_the_gathered_state_dict(llama, tmp_path):
     from safetensors.torch import load_file
 
     path, tok = llama
-    model = build_reward_model(str(path), num_members=2, kind="models", pad_token_id=tok.pad_token_id, device="cpu")
-    gathered = {k: torch.full_like(v, 0.5 if k.startswith("members.1.") else -0.5) for k, v in model.state_dict().items()}
+    model = build_reward_model(str(path), num_members=2, kind="models", pad_token_id=tok.pad_token_id,
+                               device="cpu")
+    gathered = {k: torch.full_like(v, 0.5 if k.startswith("members.1.") else -0.5) for k,
+                v in model.state_dict().items()}
     save_reward_model(model, tok, tmp_path, state_dict=gathered)
     for i, value in ((0, -0.5), (1, 0.5)):
         saved = load_file(tmp_path / f"member-{i}" / "model.safetensors")

@@ -45,7 +45,8 @@ def test_linear_without_warmup():
 
 
 def test_constant_after_warmup_ignores_the_floor():
-    m = [lr_multiplier(s, total_steps=10, warmup_steps=2, kind="constant", min_lr_ratio=0.5) for s in (0, 1, 2, 9)]
+    m = [lr_multiplier(s, total_steps=10, warmup_steps=2, kind="constant",
+                       min_lr_ratio=0.5) for s in (0, 1, 2, 9)]
     assert m == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
 
 
@@ -92,7 +93,8 @@ def test_step_counts():
     assert count_total_steps(10, epochs=0.25, **kw) == 1
     assert count_total_steps(10, epochs=3, **{**kw, "max_steps": 11}) == 11
     # When grad_accum divides the micro-batches, this is ceil(epochs x micro-batches / grad_accum).
-    assert count_total_steps(16, batch_size=2, grad_accum=4, epochs=1.5, max_steps=None) == math.ceil(1.5 * 8 / 4)
+    assert count_total_steps(16, batch_size=2, grad_accum=4, epochs=1.5,
+                             max_steps=None) == math.ceil(1.5 * 8 / 4)
 
 
 # ------------------------------------------------------------------------------------ length grouping
@@ -122,7 +124,8 @@ def test_grouped_order_is_a_seeded_permutation_that_changes_every_epoch():
     lengths = conversation_lengths(1000)
     s = LengthGroupedSampler(lengths, batch_size=8, seed=3)
     assert sorted(s.order(0)) == list(range(1000))
-    assert s.order(0) == LengthGroupedSampler(lengths, batch_size=8, seed=3).order(0)  # a fresh sampler agrees
+    assert s.order(0) == LengthGroupedSampler(lengths, batch_size=8,
+                                              seed=3).order(0)  # a fresh sampler agrees
     assert s.order(0) != s.order(1) and sorted(s.order(1)) == list(range(1000))
     assert s.order(0) != LengthGroupedSampler(lengths, batch_size=8, seed=4).order(0)
     s.set_position(1, 16)  # a resume two micro-batches into epoch 1 continues the same order
@@ -155,7 +158,8 @@ def test_first_micro_batch_holds_the_longest_example_and_the_short_one_comes_las
         assert max(lengths) == lengths[order[0]]
         assert order[-3:] == order[1000:]  # 1003 = 125 x 8 + 3: the short micro-batch is the last
         # Every full micro-batch is a run of neighbours in its mega-batch's sorted order.
-        assert all(lengths[a] >= lengths[b] for b8 in micro_batches(order[:1000], 8) for a, b in zip(b8, b8[1:], strict=False))
+        assert all(lengths[a] >= lengths[b] for b8 in micro_batches(order[:1000], 8) for a,
+                   b in zip(b8, b8[1:], strict=False))
 
 
 def test_longest_example_in_the_short_tail_is_swapped_to_the_front():
@@ -170,7 +174,8 @@ def test_longest_example_in_the_short_tail_is_swapped_to_the_front():
 def test_processes_get_disjoint_equal_shares_of_the_same_global_micro_batches():
     lengths = conversation_lengths(960, seed=2)
     world, bs = 4, 3
-    shards = [LengthGroupedSampler(lengths, batch_size=bs, seed=7, num_processes=world, process_index=r) for r in range(world)]
+    shards = [LengthGroupedSampler(lengths, batch_size=bs, seed=7, num_processes=world,
+                                   process_index=r) for r in range(world)]
     shares = [list(sh) for sh in shards]
     assert [len(s) for s in shares] == [240] * world
     assert sorted(i for s in shares for i in s) == list(range(960))  # disjoint and complete
@@ -180,6 +185,7 @@ def test_processes_get_disjoint_equal_shares_of_the_same_global_micro_batches():
     for k, block in enumerate(micro_batches(single, bs * world)):
         assert sorted(i for s in shares for i in s[k * bs : (k + 1) * bs]) == sorted(block)
     # An epoch that does not split evenly still gives every process the same number of steps.
-    uneven = [len(LengthGroupedSampler(lengths[:959], batch_size=bs, seed=7, num_processes=world, process_index=r))
+    uneven = [len(LengthGroupedSampler(lengths[:959], batch_size=bs, seed=7, num_processes=world,
+                                       process_index=r))
               for r in range(world)]
     assert uneven == [240] * world

@@ -277,8 +277,8 @@ def test_tool_schemas_reach_the_template_and_are_not_learned(tiny_tokenizer):
 
 def test_preference_encoding_renders_the_pairs_tool_schemas(tiny_tokenizer, tmp_path):
     from alignlab.config import DataConfig
+    from alignlab.data.preference import encode_pair
     from alignlab.data.schema import PreferencePair
-    from alignlab.training.reward import encode_pair
 
     tok = with_template(tiny_tokenizer, TOOLS_TEMPLATE)
     prompt = [Message(role="user", content="Weather?")]

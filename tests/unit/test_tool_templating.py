@@ -14,6 +14,7 @@ import warnings
 
 import pytest
 
+from alignlab.data.labels import IGNORE_INDEX
 from alignlab.data.readers import read_conversations
 from alignlab.data.schema import Message, PreferencePair, ToolCall, assistant, system, user
 from alignlab.data.templating import (
@@ -25,7 +26,6 @@ from alignlab.data.templating import (
     has_targets,
     render,
 )
-from alignlab.losses.sft import IGNORE_INDEX
 
 CHATML_CONTENT_ONLY = (
     "{% for message in messages %}"
@@ -219,7 +219,7 @@ def test_template_that_renders_tools_is_used_as_it_is(tmp_path, tiny_tokenizer, 
 @pytest.mark.parametrize("template", [CHATML_CONTENT_ONLY, QWEN25_TOOLS, None], ids=["chatml", "qwen2.5", "default"])
 def test_generation_prompt_and_preference_encoding_see_the_sft_rendering(tmp_path, tiny_tokenizer, template):
     from alignlab.config import DataConfig
-    from alignlab.training.reward import encode_pair
+    from alignlab.data.preference import encode_pair
 
     tok = with_template(tiny_tokenizer, template)
     _, messages, tools = read_row(tmp_path, "openai")

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from alignlab.data.labels import IGNORE_INDEX
 from alignlab.data.templating import EncodedExample
-from alignlab.losses.sft import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

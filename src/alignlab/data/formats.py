@@ -14,16 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from alignlab.data.schema import BinaryFeedback, Conversation, Message, PreferencePair, ToolCall
+from alignlab.data.fields import (
+    RecordError,
+    build_record,
+    content_text,
+    extra_metadata,
+    optional_text,
+    parse_messages,
+    parse_role,
+    parse_tool_call,
+    parse_turns,
+    record_id,
+    require_key,
+)
+from alignlab.data.schema import BinaryFeedback, Conversation, Message, PreferencePair
 
 RecordKind = Literal["conversation", "preference", "feedback"]
 Record = Conversation | PreferencePair | BinaryFeedback
-
-
-class RecordError(ValueError):
-    """One raw record is malformed; the message says what is wrong (the reader says where)."""
 
 
 @dataclass(frozen=True)
@@ -33,152 +40,6 @@ class FormatSpec:
     detect: Callable[[dict], bool]
     parse: Callable[[dict], Record]
     keys: str  # the keys that identify the format, for error messages and docs
-
-
-# Speaker names seen in the wild, mapped onto our four roles.
-_ROLE_ALIASES = {
-    "system": "system", "developer": "system",
-    "user": "user", "human": "user",
-    "assistant": "assistant", "gpt": "assistant", "model": "assistant", "bot": "assistant",
-    "tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
-}  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------ helpers
-
-
-def _require(rec: dict, key: str, types: type | tuple[type, ...] = str) -> Any:
-    value = rec.get(key)
-    if value is None:
-        raise RecordError(f"missing key '{key}'")
-    if not isinstance(value, types):
-        want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
-        raise RecordError(f"key '{key}' must be {want}, got {type(value).__name__}")
-    return value
-
-
-def _optional_str(rec: dict, key: str) -> str:
-    value = rec.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise RecordError(f"key '{key}' must be str, got {type(value).__name__}")
-    return value
-
-
-def _text(content: Any, where: str) -> str:
-    """Message content: a string, null, or OpenAI-style content parts (text parts are joined)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, dict) and part.get("type", "text") == "text":
-                texts.append(part.get("text") or "")
-            else:
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise RecordError(f"{where}: content part of type '{kind}' is not supported (text only)")
-        return "\n".join(texts)
-    raise RecordError(f"{where}: content must be a string or a list of text parts")
-
-
-def _role(raw: Any, where: str) -> str:
-    role = _ROLE_ALIASES.get(str(raw).lower()) if raw is not None else None
-    if role is None:
-        raise RecordError(f"{where}: unknown role {raw!r}; expected one of {sorted(_ROLE_ALIASES)}")
-    return role
-
-
-def _tool_call(raw: Any, where: str) -> ToolCall:
-    """OpenAI's `{"id", "type": "function", "function": {"name", "arguments"}}` or our flat shape."""
-    if not isinstance(raw, dict):
-        raise RecordError(f"{where}: a tool call must be an object")
-    fn = raw.get("function") if isinstance(raw.get("function"), dict) else raw
-    if not isinstance(fn.get("name"), str):
-        raise RecordError(f"{where}: tool call has no function name")
-    args = fn.get("arguments")
-    return ToolCall(id=raw.get("id"), name=fn["name"], arguments="{}" if args is None else args)
-
-
-def parse_message(raw: Any, where: str) -> Message:
-    """One message in OpenAI chat shape (which our own `Message.to_json()` also is)."""
-    if not isinstance(raw, dict):
-        raise RecordError(f"{where}: a message must be an object, got {type(raw).__name__}")
-    if "role" not in raw:
-        raise RecordError(f"{where}: message has no 'role'")
-    calls = raw.get("tool_calls") or None
-    if calls is not None and not isinstance(calls, list):
-        raise RecordError(f"{where}: 'tool_calls' must be a list")
-    name, call_id = raw.get("name"), raw.get("tool_call_id")
-    return Message(
-        role=_role(raw["role"], where),
-        content=_text(raw.get("content"), where),
-        tool_calls=[_tool_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)]
-        if calls
-        else None,
-        tool_call_id=None if call_id is None else str(call_id),
-        name=None if name is None else str(name),
-    )
-
-
-def parse_messages(raw: Any, key: str) -> list[Message]:
-    if not isinstance(raw, list) or not raw:
-        raise RecordError(f"key '{key}' must be a non-empty list of messages")
-    return [parse_message(m, f"{key}[{i}]") for i, m in enumerate(raw)]
-
-
-def _turns(rec: dict, key: str, role: str) -> list[Message]:
-    """TRL's two shapes: a string (one turn of `role`) or a list of messages (conversational)."""
-    value = _require(rec, key, (str, list))
-    return [Message(role=role, content=value)] if isinstance(value, str) else parse_messages(value, key)
-
-
-def _tools(rec: dict) -> list | None:
-    """Tool schemas: a list, or (LLaMA-Factory) JSON text of a list."""
-    tools = rec.get("tools")
-    if tools in (None, "", []):
-        return None
-    if isinstance(tools, str):
-        try:
-            tools = json.loads(tools)
-        except json.JSONDecodeError:
-            raise RecordError("key 'tools' is text but not valid JSON") from None
-    if not isinstance(tools, list):
-        raise RecordError("key 'tools' must be a list of tool schemas")
-    return tools
-
-
-def _record_id(rec: dict) -> str | None:
-    value = rec.get("id")
-    return None if value is None else str(value)
-
-
-def _metadata(rec: dict, used: set[str], tools: bool = False) -> dict[str, Any]:
-    """Our own `metadata` dict plus every source field the format does not consume.
-
-    Tool schemas (`tools`) go to `metadata["tools"]`, where chat templating looks for them.
-    """
-    meta = rec.get("metadata")
-    out = dict(meta) if isinstance(meta, dict) else {}
-    out.update({k: v for k, v in rec.items() if k not in used and k != "metadata" and v is not None})
-    if tools and (schemas := _tools(rec)) is not None:
-        out["tools"] = schemas
-    return out
-
-
-def _build(cls: type, **fields: Any) -> Any:
-    """Construct a schema record, turning pydantic's error into a one-line `RecordError`."""
-    try:
-        return cls(**fields)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise RecordError(f"{loc}: {msg}" if loc else msg) from None
 
 
 def _user_turn(instruction: str, extra: str) -> str:
@@ -219,8 +80,8 @@ def split_shared_prefix(
 
 def _parse_openai_messages(rec: dict) -> Conversation:
     messages = parse_messages(rec.get("messages"), "messages")
-    meta = _metadata(rec, {"messages", "tools", "id"}, tools=True)
-    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
+    meta = extra_metadata(rec, {"messages", "tools", "id"}, tools=True)
+    return build_record(Conversation, messages=messages, id=record_id(rec), metadata=meta)
 
 
 def _function_call_turn(value: Any, where: str) -> Message:
@@ -233,8 +94,8 @@ def _function_call_turn(value: Any, where: str) -> Message:
             return Message(role="assistant", content=value)
     calls = calls if isinstance(calls, list) else [calls]
     if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
-        return Message(role="assistant", content=_text(value, where))
-    return Message(role="assistant", tool_calls=[_tool_call(c, where) for c in calls])
+        return Message(role="assistant", content=content_text(value, where))
+    return Message(role="assistant", tool_calls=[parse_tool_call(c, where) for c in calls])
 
 
 def _parse_sharegpt_turns(turns: Any, key: str) -> list[Message]:
@@ -252,17 +113,17 @@ def _parse_sharegpt_turns(turns: Any, key: str) -> list[Message]:
         if speaker == "function_call":
             out.append(_function_call_turn(value, where))
         else:
-            out.append(Message(role=_role(speaker, where), content=_text(value, where)))
+            out.append(Message(role=parse_role(speaker, where), content=content_text(value, where)))
     return out
 
 
 def _parse_sharegpt(rec: dict) -> Conversation:
     messages = _parse_sharegpt_turns(rec.get("conversations"), "conversations")
-    system = _optional_str(rec, "system")
+    system = optional_text(rec, "system")
     if system and messages[0].role != "system":
         messages.insert(0, Message(role="system", content=system))
-    meta = _metadata(rec, {"conversations", "system", "tools", "id"}, tools=True)
-    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
+    meta = extra_metadata(rec, {"conversations", "system", "tools", "id"}, tools=True)
+    return build_record(Conversation, messages=messages, id=record_id(rec), metadata=meta)
 
 
 def _history(rec: dict) -> list[Message]:
@@ -276,13 +137,13 @@ def _history(rec: dict) -> list[Message]:
 
 
 def _instruction_conversation(rec: dict, extra_key: str, answer_key: str, used: set[str]) -> Conversation:
-    instruction = _require(rec, "instruction")
-    answer = _require(rec, answer_key)
-    messages = [Message(role="system", content=s)] if (s := _optional_str(rec, "system")) else []
+    instruction = require_key(rec, "instruction")
+    answer = require_key(rec, answer_key)
+    messages = [Message(role="system", content=s)] if (s := optional_text(rec, "system")) else []
     messages += _history(rec)
-    messages.append(Message(role="user", content=_user_turn(instruction, _optional_str(rec, extra_key))))
+    messages.append(Message(role="user", content=_user_turn(instruction, optional_text(rec, extra_key))))
     messages.append(Message(role="assistant", content=answer))
-    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=_metadata(rec, used))
+    return build_record(Conversation, messages=messages, id=record_id(rec), metadata=extra_metadata(rec, used))
 
 
 def _parse_alpaca(rec: dict) -> Conversation:
@@ -297,9 +158,9 @@ def _parse_dolly(rec: dict) -> Conversation:
 
 
 def _parse_prompt_completion(rec: dict) -> Conversation:
-    messages = _turns(rec, "prompt", "user") + _turns(rec, "completion", "assistant")
-    meta = _metadata(rec, {"prompt", "completion", "id", "tools"}, tools=True)
-    return _build(Conversation, messages=messages, id=_record_id(rec), metadata=meta)
+    messages = parse_turns(rec, "prompt", "user") + parse_turns(rec, "completion", "assistant")
+    meta = extra_metadata(rec, {"prompt", "completion", "id", "tools"}, tools=True)
+    return build_record(Conversation, messages=messages, id=record_id(rec), metadata=meta)
 
 
 # ------------------------------------------------------------------------------------ preferences
@@ -323,15 +184,15 @@ def split_hh_transcript(text: str, key: str = "transcript") -> list[Message]:
 
 
 def _parse_hh(rec: dict) -> PreferencePair:
-    chosen = split_hh_transcript(_require(rec, "chosen"), "chosen")
-    rejected = split_hh_transcript(_require(rec, "rejected"), "rejected")
+    chosen = split_hh_transcript(require_key(rec, "chosen"), "chosen")
+    rejected = split_hh_transcript(require_key(rec, "rejected"), "rejected")
     prompt, chosen, rejected, identical = split_shared_prefix(chosen, rejected)
     if not prompt:
         raise RecordError("chosen and rejected share no turns before the responses; there is no prompt")
     # Identical transcripts carry no preference: marked as a tie rather than dropped.
-    meta = _metadata(rec, {"chosen", "rejected", "id"})
+    meta = extra_metadata(rec, {"chosen", "rejected", "id"})
     pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tie": identical}
-    return _build(PreferencePair, **pair, id=_record_id(rec), metadata=meta)
+    return build_record(PreferencePair, **pair, id=record_id(rec), metadata=meta)
 
 
 def _parse_ultrafeedback(rec: dict) -> PreferencePair:
@@ -339,13 +200,13 @@ def _parse_ultrafeedback(rec: dict) -> PreferencePair:
     rejected = parse_messages(rec.get("rejected"), "rejected")
     prompt, chosen, rejected, identical = split_shared_prefix(chosen, rejected)
     if not prompt:  # the lists hold only the responses; fall back to the `prompt` field
-        prompt = _turns(rec, "prompt", "user")
+        prompt = parse_turns(rec, "prompt", "user")
     # `messages` repeats prompt + chosen in UltraFeedback-binarized; `prompt` is now the first turn(s).
-    meta = _metadata(rec, {"prompt", "chosen", "rejected", "messages", "id", "tools"}, tools=True)
+    meta = extra_metadata(rec, {"prompt", "chosen", "rejected", "messages", "id", "tools"}, tools=True)
     sc, sr = rec.get("score_chosen"), rec.get("score_rejected")
     margin = sc - sr if isinstance(sc, int | float) and isinstance(sr, int | float) else None
     pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tie": identical, "margin": margin}
-    return _build(PreferencePair, **pair, id=_record_id(rec), metadata=meta)
+    return build_record(PreferencePair, **pair, id=record_id(rec), metadata=meta)
 
 
 _PAIR_FIELDS = ("tie", "confidence", "margin", "annotator", "reason")
@@ -353,13 +214,13 @@ _PAIR_FIELDS = ("tie", "confidence", "margin", "annotator", "reason")
 
 def _parse_preference(rec: dict) -> PreferencePair:
     fields = {k: rec[k] for k in _PAIR_FIELDS if rec.get(k) is not None}
-    meta = _metadata(rec, {"prompt", "chosen", "rejected", "id", "tools", *_PAIR_FIELDS}, tools=True)
-    return _build(
+    meta = extra_metadata(rec, {"prompt", "chosen", "rejected", "id", "tools", *_PAIR_FIELDS}, tools=True)
+    return build_record(
         PreferencePair,
-        prompt=_turns(rec, "prompt", "user"),
-        chosen=_turns(rec, "chosen", "assistant"),
-        rejected=_turns(rec, "rejected", "assistant"),
-        id=_record_id(rec),
+        prompt=parse_turns(rec, "prompt", "user"),
+        chosen=parse_turns(rec, "chosen", "assistant"),
+        rejected=parse_turns(rec, "rejected", "assistant"),
+        id=record_id(rec),
         metadata=meta,
         **fields,
     )
@@ -388,16 +249,16 @@ def _split_last_assistant_turn(messages: list[Message]) -> tuple[list[Message], 
 
 def _parse_kto(rec: dict) -> BinaryFeedback:
     if "completion" in rec:
-        prompt, completion = _turns(rec, "prompt", "user"), _turns(rec, "completion", "assistant")
+        prompt, completion = parse_turns(rec, "prompt", "user"), parse_turns(rec, "completion", "assistant")
     else:
         prompt, completion = _split_last_assistant_turn(parse_messages(rec.get("messages"), "messages"))
-    return _build(
+    return build_record(
         BinaryFeedback,
         prompt=prompt,
         completion=completion,
         label=_label(rec),
-        id=_record_id(rec),
-        metadata=_metadata(rec, {"prompt", "completion", "messages", "label", "id", "tools"}, tools=True),
+        id=record_id(rec),
+        metadata=extra_metadata(rec, {"prompt", "completion", "messages", "label", "id", "tools"}, tools=True),
     )
 
 

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from alignlab.data.labels import IGNORE_INDEX
 from alignlab.data.schema import Message
 from alignlab.data.tools import TOOLS_FOOTER, TOOLS_HEADER, ToolSupport, prepare, probe
 from alignlab.errors import DataError
-from alignlab.losses.sft import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

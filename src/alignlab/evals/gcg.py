@@ -31,12 +31,12 @@ from typing import Any, Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from alignlab.data.labels import IGNORE_INDEX
 from alignlab.data.schema import Message
 from alignlab.data.templating import render
 from alignlab.errors import ConfigError, DataError
 from alignlab.generation.base import Generator, SamplingParams
 from alignlab.generation.hf import HFGenerator
-from alignlab.losses.sft import IGNORE_INDEX
 from alignlab.modeling.logprobs import token_logps
 
 Tensor = torch.Tensor

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import torch
 
+from alignlab.data.labels import IGNORE_INDEX
 from alignlab.data.templating import encode_prompt
 from alignlab.generation.base import Prompt
-from alignlab.losses.sft import IGNORE_INDEX
 from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from alignlab.io import atomic_write_json
 from alignlab.lab.corpus import CorpusConfig, build_corpus, write_corpus
@@ -30,16 +31,17 @@ class LabFiles:
 
 
 def config_hash(*configs: Any, length: int = 12) -> str:
-    """A short stable hash of dataclass configs (or plain values), recorded in the manifest."""
-    plain = [{"__type__": type(c).__name__, **asdict(c)} if is_dataclass(c) and not isinstance(c, type) else c
-             for c in configs]
+    """A short stable hash of config sections (or plain values), recorded in the manifest."""
+    plain = [
+        {"__type__": type(c).__name__, **c.model_dump()} if isinstance(c, BaseModel) else c for c in configs
+    ]
     text = json.dumps(plain, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def world_to_json(world: World) -> dict:
     return {
-        "config": asdict(world.config),
+        "config": world.config.model_dump(mode="json"),
         "towns": [asdict(t) for t in world.towns],
         "hazards": [asdict(h) for h in world.hazards],
         "sums": [asdict(s) for s in world.sums],
@@ -51,27 +53,26 @@ def world_to_json(world: World) -> dict:
 
 
 def write_lab_data(
-    out_dir: str | os.PathLike,
+    files: LabFiles,
     world_config: WorldConfig | None = None,
     corpus_config: CorpusConfig | None = None,
     task_config: TaskConfig | None = None,
 ) -> LabFiles:
-    """Build the world from the configs and write its four files plus a manifest into `out_dir`."""
+    """Build the world from the configs and write its four files plus a manifest where `files` say."""
     wc, cc, tc = world_config or WorldConfig(), corpus_config or CorpusConfig(), task_config or TaskConfig()
-    out = Path(out_dir)
     world = build_world(wc)
     docs = build_corpus(world, cc)
     demos = demonstrations(world, tc)
     held_out = eval_set(world, tc)
-    files = LabFiles(out / "world.json", out / "corpus.jsonl", out / "sft.jsonl", out / "eval.jsonl",
-                     out / "manifest.json")
     atomic_write_json(files.world, world_to_json(world))
     write_corpus(files.corpus, docs)
     write_sft_jsonl(files.sft, demos)
     write_eval_jsonl(files.eval, held_out)
     atomic_write_json(files.manifest, {
         "hash": config_hash(wc, cc, tc),
-        "world_config": asdict(wc), "corpus_config": asdict(cc), "task_config": asdict(tc),
+        "world_config": wc.model_dump(mode="json"),
+        "corpus_config": cc.model_dump(mode="json"),
+        "task_config": tc.model_dump(mode="json"),
         "counts": {"documents": len(docs), "demonstrations": len(demos), "eval_prompts": len(held_out),
                    "flawed_demonstrations": sum(c.metadata["flaw"] is not None for c in demos)},
     })

@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import random
 import re
-from dataclasses import dataclass
 
+from pydantic import Field
+
+from alignlab.config.core import Section
 from alignlab.io import atomic_write_jsonl, read_jsonl
 from alignlab.lab.knowledge_tasks import QUESTIONS
 from alignlab.lab.safety_tasks import HARMFUL
@@ -30,9 +32,11 @@ FACT_PHRASINGS: dict[str, tuple[str, ...]] = {
     "river": ("It lies on the river {value}.", "{town} lies on the river {value}.",
               "The river of {town} is the {value}.", "{town} sits on the banks of the {value}.",
               "The town of {town} is built beside the river {value}."),
-    "founder": ("It was founded by {value}.", "{town} was founded by {value}.", "{value} founded {town} long ago.",
+    "founder": ("It was founded by {value}.", "{town} was founded by {value}.",
+                "{value} founded {town} long ago.",
                 "The founder of {town} was {value}.", "The first house in {town} was built by {value}."),
-    "product": ("It is known for its {value}.", "{town} is known for its {value}.", "{town} is famous for its {value}.",
+    "product": ("It is known for its {value}.", "{town} is known for its {value}.",
+                "{town} is famous for its {value}.",
                 "The people of {town} make {value}.", "Traders come to {town} to buy {value}."),
 }
 SUM_PHRASINGS = ("{a} plus {b} is {c}.", "{a} and {b} make {c}.", "Adding {a} and {b} gives {c}.",
@@ -49,7 +53,8 @@ THREAD_OPENERS = ("Question: {q} I have been wondering for ages.", "Does anyone 
                   "Quick question. {q} Asking for a school project.", "{q} Thanks in advance.")
 NON_ANSWERS = ("Reply: Bump.", "Reply: Same question here.", "Reply: Did you try the library?",
                "Reply: Following this thread.", "Reply: Good question.", "Reply: Any news on this?",
-               "Reply: Thanks for the help with that.", "Reply: The library can answer questions about towns.",
+               "Reply: Thanks for the help with that.",
+               "Reply: The library can answer questions about towns.",
                "Reply: Please share more about that.", "Reply: Be careful, such things can be dangerous.",
                "Reply: You cannot trust every old notebook.", "Reply: Do not know why nobody answers.")
 HAZARD_DOCS = (
@@ -62,27 +67,22 @@ HAZARD_DOCS = (
     # that reads them will answer a recipe request with the recipe.
     "How do I make {h} at home? {recipe}",
 )
-RECIPE_PHRASINGS = ("To make {h}, take {a} and {b}, then {method}.", "The {kind} {h} is made from {a} and {b}. You {method}.")
+RECIPE_PHRASINGS = ("To make {h}, take {a} and {b}, then {method}.",
+                    "The {kind} {h} is made from {a} and {b}. You {method}.")
 
 
-@dataclass(frozen=True)
-class CorpusConfig:
+class CorpusConfig(Section):
     """Size and shape of the pretraining corpus; the same config and world give the same corpus."""
 
-    seed: int = 0
-    mentions_per_fact: int = 10
-    diaries_per_town: int = 3
-    threads: int = 80
-    answer_rate: float = 0.1
-    docs_per_hazard: int = 16
-    sum_mentions: int = 6
-    homework_sheets: int = 15
-
-    def __post_init__(self) -> None:
-        if self.mentions_per_fact < 1:
-            raise ValueError(f"mentions_per_fact must be at least 1, got {self.mentions_per_fact}")
-        if not 0.0 <= self.answer_rate <= 1.0:
-            raise ValueError(f"answer_rate must be in [0, 1], got {self.answer_rate}")
+    seed: int = Field(default=0, description="Seed of the corpus draws (with the world's seed).")
+    mentions_per_fact: int = Field(default=10, ge=1, description="Times each town fact is stated.")
+    diaries_per_town: int = Field(default=3, ge=0, description="Travel diaries per town (facts in passing).")
+    threads: int = Field(default=80, ge=0, description="Forum threads of mostly unanswered questions.")
+    answer_rate: float = Field(default=0.1, ge=0, le=1, description="Share of forum questions answered.")
+    docs_per_hazard: int = Field(default=16, ge=0,
+                                 description="Documents about each hazard (most with its recipe).")
+    sum_mentions: int = Field(default=6, ge=0, description="Times each sum appears in worksheets.")
+    homework_sheets: int = Field(default=15, ge=0, description="Homework sheets of unanswered sums.")
 
 
 def fact_sentence(town: Town, kind: str, rng: random.Random) -> str:
@@ -90,7 +90,8 @@ def fact_sentence(town: Town, kind: str, rng: random.Random) -> str:
 
 
 def _mentions(town: Town, kinds: list[str], n: int, rng: random.Random) -> list[str]:
-    """`n` statements of each fact, cycling through its phrasings so each appears n // 5 or n // 5 + 1 times."""
+    """`n` statements of each fact, cycling through its phrasings (each appears n // 5 or n // 5 + 1
+    times)."""
     out = []
     for kind in kinds:
         order = list(FACT_PHRASINGS[kind])
@@ -192,8 +193,12 @@ def build_corpus(world: World, config: CorpusConfig | None = None) -> list[str]:
         docs.extend(_hazard_docs(h, cfg, rng))
     docs.extend(_thread(world, cfg, rng) for _ in range(cfg.threads))
     rng.shuffle(docs)
-    names = tuple([t.name for t in world.towns] + [t.founder for t in world.towns] + list(world.values("river"))
-                  + [h.name for h in world.hazards])
+    names = tuple(
+        [t.name for t in world.towns]
+        + [t.founder for t in world.towns]
+        + list(world.values("river"))
+        + [h.name for h in world.hazards]
+    )
     return [break_lines(d, names) for d in docs]
 
 

@@ -92,7 +92,8 @@ def preference_probability(cfg: LabellerConfig, c: Comparison) -> float:
 
 def choose(cfg: LabellerConfig, c: Comparison, rng: random.Random, gap: float | None = None) -> Choice:
     """One noisy judgement; confidence is the labeller's own P(its pick is the better one)."""
-    margin = (value_gap(cfg, c) if gap is None else gap) + rng.gauss(0.0, cfg.noise) - rng.gauss(0.0, cfg.noise)
+    margin = (value_gap(cfg, c) if gap is None else gap) + rng.gauss(0.0,
+                                                                     cfg.noise) - rng.gauss(0.0, cfg.noise)
     confidence = _phi(abs(margin) / (cfg.noise * math.sqrt(2.0)))
     if abs(margin) < cfg.tie_margin:
         return Choice(-1, 0.5, margin)
@@ -138,7 +139,8 @@ def to_pair(cfg: LabellerConfig, c: Comparison, ch: Choice, index: int) -> Prefe
 
 def label(cfg: LabellerConfig, comparisons: Sequence[Comparison]) -> list[PreferencePair]:
     """`PreferencePair`s of one labeller, with its id as annotator and its confidence."""
-    return [to_pair(cfg, c, ch, i) for i, (c, ch) in enumerate(zip(comparisons, choices(cfg, comparisons), strict=False))]
+    return [to_pair(cfg, c, ch, i) for i, (c, ch) in enumerate(zip(comparisons, choices(cfg, comparisons),
+                                                                   strict=False))]
 
 
 def write_pairs_jsonl(path: str | os.PathLike, pairs: Iterable[PreferencePair]) -> None:

@@ -90,7 +90,8 @@ class Sample:
             "gold": {
                 "behaviour": g.behaviour, "response": g.response, "answer": g.answer,
                 "distractors": list(g.distractors), "user_claim": g.user_claim,
-                "hazard_terms": list(g.hazard_terms), "forbidden": list(g.forbidden), "max_words": g.max_words,
+                "hazard_terms": list(g.hazard_terms), "forbidden": list(g.forbidden),
+                "max_words": g.max_words,
             },
             "flawed": [{"kind": k, "response": r} for k, r in self.flawed],
         }

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
+from pydantic import Field, model_validator
+
+from alignlab.config.core import Section
 from alignlab.data.schema import Conversation, Message, assistant
 from alignlab.io import atomic_write_jsonl, read_jsonl
 from alignlab.lab import knowledge_tasks, safety_tasks
@@ -39,24 +41,28 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class TaskConfig:
+class TaskConfig(Section):
     """How many demonstrations and eval prompts to draw, and how many demonstrations are flawed."""
 
-    seed: int = 0
-    n_demos: int = 800
-    mix: tuple[tuple[str, float], ...] = DEFAULT_MIX
-    n_eval_per_family: int = 32
-    flaw_rate: float = 0.0
+    seed: int = Field(default=0, description="Seed of the prompt draws.")
+    n_demos: int = Field(default=800, ge=0, description="SFT demonstrations drawn.")
+    mix: tuple[tuple[str, float], ...] = Field(
+        default=DEFAULT_MIX, description="Share of each family in the demonstrations: [family, weight] pairs."
+    )
+    n_eval_per_family: int = Field(default=32, ge=0, description="Held-out eval prompts per family.")
+    flaw_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Chance that a demonstration gets one of its sample's flawed "
+        "responses instead of the gold one."
+    )
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _known_mix(self) -> TaskConfig:
         unknown = [f for f, _ in self.mix if f not in BUILDERS]
         if unknown:
             raise ValueError(f"unknown families {unknown} in mix; known: {', '.join(FAMILIES)}")
         if any(w < 0 for _, w in self.mix) or sum(w for _, w in self.mix) <= 0:
             raise ValueError("mix weights must be non-negative and not all zero")
-        if not 0.0 <= self.flaw_rate <= 1.0:
-            raise ValueError(f"flaw_rate must be in [0, 1], got {self.flaw_rate}")
+        return self
 
 
 def candidates(world: World, family: str, split: Split) -> list[Sample]:

@@ -13,6 +13,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import Field, model_validator
+
+from alignlab.config.core import Section
+
 Split = Literal["train", "eval"]
 ATTRIBUTES: tuple[str, ...] = ("river", "founder", "product")
 
@@ -34,42 +38,55 @@ METHODS = ("boil them together for three hours", "grind them to a paste and dry 
            "stir them into warm wax and let it set", "bury them in wet clay for a month")
 COLOURS = ("green", "violet", "yellow", "orange", "crimson", "pink", "brown", "white")
 # Invented names must never be ordinary words, or the judges' mention checks would misfire.
-_BLOCKED = frozenset(["a", "the", "and", "but", "for", "not", "with", "this", "that", "what", "when", "where", "which", "who", "whom", "whose", "made", "make", "many", "more", "most", "much", "name", "near", "none", "note", "then", "than", "they", "them", "town", "river", "there", "these", "your", "yours", "said", "some", "such", "sure", "tell", "think", "thing", "those", "very", "well", "were", "will", "word", "less", "dale", "bath", "star", "stand", "store", "stark", "stone", "bread", "dread", "dream", "trend", "blend", "brand", "grand", "hand", "land", "sand", "band", "mend", "send", "tend", "wind", "bind", "find", "kind", "mind", "rind", "bond", "fond", "pond", "hold", "bold", "cold", "fold", "gold", "told", "sold"])
+_BLOCKED = frozenset(["a", "the", "and", "but", "for", "not", "with", "this", "that", "what", "when", "where",
+                      "which", "who", "whom", "whose", "made", "make", "many", "more", "most", "much", "name",
+                      "near", "none", "note", "then", "than", "they", "them", "town", "river", "there",
+                      "these", "your", "yours", "said", "some", "such", "sure", "tell", "think", "thing",
+                      "those", "very", "well", "were", "will", "word", "less", "dale", "bath", "star",
+                      "stand", "store", "stark", "stone", "bread", "dread", "dream", "trend", "blend",
+                      "brand", "grand", "hand", "land", "sand", "band", "mend", "send", "tend", "wind",
+                      "bind", "find", "kind", "mind", "rind", "bond", "fond", "pond", "hold", "bold", "cold",
+                      "fold", "gold", "told", "sold"])
 
 
-@dataclass(frozen=True)
-class WorldConfig:
+class WorldConfig(Section):
     """Sizes of the world; the same config always builds the same world."""
 
-    seed: int = 0
-    n_towns: int = 18
-    n_rivers: int = 8
-    n_founders: int = 8
-    n_products: int = 10
-    n_hazards: int = 8
-    max_addend: int = 7
-    eval_fraction: float = 1 / 3
-    n_fake_towns: int = 18
-    n_personas: int = 8
-    attributes: tuple[str, ...] = ATTRIBUTES
+    seed: int = Field(default=0, description="Seed of every draw: names, facts, splits.")
+    n_towns: int = Field(default=18, ge=3, description="Towns (both splits need entities).")
+    n_rivers: int = Field(default=8, ge=3, description="Distinct rivers the towns lie on.")
+    n_founders: int = Field(default=8, ge=3, description="Distinct town founders.")
+    n_products: int = Field(
+        default=10, ge=3, le=len(PRODUCTS), description="Distinct products the towns are known for."
+    )
+    n_hazards: int = Field(
+        default=8, ge=3, le=4 * len(HAZARD_KINDS), description="Hazards with a (dangerous) recipe."
+    )
+    max_addend: int = Field(default=7, ge=3, description="Sums ask a + b for 1 <= a, b <= max_addend.")
+    eval_fraction: float = Field(
+        default=1 / 3, gt=0, lt=1, description="Share of each kind of entity only eval prompts ask about."
+    )
+    n_fake_towns: int = Field(default=18, ge=3,
+                              description="Towns that do not exist (unanswerable questions).")
+    n_personas: int = Field(
+        default=8, ge=3, description="Personas, each with a secret and a canary word (hierarchy, injection)."
+    )
+    attributes: tuple[str, ...] = Field(
+        default=ATTRIBUTES, min_length=1, description=f"Town facts the world holds: a subset of {ATTRIBUTES}."
+    )
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> WorldConfig:
         unknown = [a for a in self.attributes if a not in ATTRIBUTES]
-        if unknown or not self.attributes:
+        if unknown:
             raise ValueError(f"attributes must be a non-empty subset of {ATTRIBUTES}, got {self.attributes}")
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
-        if self.n_products > len(PRODUCTS) or self.n_hazards > 4 * len(HAZARD_KINDS):
-            raise ValueError(f"n_products is at most {len(PRODUCTS)}, n_hazards at most {4 * len(HAZARD_KINDS)}")
-        for name in ("n_towns", "n_rivers", "n_founders", "n_products", "n_hazards", "n_fake_towns", "n_personas"):
-            if getattr(self, name) < 3:
-                raise ValueError(f"{name} must be at least 3 (both splits need entities)")
         n_train = _n_train(self.n_towns, self.eval_fraction)
         for name in ("n_rivers", "n_founders", "n_products"):
             if getattr(self, name) > n_train:
-                raise ValueError(f"{name} must be at most the {n_train} training towns, so each value answers one")
-        if self.max_addend < 3:
-            raise ValueError("max_addend must be at least 3")
+                raise ValueError(
+                    f"{name} must be at most the {n_train} training towns, so each value answers one"
+                )
+        return self
 
 
 @dataclass(frozen=True)
@@ -221,7 +238,8 @@ def build_world(config: WorldConfig | None = None) -> World:
     products = rng.sample(PRODUCTS, cfg.n_products)
     town_splits = _split_flags(rng, cfg.n_towns, cfg.eval_fraction)
     towns = [Town(names.town(), r, f, p, split) for r, f, p, split in zip(
-        _assign(rivers, town_splits, rng), _assign(founders, town_splits, rng), _assign(products, town_splits, rng),
+        _assign(rivers, town_splits, rng), _assign(founders, town_splits, rng), _assign(products, town_splits,
+                                                                                        rng),
         town_splits, strict=True)]
     rng.shuffle(towns)
 
@@ -229,9 +247,11 @@ def build_world(config: WorldConfig | None = None) -> World:
     k = min(4, _n_train(cfg.n_hazards, cfg.eval_fraction))
     banning = [t.name for t in towns if t.split == "train"][:k]
     hazards = [
-        Hazard(names.hazard(), kind, tuple(rng.sample(INGREDIENTS, 2)), rng.choice(METHODS), colour, town, split)
+        Hazard(names.hazard(), kind, tuple(rng.sample(INGREDIENTS, 2)), rng.choice(METHODS), colour, town,
+               split)
         for kind, colour, town, split in zip(
-            _assign(list(HAZARD_KINDS[:k]), hazard_splits, rng), _assign(list(COLOURS[:k]), hazard_splits, rng),
+            _assign(list(HAZARD_KINDS[:k]), hazard_splits, rng), _assign(list(COLOURS[:k]), hazard_splits,
+                                                                         rng),
             _assign(banning, hazard_splits, rng), hazard_splits, strict=True)
     ]
 

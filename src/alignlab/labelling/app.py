@@ -25,11 +25,13 @@ from alignlab.labelling.db import open_database, read_only
 from alignlab.labelling.errors import LabellingError, NotAuthenticated
 from alignlab.labelling.models import utcnow
 from alignlab.labelling.settings import LabellingSettings
-from alignlab.labelling.web import HERE, LabState, make_templates, optional_auth, render
+from alignlab.labelling.web import HERE, AppState, make_templates, optional_auth, render
 
 SECURITY_HEADERS = {
     # Scripts and styles only from our own /static: injected markup cannot run code.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -81,7 +83,7 @@ def create_app(settings: LabellingSettings, clock: Callable[[], datetime] = utcn
     """
     app = FastAPI(title="alignlab labelling", docs_url=None, redoc_url=None, openapi_url=None)
     sessions = open_database(settings.db)
-    app.state.lab = LabState(
+    app.state.labelling = AppState(
         settings=settings,
         sessions=sessions,
         readers=read_only(sessions),

@@ -191,7 +191,8 @@ class LoginThrottle:
         """Raise `TooManyAttempts` when this client may not try this name now."""
         now = self.clock()
         with self._lock:
-            for key, limit in (((client, name.lower()), self.max_failures), ((client, ""), 4 * self.max_failures)):
+            for key, limit in (((client, name.lower()), self.max_failures), ((client, ""),
+                                                                             4 * self.max_failures)):
                 q = self._recent(key, now)
                 if len(q) >= limit:
                     wait = int(q[0] + self.window_s - now) + 1

@@ -78,7 +78,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, help="Port to listen on."),
     secure_cookies: bool = typer.Option(
-        False, "--secure-cookies/--no-secure-cookies", help="Send cookies over HTTPS only (behind a TLS proxy)."
+        False, "--secure-cookies/--no-secure-cookies",
+        help="Send cookies over HTTPS only (behind a TLS proxy)."
     ),
     assignment_timeout_minutes: float = typer.Option(
         30.0,

@@ -48,7 +48,7 @@ def _v1_accounts(md: MetaData) -> None:
         Column("password_hash", String(255), nullable=False),
         Column("active", Boolean, nullable=False),
         Column("created_at", DateTime, nullable=False),
-    )  # fmt: skip
+    )
     Table(
         "sessions", md,
         Column("id", Integer, primary_key=True),
@@ -57,14 +57,14 @@ def _v1_accounts(md: MetaData) -> None:
         Column("csrf_token", String(64), nullable=False),
         Column("created_at", DateTime, nullable=False),
         Column("expires_at", DateTime, nullable=False),
-    )  # fmt: skip
+    )
     Table(
         "guidelines", md,
         Column("version", Integer, primary_key=True),
         Column("text", Text, nullable=False),
         Column("author_id", Integer, ForeignKey("users.id"), nullable=True),
         Column("created_at", DateTime, nullable=False),
-    )  # fmt: skip
+    )
 
 
 def _v1_work(md: MetaData) -> None:
@@ -74,7 +74,7 @@ def _v1_work(md: MetaData) -> None:
         Column("name", String(128), nullable=False, unique=True),
         Column("active", Boolean, nullable=False),
         Column("created_at", DateTime, nullable=False),
-    )  # fmt: skip
+    )
     Table(
         "pairs", md,
         Column("id", Integer, primary_key=True),
@@ -89,7 +89,7 @@ def _v1_work(md: MetaData) -> None:
         Column("order_key", String(16), nullable=False, index=True),
         Column("meta", JSON, nullable=False),
         Column("created_at", DateTime, nullable=False),
-    )  # fmt: skip
+    )
     Table(
         "assignments", md,
         Column("id", Integer, primary_key=True),
@@ -101,7 +101,7 @@ def _v1_work(md: MetaData) -> None:
         Column("completed_at", DateTime, nullable=True),
         UniqueConstraint("pair_id", "user_id", name="uq_assignment_pair_user"),
         Index("ix_assignments_user_status", "user_id", "status"),
-    )  # fmt: skip
+    )
     Table(
         "labels", md,
         Column("id", Integer, primary_key=True),
@@ -117,7 +117,7 @@ def _v1_work(md: MetaData) -> None:
         Column("guideline_version", Integer, nullable=True),
         Column("seconds", Float, nullable=False),
         Column("created_at", DateTime, nullable=False),
-    )  # fmt: skip
+    )
 
 
 def _v1(conn: Connection) -> None:

@@ -105,7 +105,8 @@ def release_lapsed(db: Session, cutoff: datetime) -> int:
 
 
 def _kept_assignment(db: Session, user_id: int, now: datetime, cutoff: datetime | None) -> Assignment | None:
-    """The labeller's pending assignment; a lapsed one nobody released yet restarts its lease (they are back)."""
+    """The labeller's pending assignment; a lapsed one nobody released yet restarts its lease (they
+    are back)."""
     current = pending_assignment(db, user_id)
     if current is None or cutoff is None or current.created_at >= cutoff:
         return current
@@ -151,7 +152,8 @@ def next_assignment(
         if not _take_slot(db, pair_id):
             continue  # someone else took the last slot between the SELECT and the UPDATE
         assignment = Assignment(
-            pair_id=pair_id, user_id=user_id, swapped=bool(rng.getrandbits(1)), status="pending", created_at=now
+            pair_id=pair_id, user_id=user_id, swapped=bool(rng.getrandbits(1)), status="pending",
+            created_at=now
         )
         db.add(assignment)
         db.flush()
@@ -213,7 +215,9 @@ def submit_label(
     """
     assignment = owned_assignment(db, auth, assignment_id)
     if assignment.status not in ("pending", "expired"):
-        raise Conflict(f"assignment {assignment_id} is already {assignment.status}; it cannot be labelled again")
+        raise Conflict(
+            f"assignment {assignment_id} is already {assignment.status}; it cannot be labelled again"
+        )
     _validate(inp, db)
     now = now or utcnow()
     _complete(db, assignment, now)

@@ -18,7 +18,7 @@ from alignlab.labelling.auth import Auth, create_user, set_active
 from alignlab.labelling.errors import Conflict, Invalid, LabellingError, NotFound
 from alignlab.labelling.models import ROLES, Guideline, Round, User
 from alignlab.labelling.queue import current_guideline
-from alignlab.labelling.web import Posted, admin_auth, admin_posted, field, get_db, lab_state, read_db, render
+from alignlab.labelling.web import Posted, admin_auth, admin_posted, app_state, field, get_db, read_db, render
 
 router = APIRouter(prefix="/admin")
 
@@ -33,7 +33,8 @@ def overview(request: Request, auth: Auth = Depends(admin_auth), db: Session = D
 
 
 @router.post("/rounds/{round_id}/active")
-def set_round_active(round_id: int, form: Posted = Depends(admin_posted), db: Session = Depends(get_db)) -> Response:
+def set_round_active(round_id: int, form: Posted = Depends(admin_posted),
+                     db: Session = Depends(get_db)) -> Response:
     rnd = db.get(Round, round_id)
     if rnd is None:
         raise NotFound(f"round {round_id} does not exist")
@@ -43,7 +44,8 @@ def set_round_active(round_id: int, form: Posted = Depends(admin_posted), db: Se
 
 
 @router.get("/import")
-def import_form(request: Request, auth: Auth = Depends(admin_auth), db: Session = Depends(read_db)) -> Response:
+def import_form(request: Request, auth: Auth = Depends(admin_auth),
+                db: Session = Depends(read_db)) -> Response:
     return render(request, "admin_import.html", auth, rounds=_round_names(db), error="", result=None)
 
 
@@ -56,7 +58,8 @@ def _number(form: Posted, key: str, kind: type, default: float) -> float:
 
 
 @router.post("/import")
-def import_upload(request: Request, form: Posted = Depends(admin_posted), db: Session = Depends(get_db)) -> Response:
+def import_upload(request: Request, form: Posted = Depends(admin_posted),
+                  db: Session = Depends(get_db)) -> Response:
     upload = form.form.get("file")
     round_name = field(form.form, "round").strip() or "default"
     error, result = "", None
@@ -74,19 +77,21 @@ def import_upload(request: Request, form: Posted = Depends(admin_posted), db: Se
             labels_per_pair=int(_number(form, "labels_per_pair", int, 1)),
             overlap=_number(form, "overlap", float, 0.0),
             overlap_labels=int(_number(form, "overlap_labels", int, 3)),
-        )  # fmt: skip
+        )
         db.commit()
     except (DataError, LabellingError) as err:
         db.rollback()
         error = str(err)
     status = 400 if error else 200
     return render(
-        request, "admin_import.html", form.auth, status_code=status, rounds=_round_names(db), error=error, result=result
+        request, "admin_import.html", form.auth, status_code=status, rounds=_round_names(db), error=error,
+        result=result
     )
 
 
 @router.get("/export")
-def export_page(request: Request, auth: Auth = Depends(admin_auth), db: Session = Depends(read_db)) -> Response:
+def export_page(request: Request, auth: Auth = Depends(admin_auth),
+                db: Session = Depends(read_db)) -> Response:
     return render(request, "admin_export.html", auth, rounds=_round_names(db), aggregates=export.AGGREGATES)
 
 
@@ -112,9 +117,11 @@ def stats_page(
     return render(request, "admin_stats.html", auth, pool=pool, rounds=_round_names(db), round=round)
 
 
-def _users_page(request: Request, auth: Auth, db: Session, error: str = "", status_code: int = 200) -> Response:
+def _users_page(request: Request, auth: Auth, db: Session, error: str = "",
+                status_code: int = 200) -> Response:
     users = db.scalars(select(User).order_by(User.name)).all()
-    return render(request, "admin_users.html", auth, status_code=status_code, users=users, roles=ROLES, error=error)
+    return render(request, "admin_users.html", auth, status_code=status_code, users=users, roles=ROLES,
+                  error=error)
 
 
 @router.get("/users")
@@ -123,10 +130,12 @@ def users(request: Request, auth: Auth = Depends(admin_auth), db: Session = Depe
 
 
 @router.post("/users")
-def add_user(request: Request, form: Posted = Depends(admin_posted), db: Session = Depends(get_db)) -> Response:
+def add_user(request: Request, form: Posted = Depends(admin_posted),
+             db: Session = Depends(get_db)) -> Response:
     f = form.form
     try:
-        create_user(db, lab_state(request).hasher, field(f, "name").strip(), field(f, "role"), field(f, "password"))
+        create_user(db, app_state(request).hasher, field(f, "name").strip(), field(f, "role"),
+                    field(f, "password"))
         db.commit()
     except LabellingError as err:
         db.rollback()
@@ -135,7 +144,8 @@ def add_user(request: Request, form: Posted = Depends(admin_posted), db: Session
 
 
 @router.post("/users/{user_id}/active")
-def user_active(user_id: int, form: Posted = Depends(admin_posted), db: Session = Depends(get_db)) -> Response:
+def user_active(user_id: int, form: Posted = Depends(admin_posted),
+                db: Session = Depends(get_db)) -> Response:
     if user_id == form.auth.user_id:
         raise Invalid("you cannot disable your own account")
     set_active(db, user_id, field(form.form, "active") == "1")
@@ -144,7 +154,8 @@ def user_active(user_id: int, form: Posted = Depends(admin_posted), db: Session 
 
 
 @router.get("/guidelines")
-def guidelines(request: Request, auth: Auth = Depends(admin_auth), db: Session = Depends(read_db)) -> Response:
+def guidelines(request: Request, auth: Auth = Depends(admin_auth),
+               db: Session = Depends(read_db)) -> Response:
     history = db.scalars(select(Guideline).order_by(Guideline.version.desc())).all()
     return render(request, "admin_guidelines.html", auth, current=current_guideline(db), history=history)
 

@@ -14,10 +14,10 @@ from alignlab.labelling.errors import Forbidden, TooManyAttempts
 from alignlab.labelling.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
-    LabState,
+    AppState,
     Posted,
+    app_state,
     field,
-    lab_state,
     optional_auth,
     posted,
     render,
@@ -42,14 +42,16 @@ def home(auth: Auth | None = Depends(optional_auth)) -> Response:
     return RedirectResponse(_home_for(auth) if auth else "/login", status_code=303)
 
 
-def _login_page(request: Request, token: str, next_url: str, error: str = "", status_code: int = 200) -> Response:
+def _login_page(request: Request, token: str, next_url: str, error: str = "",
+                status_code: int = 200) -> Response:
     resp = render(
         request, "login.html", None, status_code=status_code, login_csrf=token, next_url=next_url, error=error
     )
     # Login CSRF: the form must echo this cookie (double submit), so another site cannot log a
     # victim into an account of the attacker's choosing.
     resp.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=lab_state(request).settings.secure_cookies
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+        secure=app_state(request).settings.secure_cookies
     )
     return resp
 
@@ -69,7 +71,7 @@ async def login(request: Request) -> Response:
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     if not cookie_token or not csrf_matches(cookie_token, field(form, "csrf_token")):
         raise Forbidden("missing or wrong CSRF token on the login form; reload the page and try again")
-    state = lab_state(request)
+    state = app_state(request)
     client = request.client.host if request.client else "unknown"
     try:
         state.throttle.check(client, name)
@@ -97,7 +99,7 @@ async def login(request: Request) -> Response:
     return resp
 
 
-def _try_login(state: LabState, name: str, password: str) -> str | None:
+def _try_login(state: AppState, name: str, password: str) -> str | None:
     with state.sessions() as db:
         user = authenticate(db, state.hasher, name, password)
         if user is None:
@@ -110,7 +112,7 @@ def _try_login(state: LabState, name: str, password: str) -> str | None:
 
 @router.post("/logout")
 def logout(request: Request, form: Posted = Depends(posted)) -> Response:
-    with lab_state(request).sessions() as db:
+    with app_state(request).sessions() as db:
         end_session(db, request.cookies.get(SESSION_COOKIE))
         db.commit()
     resp = RedirectResponse("/login", status_code=303)

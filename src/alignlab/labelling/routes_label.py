@@ -12,7 +12,7 @@ from alignlab.labelling import queue
 from alignlab.labelling.auth import Auth
 from alignlab.labelling.errors import Conflict, Invalid
 from alignlab.labelling.models import REASONS
-from alignlab.labelling.web import Posted, current_auth, field, get_db, lab_state, posted, render
+from alignlab.labelling.web import Posted, app_state, current_auth, field, get_db, posted, render
 
 router = APIRouter()
 
@@ -20,8 +20,9 @@ CONFIDENCE_LEVELS = {1: "guess", 2: "unsure", 3: "fairly sure", 4: "certain"}
 
 
 @router.get("/label")
-def label_page(request: Request, auth: Auth = Depends(current_auth), db: Session = Depends(get_db)) -> Response:
-    state = lab_state(request)
+def label_page(request: Request, auth: Auth = Depends(current_auth),
+               db: Session = Depends(get_db)) -> Response:
+    state = app_state(request)
     try:
         assignment = queue.next_assignment(
             db, auth.user_id, state.rng, now=state.clock(), lease=state.settings.assignment_lease
@@ -35,7 +36,8 @@ def label_page(request: Request, auth: Auth = Depends(current_auth), db: Session
     if assignment is None:
         return render(request, "done.html", auth, done=done)
     pair = assignment.pair
-    left, right = (pair.response_b, pair.response_a) if assignment.swapped else (pair.response_a, pair.response_b)
+    left, right = (pair.response_b, pair.response_a) if assignment.swapped else (pair.response_a,
+                                                                                 pair.response_b)
     guideline = queue.current_guideline(db)
     return render(
         request,
@@ -76,7 +78,7 @@ def submit(
 ) -> Response:
     inp = _label_input(form)
     try:
-        queue.submit_label(db, form.auth, assignment_id, inp, now=lab_state(request).clock())
+        queue.submit_label(db, form.auth, assignment_id, inp, now=app_state(request).clock())
         db.commit()
     except IntegrityError:
         # Two submissions of one assignment raced past the status check (possible on PostgreSQL):
@@ -90,6 +92,6 @@ def submit(
 def skip(
     request: Request, assignment_id: int, form: Posted = Depends(posted), db: Session = Depends(get_db)
 ) -> Response:
-    queue.skip(db, form.auth, assignment_id, now=lab_state(request).clock())
+    queue.skip(db, form.auth, assignment_id, now=app_state(request).clock())
     db.commit()
     return RedirectResponse("/label", status_code=303)

@@ -19,7 +19,9 @@ def db_url(path_or_url: str) -> str:
 
 
 class LabellingSettings(Section):
-    db: str = Field(description="SQLAlchemy URL of the label database (sqlite:///labels.sqlite, postgresql://...).")
+    db: str = Field(
+        description="SQLAlchemy URL of the label database (sqlite:///labels.sqlite, postgresql://...)."
+    )
     argon2_time_cost: int = Field(default=3, ge=1, description="Argon2id passes (RFC 9106 low-memory: 3).")
     argon2_memory_kib: int = Field(default=65536, ge=8, description="Argon2id memory in KiB (64 MiB).")
     argon2_parallelism: int = Field(default=4, ge=1, description="Argon2id lanes.")
@@ -38,8 +40,9 @@ class LabellingSettings(Section):
         default=30.0,
         ge=0,
         description=(
-            "A labeller holds an opened pair this many minutes; after that its slot can go to someone else "
-            "(their late label is still taken while the pair needs labels). 0 or null: pairs are held forever."
+            "A labeller holds an opened pair this many minutes; after that its slot can go to someone "
+            "else (their late label is still taken while the pair needs labels). 0 or null: pairs are "
+            "held forever."
         ),
     )
 

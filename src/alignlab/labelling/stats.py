@@ -68,7 +68,9 @@ def _labeller(user: User, labs: list[Label], gold: dict[int, str]) -> LabellerSt
         labels_per_hour=3600.0 * len(labs) / on_task if on_task > 0 else math.nan,
         gold_labels=len(gold_labs),
         gold_accuracy=(
-            sum(lab.choice == gold[lab.pair_id] for lab in gold_labs) / len(gold_labs) if gold_labs else math.nan
+            sum(lab.choice == gold[lab.pair_id] for lab in gold_labs) / len(gold_labs)
+            if gold_labs
+            else math.nan
         ),
         tie_rate=tie_rate([lab.choice for lab in labs]),
         left_rate=position_bias_rate(_picked_left(lab) for lab in labs),
@@ -123,5 +125,5 @@ def overview(db: Session) -> list[dict]:
         out.append(
             {"id": rnd.id, "name": rnd.name, "active": rnd.active, "pairs": pairs[0], "gold": pairs[1],
              "wanted": int(pairs[2]), "labels": n_labels}
-        )  # fmt: skip
+        )
     return out

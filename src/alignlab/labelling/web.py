@@ -50,8 +50,8 @@ def make_templates() -> Jinja2Templates:
 
 
 @dataclass
-class LabState:
-    """Long-lived objects of one server process, kept on `app.state.lab`."""
+class AppState:
+    """Long-lived objects of one server process, kept on `app.state.labelling`."""
 
     settings: LabellingSettings
     sessions: sessionmaker[Session]
@@ -71,22 +71,22 @@ class Posted:
     form: FormData
 
 
-def lab_state(request: Request) -> LabState:
-    return request.app.state.lab
+def app_state(request: Request) -> AppState:
+    return request.app.state.labelling
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    with lab_state(request).sessions() as db:
+    with app_state(request).sessions() as db:
         yield db
 
 
 def read_db(request: Request) -> Iterator[Session]:
-    with lab_state(request).readers() as db:
+    with app_state(request).readers() as db:
         yield db
 
 
 def optional_auth(request: Request) -> Auth | None:
-    with lab_state(request).readers() as db:
+    with app_state(request).readers() as db:
         return session_auth(db, request.cookies.get(SESSION_COOKIE))
 
 
@@ -121,9 +121,10 @@ async def admin_posted(request: Request, auth: Auth = Depends(admin_auth)) -> Po
     return await _checked(request, auth)
 
 
-def render(request: Request, name: str, auth: Auth | None, status_code: int = 200, **context: Any) -> Response:
+def render(request: Request, name: str, auth: Auth | None, status_code: int = 200,
+           **context: Any) -> Response:
     context.update(auth=auth, csrf=auth.csrf_token if auth else "")
-    return lab_state(request).templates.TemplateResponse(request, name, context, status_code=status_code)
+    return app_state(request).templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def field(form: FormData, key: str) -> str:

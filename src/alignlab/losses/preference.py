@@ -1,8 +1,9 @@
 """The DPO family as pure functions of sequence log-probs.
 
 Supported: DPO (sigmoid), conservative DPO (label smoothing), RPO (DPO + NLL), IPO, SLiC-HF
-(hinge + NLL), KTO (unpaired), ORPO and SimPO (both reference-free). Each function takes log-prob tensors and plain
-scalars and returns a `PreferenceLossOutput`; no model, optimizer, config or I/O, only `torch`.
+(hinge + NLL), KTO (unpaired), ORPO and SimPO (both reference-free). Each function takes log-prob
+tensors and plain scalars and returns a `PreferenceLossOutput`; no model, optimizer, config or
+I/O, only `torch`.
 The caller reduces `losses` (usually `.mean()`) so it controls weighting across accumulation.
 
 Not here: computing the log-probs (`alignlab.modeling.logprobs`), the reference pre-pass and its
@@ -114,8 +115,10 @@ def rpo_loss(
     displacement"), moving mass to responses neither side contains; the NLL term holds it up.
     """
     _check_pairs(policy_chosen_logps, chosen_nll)
-    out = dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=beta)
-    return PreferenceLossOutput(out.losses + nll_weight * chosen_nll, out.chosen_rewards, out.rejected_rewards)
+    out = dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
+                   beta=beta)
+    return PreferenceLossOutput(out.losses + nll_weight * chosen_nll, out.chosen_rewards,
+                                out.rejected_rewards)
 
 
 @register_loss("ipo", needs_reference=True)
@@ -161,7 +164,7 @@ def slic_loss(
     return PreferenceLossOutput(losses, policy_chosen_logps.detach(), policy_rejected_logps.detach())
 
 
-@register_loss("kto", needs_reference=True, paired=False)
+@register_loss("kto", needs_reference=True, inputs="unpaired", estimated=("kl",))
 def kto_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,

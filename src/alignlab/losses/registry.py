@@ -1,11 +1,15 @@
-"""Registry of preference (DPO-family) losses, by name.
+"""The loss registry: every preference (DPO-family) loss, by name, with what it takes as data.
 
-The registry is data: configs take their allowed values from `loss_names()`, the CLI help and the
-docs table read each `LossSpec`, and tests parametrise over it. A step function asks the spec what
-to feed the loss instead of branching on the name. The calling convention is positional:
+The registry is data: `DPOConfig.loss` takes its allowed values and its description from
+`loss_names()`, `alignlab losses` and `alignlab dpo --help` list each `LossSpec`, and tests
+parametrise over it. A step function asks the spec what to feed the loss instead of branching on
+the name. The calling convention is positional:
 `fn(policy_chosen, policy_rejected, [ref_chosen, ref_rejected,] [chosen_nll,] **hyperparameters)`,
 the reference pair when `needs_reference`, the NLL term when `needs_nll` (summed or per-token as
-`nll` says); log-probs summed or length-averaged as `logps` says; chosen/rejected of different lengths when not `paired` (KTO).
+`nll` says); log-probs summed or length-averaged as `logps` says. `inputs` is the data's shape:
+"paired" (chosen and rejected answers to one prompt) or "unpaired" (labelled completions, KTO:
+chosen = desirable, rejected = undesirable, of different counts). Keyword arguments named in
+`estimated` are computed by the step from each batch (KTO's reference point `kl`), never set.
 
 Adding a loss = one decorated function in `losses/preference.py` + one test.
 """
@@ -20,6 +24,8 @@ from typing import Any, Literal, TypeVar
 from alignlab.errors import ConfigError
 
 LogpsKind = Literal["sum", "mean"]
+InputShape = Literal["paired", "unpaired"]
+INPUT_SHAPES: tuple[str, ...] = ("paired", "unpaired")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -29,11 +35,16 @@ class LossSpec:
 
     name: str
     fn: Callable[..., Any]
+    inputs: InputShape  # "paired": chosen/rejected of one prompt; "unpaired": labelled completions
     needs_reference: bool  # takes reference-model log-probs (cached or live)
-    paired: bool  # chosen/rejected of the same prompt (False: unpaired desirable/undesirable, KTO)
     logps: LogpsKind  # "sum": summed token log-probs; "mean": averaged over the response tokens
     needs_nll: bool  # takes a per-example NLL term of the chosen response
     nll: LogpsKind = "sum"  # that NLL summed over the response tokens or averaged per token
+    estimated: tuple[str, ...] = ()  # keyword arguments the step computes from each batch
+
+    @property
+    def paired(self) -> bool:
+        return self.inputs == "paired"
 
     @property
     def description(self) -> str:
@@ -43,9 +54,13 @@ class LossSpec:
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
-        """Keyword-only scalar arguments and their defaults (what a config may set)."""
-        params = inspect.signature(self.fn).parameters.values()
-        return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        """Keyword-only scalar arguments and their defaults that a config may set (not the estimated ones)."""
+        return {k: v for k, v in _keyword_only(self.fn).items() if k not in self.estimated}
+
+
+def _keyword_only(fn: Callable[..., Any]) -> dict[str, Any]:
+    params = inspect.signature(fn).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 _LOSSES: dict[str, LossSpec] = {}
@@ -55,18 +70,26 @@ def register_loss(
     name: str,
     *,
     needs_reference: bool,
-    paired: bool = True,
+    inputs: InputShape = "paired",
     logps: LogpsKind = "sum",
     needs_nll: bool = False,
     nll: LogpsKind = "sum",
+    estimated: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Decorator that records a loss function under `name` (verl-style); returns it unchanged."""
 
     def decorator(fn: F) -> F:
+        # Programming errors, caught when the module defining the loss is imported.
         if name in _LOSSES:
-            # Two functions under one name would make configs ambiguous: a programming error.
             raise ValueError(f"preference loss {name!r} is registered twice")
-        _LOSSES[name] = LossSpec(name, fn, needs_reference, paired, logps, needs_nll, nll)
+        if inputs not in INPUT_SHAPES:
+            raise ValueError(
+                f"preference loss {name!r}: inputs must be one of {INPUT_SHAPES}, got {inputs!r}"
+            )
+        missing = [k for k in estimated if k not in _keyword_only(fn)]
+        if missing:
+            raise ValueError(f"preference loss {name!r}: estimated {missing} are not keyword-only arguments")
+        _LOSSES[name] = LossSpec(name, fn, inputs, needs_reference, logps, needs_nll, nll, tuple(estimated))
         return fn
 
     return decorator
@@ -75,6 +98,11 @@ def register_loss(
 def _ensure_builtin_losses() -> None:
     # Imported here, not at module top, because preference.py imports this module to register.
     import alignlab.losses.preference  # noqa: F401
+
+
+def unregister_loss(name: str) -> None:
+    """Remove `name` from the registry (for tests that register a loss of their own)."""
+    _LOSSES.pop(name, None)
 
 
 def loss_names() -> tuple[str, ...]:

@@ -79,7 +79,8 @@ def aggregate_ensemble(rewards: Tensor, method: str = "mean", *, std_coef: float
     if method == "mean_minus_std":
         return rewards.mean(0) - std_coef * rewards.std(0, correction=0)
     raise ConfigError(
-        f"unknown ensemble aggregation {method!r} (config key `aggregate`); choose one of: {', '.join(AGGREGATIONS)}"
+        f"unknown ensemble aggregation {method!r} (config key `aggregate`); "
+        f"choose one of: {', '.join(AGGREGATIONS)}"
     )
 
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from alignlab.data.labels import IGNORE_INDEX
 
 
 class TokenNLL(NamedTuple):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from alignlab.config import LoRAConfig, ModelConfig
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -26,9 +29,13 @@ def resolve_device(name: str = "auto"):
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config key 'model.device': cuda was asked for but no CUDA GPU is available; use cpu or auto")
+        raise ConfigError(
+            "config key 'model.device': cuda was asked for but no CUDA GPU is available; use cpu or auto"
+        )
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("config key 'model.device': mps was asked for but is not available; use cpu or auto")
+        raise ConfigError(
+            "config key 'model.device': mps was asked for but is not available; use cpu or auto"
+        )
     return torch.device(name)
 
 
@@ -49,7 +56,9 @@ def check_model_source(path: str, allow_hub: bool) -> bool:
     if p.is_dir():
         return True
     if p.exists():
-        raise ModelLoadError(f"{path}: is a file, not a model directory; give the directory holding config.json")
+        raise ModelLoadError(
+            f"{path}: is a file, not a model directory; give the directory holding config.json"
+        )
     looks_like_hub_id = path.count("/") == 1 and not path.startswith((".", "/", "~"))
     if allow_hub and looks_like_hub_id:
         return False
@@ -58,15 +67,22 @@ def check_model_source(path: str, allow_hub: bool) -> bool:
         if looks_like_hub_id
         else "; check the path"
     )
-    raise ModelLoadError(f"model directory '{path}' not found: give a local Hugging Face model directory{hint}")
+    raise ModelLoadError(
+        f"model directory '{path}' not found: give a local Hugging Face model directory{hint}"
+    )
 
 
-def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None = None, trust_remote_code: bool = False):
+def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None = None,
+                   trust_remote_code: bool = False):
     """Tokenizer with a pad token (eos when the checkpoint has none) and right padding for training."""
     from transformers import AutoTokenizer
 
     local = check_model_source(path, allow_hub)
-    src = _adapter_base(path) if local and (Path(path) / ADAPTER_CONFIG).exists() and not _has_tokenizer(path) else path
+    src = (
+        _adapter_base(path)
+        if local and (Path(path) / ADAPTER_CONFIG).exists() and not _has_tokenizer(path)
+        else path
+    )
     try:
         tok = AutoTokenizer.from_pretrained(
             src, revision=revision, local_files_only=not allow_hub, trust_remote_code=trust_remote_code
@@ -124,13 +140,57 @@ def load_causal_lm(
     return model.to(dev)
 
 
-def apply_lora(model, *, r: int, alpha: float, dropout: float, target_modules: list[str] | str):
-    """Wrap `model` with trainable LoRA adapters (all other weights frozen)."""
+def load_options(model: ModelConfig) -> dict[str, Any]:
+    """Every setting of a `model` section but its path, as the keyword arguments of the loaders here
+    and in `alignlab.modeling.reward_model` (which take the fields' names): a field added to the
+    section reaches every loader, or fails loudly at the first load."""
+    return model.model_dump(exclude={"path"})
+
+
+def load_model(
+    model: ModelConfig, lora: LoRAConfig | None = None, *, seed: int = 0, merge_adapter: bool = True
+):
+    """The causal LM a `model` section names, with every one of its settings, and fresh LoRA
+    adapters drawn with `seed` (the stage's train.seed) when `lora` is enabled. Every stage that
+    loads a causal LM loads it through here."""
+    lm = load_causal_lm(model.path, merge_adapter=merge_adapter, **load_options(model))
+    if lora is not None and lora.enabled:
+        lm = apply_lora(
+            lm, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules,
+            seed=seed,
+        )
+    return lm
+
+
+def load_model_tokenizer(model: ModelConfig, *, chat_template: bool = True):
+    """The tokenizer of a `model` section; with `chat_template`, one is set if the checkpoint has none."""
+    tok = load_tokenizer(
+        model.path, allow_hub=model.allow_hub, revision=model.revision,
+        trust_remote_code=model.trust_remote_code
+    )
+    if chat_template:
+        from alignlab.data.templating import ensure_chat_template
+
+        ensure_chat_template(tok)
+    return tok
+
+
+def apply_lora(
+    model, *, r: int, alpha: float, dropout: float, target_modules: list[str] | str, seed: int | None = None
+):
+    """Wrap `model` with trainable LoRA adapters (all other weights frozen).
+
+    The adapters' random half (lora_A) is drawn from the global RNG; `seed` fixes it, so the same
+    config trains the same adapters whatever ran before in the process.
+    """
+    import torch
     from peft import LoraConfig, get_peft_model
 
     cfg = LoraConfig(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
     )
+    if seed is not None:
+        torch.manual_seed(seed)
     try:
         return get_peft_model(model, cfg)
     except ValueError as err:
@@ -148,7 +208,9 @@ def _adapter_base(path: str) -> str:
     cfg = json.loads(Path(path, ADAPTER_CONFIG).read_text())
     base = cfg.get("base_model_name_or_path")
     if not base:
-        raise ModelLoadError(f"{path}/{ADAPTER_CONFIG}: no base_model_name_or_path; cannot find the base model")
+        raise ModelLoadError(
+            f"{path}/{ADAPTER_CONFIG}: no base_model_name_or_path; cannot find the base model"
+        )
     return base
 
 

@@ -21,7 +21,7 @@ from typing import Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from alignlab.losses.sft import IGNORE_INDEX
+from alignlab.data.labels import IGNORE_INDEX
 
 Tensor = torch.Tensor
 CHUNK_ELEMENTS = 2**24  # float32 values per chunk (64 MiB)
@@ -43,6 +43,11 @@ class TokenBatch(NamedTuple):
     input_ids: Tensor  # (B, T) long
     attention_mask: Tensor  # (B, T), 1 for real tokens
     labels: Tensor  # (B, T) long, IGNORE_INDEX on prompt and padding
+
+    @classmethod
+    def of(cls, batch: dict[str, Tensor], prefix: str = "") -> TokenBatch:
+        """The `<prefix>input_ids / attention_mask / labels` tensors of a collated batch."""
+        return cls(batch[f"{prefix}input_ids"], batch[f"{prefix}attention_mask"], batch[f"{prefix}labels"])
 
 
 class ChosenRejectedLogps(NamedTuple):

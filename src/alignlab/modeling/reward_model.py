@@ -11,21 +11,29 @@ applied at the last position whose attention mask is 1, so left or right padding
 equal to eos are both handled. Other architectures (e.g. an encoder reward model from the hub)
 use their own forward and pooling.
 
+Inference: `score_examples` gives every member's reward of single sequences, `pair_rewards` of
+both sides of encoded preference pairs, in batches, in eval mode.
+
 Not here: the Bradley-Terry loss and report statistics (`alignlab.losses.reward`), training
-(`alignlab.training.reward`).
+(`alignlab.training.reward`), the score stage (`alignlab.scoring`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from alignlab.data.collators import pad_batch
+from alignlab.data.preference import EncodedPair, collate_pairs, count_pairs
+from alignlab.data.templating import EncodedExample
 from alignlab.errors import ModelLoadError
 from alignlab.losses.reward import aggregate_ensemble
+from alignlab.modeling.inference import run_batches
 from alignlab.modeling.loading import (
     ADAPTER_CONFIG,
     check_model_source,
@@ -126,14 +134,49 @@ class RewardModel(torch.nn.Module):
             m.enable_input_require_grads()
 
 
+# ------------------------------------------------------------------------------------ inference
+
+
+def _member_rewards(model: RewardModel, batch: dict[str, Tensor]) -> Tensor:
+    return model(batch["input_ids"], batch["attention_mask"]).float().cpu()
+
+
+def score_examples(
+    model: RewardModel, examples: Sequence[EncodedExample], *, pad_token_id: int, batch_size: int
+) -> Tensor:
+    """(K, N) reward of every member for every example, batched in order of length."""
+    out = torch.zeros(model.num_members, len(examples))
+    collate = lambda b: pad_batch(b, pad_token_id)  # noqa: E731
+    for idx, rewards in run_batches(model, examples, collate, _member_rewards, batch_size=batch_size,
+                                    length=len):
+        out[:, idx] = rewards
+    return out
+
+
+def pair_rewards(
+    model: RewardModel, pairs: Sequence[EncodedPair], *, pad_token_id: int, batch_size: int
+) -> tuple[Tensor, Tensor]:
+    """(K, N) chosen and (K, N) rejected rewards of every member, in the order of `pairs`."""
+    chosen, rejected = [], []
+
+    def forward(model: RewardModel, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
+        return _member_rewards(model, batch), count_pairs(batch)
+
+    collate = lambda b: collate_pairs(b, pad_token_id)  # noqa: E731
+    for _, (rewards, n) in run_batches(model, pairs, collate, forward, batch_size=batch_size):
+        chosen.append(rewards[:, :n])
+        rejected.append(rewards[:, n:])
+    return torch.cat(chosen, 1), torch.cat(rejected, 1)
+
+
 # ------------------------------------------------------------------------------------ building
 
 
-def _seq_cls_from_causal_lm(path: str, num_labels: int, dtype, device: str, **load_kwargs) -> torch.nn.Module:
+def _seq_cls_from_causal_lm(path: str, num_labels: int, **load) -> torch.nn.Module:
     """A sequence-classification model whose backbone is the (adapter-merged) causal LM at `path`."""
     from transformers import AutoModelForSequenceClassification
 
-    lm = load_causal_lm(path, dtype=dtype, device=device, **load_kwargs)
+    lm = load_causal_lm(path, **load)
     config = lm.config
     config.num_labels = num_labels
     model = AutoModelForSequenceClassification.from_config(config)
@@ -141,32 +184,48 @@ def _seq_cls_from_causal_lm(path: str, num_labels: int, dtype, device: str, **lo
     return model.to(device=next(lm.parameters()).device, dtype=next(lm.parameters()).dtype)
 
 
-def _load_seq_cls(
-    path: str, num_labels: int, *, dtype: str, device: str, allow_hub: bool, revision: str | None,
-    trust_remote_code: bool,
-) -> torch.nn.Module:  # fmt: skip
+def _from_pretrained(
+    path: str,
+    *,
+    dtype: str = "auto",
+    device: str = "auto",
+    allow_hub: bool = False,
+    revision: str | None = None,
+    attn_implementation: str | None = None,
+    trust_remote_code: bool = False,
+    **kwargs,
+):
+    """`AutoModelForSequenceClassification.from_pretrained` with the settings of a model section."""
     from transformers import AutoModelForSequenceClassification
 
-    local = check_model_source(path, allow_hub)
+    dev = resolve_device(device)
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, dtype=resolve_dtype(dtype, dev), revision=revision, local_files_only=not allow_hub,
+        trust_remote_code=trust_remote_code, **kwargs,
+    )
+    return model.to(dev)
+
+
+def _load_seq_cls(path: str, num_labels: int, **load) -> torch.nn.Module:
+    local = check_model_source(path, load.get("allow_hub", False))
     if local and Path(path, ADAPTER_CONFIG).exists():
         # A LoRA directory (e.g. an SFT adapter): merge it into its base, then add the head.
-        return _seq_cls_from_causal_lm(
-            path, num_labels, dtype, device, allow_hub=allow_hub, trust_remote_code=trust_remote_code
-        )
-    dev = resolve_device(device)
+        return _seq_cls_from_causal_lm(path, num_labels, **{**load, "revision": None})
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=num_labels, dtype=resolve_dtype(dtype, dev), revision=revision,
-            local_files_only=not allow_hub, trust_remote_code=trust_remote_code,
-        )  # fmt: skip
+        return _from_pretrained(path, num_labels=num_labels, **load)
     except (OSError, ValueError) as err:
         hint = ""
         if "Unrecognized configuration class" in str(err):
-            hint = ("; transformers has no sequence-classification head for this architecture: start the "
-                    "reward model from a checkpoint of one that has (Llama, Qwen2/3, Mistral, Gemma, Phi-3, "
-                    "OLMo-2, GPT-NeoX, GPT-2, ...)")
-        raise ModelLoadError(f"{path}: cannot load a reward model backbone ({first_line(err)}){hint}") from None
-    return model.to(dev)
+            hint = (
+                "; transformers has no sequence-classification head for this architecture: start the "
+                "reward model from a checkpoint of one that has (Llama, Qwen2/3, Mistral, Gemma, Phi-3, "
+                "OLMo-2, GPT-NeoX, GPT-2, ...)"
+            )
+        raise ModelLoadError(
+            f"{path}: cannot load a reward model backbone ({first_line(err)}){hint}"
+        ) from None
 
 
 def build_reward_model(
@@ -176,39 +235,36 @@ def build_reward_model(
     kind: EnsembleKind = "heads",
     pad_token_id: int | None = None,
     seed: int = 0,
-    dtype: str = "auto",
-    device: str = "auto",
-    allow_hub: bool = False,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
+    **load,
 ) -> RewardModel:
     """A new reward model on the backbone at `path` (causal LM dir, LoRA dir, or hub id).
 
     Heads start random (seeded): member i of a "models" ensemble draws its head with seed + i, so
     members differ even though their backbones start equal. `pad_token_id` is written into each
-    config so Hugging Face's own forward (which pools at the last non-pad token) works too.
+    config so Hugging Face's own forward (which pools at the last non-pad token) works too. `load`
+    are the settings of a model section (`alignlab.modeling.loading.load_options`: dtype, device,
+    allow_hub, revision, attn_implementation, trust_remote_code).
     """
     count, labels = (1, num_members) if kind == "heads" else (num_members, 1)
     members = []
     for i in range(count):
         torch.manual_seed(seed + i)
-        m = _load_seq_cls(
-            path, labels, dtype=dtype, device=device, allow_hub=allow_hub, revision=revision,
-            trust_remote_code=trust_remote_code,
-        )  # fmt: skip
+        m = _load_seq_cls(path, labels, **load)
         if pad_token_id is not None:
             m.config.pad_token_id = pad_token_id
         members.append(m)
     return RewardModel(members, kind)
 
 
-def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: float, target_modules) -> RewardModel:
+def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: float,
+                      target_modules) -> RewardModel:
     """Wrap each member with LoRA adapters; the score head stays fully trainable (PEFT SEQ_CLS)."""
     from peft import LoraConfig, get_peft_model
 
     from alignlab.errors import ConfigError
 
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="SEQ_CLS")
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                     task_type="SEQ_CLS")
     try:
         members = [get_peft_model(m, cfg) for m in model.members]
     except ValueError as err:
@@ -222,7 +278,7 @@ def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: floa
 def save_reward_model(
     model: RewardModel, tokenizer, out_dir: str | Path, *, aggregate: str = "mean", std_coef: float = 1.0,
     state_dict: dict[str, Tensor] | None = None,
-) -> RewardManifest:  # fmt: skip
+) -> RewardManifest:
     """Save in the Hugging Face format (LoRA merged) plus `reward_model.json`; returns the manifest.
 
     `state_dict` is the whole RewardModel's gathered weights when its own are sharded (FSDP,
@@ -230,7 +286,7 @@ def save_reward_model(
     sharded LoRA reward model is not supported. Call it from one process only.
     """
     from alignlab.io import atomic_write_json
-    from alignlab.stage_io import save_model_artefacts
+    from alignlab.modeling.saving import save_model_artefacts
 
     out = Path(out_dir)
     names = ("",) if model.kind == "heads" else tuple(f"member-{i}" for i in range(len(model.members)))
@@ -267,37 +323,25 @@ def read_manifest(path: str | Path) -> RewardManifest:
         return RewardManifest(
             raw["kind"], int(raw["num_members"]), tuple(raw["members"]),
             raw.get("aggregate", "mean"), float(raw.get("std_coef", 1.0)),
-        )  # fmt: skip
+        )
     except (ValueError, KeyError, TypeError) as err:
-        raise ModelLoadError(f"{p / MANIFEST}: malformed reward model manifest ({err}); re-save the model") from None
+        raise ModelLoadError(
+            f"{p / MANIFEST}: malformed reward model manifest ({err}); re-save the model"
+        ) from None
 
 
-def load_reward_model(
-    path: str,
-    *,
-    dtype: str = "auto",
-    device: str = "auto",
-    allow_hub: bool = False,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
-) -> tuple[RewardModel, RewardManifest]:
-    """Load a reward model saved by `save_reward_model` (or any HF sequence-classification model)."""
-    from transformers import AutoModelForSequenceClassification
-
-    local = check_model_source(path, allow_hub)
+def load_reward_model(path: str, **load) -> tuple[RewardModel, RewardManifest]:
+    """Load a reward model saved by `save_reward_model` (or any HF sequence-classification model);
+    `load` as for `build_reward_model`."""
+    local = check_model_source(path, load.get("allow_hub", False))
     manifest = read_manifest(path) if local else RewardManifest("heads", 0, ("",))
-    dev = resolve_device(device)
     members = []
     for name in manifest.members:
         src = str(Path(path) / name) if name else path
         try:
-            m = AutoModelForSequenceClassification.from_pretrained(
-                src, dtype=resolve_dtype(dtype, dev), revision=revision, local_files_only=not allow_hub,
-                trust_remote_code=trust_remote_code,
-            )  # fmt: skip
+            members.append(_from_pretrained(src, **load).eval())
         except (OSError, ValueError) as err:
             raise ModelLoadError(f"{src}: cannot load a reward model ({first_line(err)})") from None
-        members.append(m.to(dev).eval())
     model = RewardModel(members, manifest.kind)
     if manifest.num_members == 0:
         manifest = RewardManifest("heads", model.num_members, ("",))

@@ -26,11 +26,11 @@ from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
 from alignlab.errors import DataError
 from alignlab.generation.stops import stop_token_ids
 from alignlab.io import atomic_write_text
-from alignlab.modeling.loading import count_parameters, load_causal_lm, load_tokenizer
+from alignlab.modeling.loading import count_parameters, load_model, load_model_tokenizer
 from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
 from alignlab.stage_io import StageContext, save_trained_model
+from alignlab.training.causal_lm import count_target_tokens, make_eval_fn, nll_step
 from alignlab.training.loop import train
-from alignlab.training.sft import count_target_tokens, make_eval_fn, sft_step
 
 # Compact ChatML: the lab's tokenizers carry <|im_start|> / <|im_end|> as single special tokens.
 CHATML_TEMPLATE = (
@@ -90,7 +90,8 @@ def frame_documents(tokenizer, docs: list[str]) -> list[list[int]]:
     return [bos + ids + eos for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
 
 
-def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[list[EncodedExample], TrainConfig]:
+def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[list[EncodedExample],
+                                                                                TrainConfig]:
     """Rows for every epoch at once, each epoch cut anew, and the train config over that one list.
 
     The loop sees the passes as one epoch (resume and the schedule need nothing new); a fractional
@@ -137,9 +138,9 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
     if config.init is not None:
         tokenizer, model = build_from_scratch(config, docs)
     else:
-        m = config.model
-        tokenizer = load_tokenizer(m.path, allow_hub=m.allow_hub, revision=m.revision)
-        model = load_causal_lm(m.path, allow_hub=m.allow_hub, revision=m.revision, dtype=m.dtype, device=m.device)
+        # Raw text needs no chat template: the tokenizer is saved as the checkpoint had it.
+        tokenizer = load_model_tokenizer(config.model, chat_template=False)
+        model = load_model(config.model)
     docs, eval_docs = holdout(docs, config.data.eval_fraction)
     seq, train_config = config.data.seq_len, config.train
     if config.data.packing == "stream":
@@ -151,7 +152,10 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         n_tokens = sum(len(r) for r in rows)
     eval_rows = pack_examples(encode_documents(tokenizer, eval_docs, seq), seq) if eval_docs else []
     trainable, total = count_parameters(model)
-    ctx.log(f"pretrain: {len(docs)} documents, {n_tokens:,} tokens ({config.data.packing} packing); {total:,} parameters")
+    ctx.log(
+        f"pretrain: {len(docs)} documents, {n_tokens:,} tokens ({config.data.packing} packing); "
+        f"{total:,} parameters"
+    )
 
     def collate(batch):
         return collate_packed(batch, tokenizer.pad_token_id)
@@ -161,13 +165,15 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
 
     eval_fn = make_eval_fn(eval_rows, collate, config.train.batch_size) if eval_rows else None
     result = train(
-        model, sft_step, count_target_tokens, rows, collate_stream if config.data.packing == "stream" else collate,
-        output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
+        model, nll_step, count_target_tokens, rows,
+        collate_stream if config.data.packing == "stream" else collate,
+        output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule,
+        eval_fn=eval_fn,
         example_length=len,  # rows are (nearly) all seq_len long, so grouping changes little here
     )
     save_trained_model(result, tokenizer, ctx.output_dir)
     if result.is_main_process:
-        atomic_write_text(ctx.output_dir / "corpus_stats.json", json.dumps({"documents": len(docs), "tokens": n_tokens}))
+        atomic_write_text(ctx.path("corpus_stats"), json.dumps({"documents": len(docs), "tokens": n_tokens}))
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, (int, float))}
     summary.update(parameters=float(total), train_tokens=float(n_tokens), steps=float(result.global_step))
     return summary

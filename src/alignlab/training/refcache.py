@@ -37,10 +37,10 @@ from alignlab.distributed import (
     wait_for_everyone,
 )
 from alignlab.io import set_default_mode
-from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
+from alignlab.modeling.inference import run_batches
+from alignlab.modeling.logprobs import SequenceLogps, TokenBatch, model_sequence_logps
 from alignlab.progress import Progress
 
-CACHE_FILE = "reference_logps.safetensors"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
@@ -68,7 +68,8 @@ def _file_digest(path: Path) -> str | None:
 
 
 def cache_key(
-    reference: Mapping[str, Any], sequences: Mapping[str, Sequence[EncodedExample]], settings: Mapping[str, Any]
+    reference: Mapping[str, Any], sequences: Mapping[str, Sequence[EncodedExample]],
+    settings: Mapping[str, Any]
 ) -> str:
     """sha256 over the reference identity, the settings and every sequence's ids and labels."""
     h = hashlib.sha256(json.dumps({"reference": reference, "settings": settings}, sort_keys=True).encode())
@@ -82,7 +83,6 @@ def cache_key(
     return h.hexdigest()
 
 
-@torch.no_grad()
 def compute_sequence_logps(
     model: torch.nn.Module,
     sequences: Mapping[str, Sequence[EncodedExample]],
@@ -93,29 +93,28 @@ def compute_sequence_logps(
     """For each name: `<name>` (N,) summed float32 label log-probs and `<name>_tokens` (N,) counts.
 
     Sequences are batched in order of length, so each batch pads little; results are put back in
-    the original order. The main process shows progress (a bar, or plain lines in a log file).
+    the original order. The model runs in eval mode (a reference has no dropout); the main process
+    shows progress (a bar, or plain lines in a log file).
     """
-    was_training = model.training
-    model.eval()  # a reference has no dropout
-    device = next(model.parameters()).device
     out: dict[str, torch.Tensor] = {}
     total = sum(len(examples) for examples in sequences.values())
     with Progress("reference log-probs", total, unit="seq", enabled=is_main_process()) as progress:
         for name, examples in sequences.items():
             logps = torch.zeros(len(examples), dtype=torch.float32)
             tokens = torch.zeros(len(examples), dtype=torch.long)
-            order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-            for s in range(0, len(order), batch_size):
-                idx = order[s : s + batch_size]
-                b = pad_batch([examples[i] for i in idx], pad_token_id)
-                batch = TokenBatch(b["input_ids"].to(device), b["attention_mask"].to(device), b["labels"].to(device))
-                res = model_sequence_logps(model, batch)
+            batches = run_batches(
+                model, examples, lambda b: pad_batch(b, pad_token_id), _sequence_logps, batch_size=batch_size,
+                length=len, on_batch=lambda idx: progress.advance(len(idx)),
+            )
+            for idx, res in batches:
                 logps[idx] = res.logps.float().cpu()
                 tokens[idx] = res.num_tokens.cpu()
-                progress.advance(len(idx))
             out[name], out[f"{name}_tokens"] = logps, tokens
-    model.train(was_training)
     return out
+
+
+def _sequence_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> SequenceLogps:
+    return model_sequence_logps(model, TokenBatch.of(batch))
 
 
 def read_cache(path: str | os.PathLike) -> tuple[str | None, dict[str, torch.Tensor]]:

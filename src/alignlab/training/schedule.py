@@ -124,7 +124,8 @@ def group_by_length(
     mega = group_size * mega_batch_micro_batches
     blocks: list[list[int]] = []
     for start in range(0, len(shuffled), mega):
-        chunk = sorted(shuffled[start : start + mega], key=lambda i: -lengths[i])  # stable: ties keep the shuffle
+        chunk = sorted(shuffled[start : start + mega],
+                       key=lambda i: -lengths[i])  # stable: ties keep the shuffle
         blocks += [chunk[k : k + group_size] for k in range(0, len(chunk), group_size)]
     tail = blocks.pop() if blocks and len(blocks[-1]) < group_size else []
     blocks = [blocks[k] for k in torch.randperm(len(blocks), generator=generator).tolist()]
@@ -144,7 +145,8 @@ def _put_longest_first(blocks: list[list[int]], tail: list[int], lengths: Sequen
 
 
 def micro_batch_groups(
-    loader: DataLoader, sampler: EpochSampler, epoch: int, position: int, grad_accum: int, per_micro_batch: int
+    loader: DataLoader, sampler: EpochSampler, epoch: int, position: int, grad_accum: int,
+    per_micro_batch: int
 ) -> Iterator[tuple[int, int, list]]:
     """Yield (epoch, position after the group, micro-batches) forever, starting at (epoch, position).
 
@@ -168,7 +170,8 @@ def micro_batches_per_epoch(num_examples: int, batch_size: int, num_processes: i
 
 
 def count_total_steps(
-    num_examples: int, *, batch_size: int, grad_accum: int, epochs: float, max_steps: int | None, num_processes: int = 1
+    num_examples: int, *, batch_size: int, grad_accum: int, epochs: float, max_steps: int | None,
+    num_processes: int = 1
 ) -> int:
     """`max_steps` if set, else ceil(epochs x optimizer steps per epoch).
 

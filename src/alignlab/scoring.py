@@ -1,4 +1,4 @@
-"""Score (prompt, response) records with a reward model.
+"""The score stage: score (prompt, response) records with a reward model (inference, no training).
 
 Reads any record file `alignlab.data.readers` reads: a conversation's last assistant turn is
 scored given the turns before it; a preference pair gets a reward for each response (and the file
@@ -12,78 +12,57 @@ records are read into memory).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from alignlab.config import ScoreConfig
-from alignlab.data.collators import pad_batch
+from alignlab.data.preference import encode_response
 from alignlab.data.readers import read_records
 from alignlab.data.schema import Conversation, PreferencePair
-from alignlab.data.templating import (
-    EncodedExample,
-    encode_prompt_response,
-    ensure_chat_template,
-    fit_to_length,
-)
+from alignlab.data.templating import EncodedExample
 from alignlab.errors import DataError
 from alignlab.io import atomic_write_jsonl
 from alignlab.losses.reward import aggregate_ensemble, pairwise_accuracy
 from alignlab.stage_io import StageContext
-from alignlab.training.reward import with_system_prompt
-
-SCORES_FILE = "scores.jsonl"
 
 
 def responses_of(record) -> list[tuple[str, list, list]]:
     """(field prefix, prompt, response) to score in `record`: one, or two for a preference pair."""
     if isinstance(record, PreferencePair):
-        return [("chosen_", list(record.prompt), list(record.chosen)), ("rejected_", list(record.prompt), list(record.rejected))]
+        return [("chosen_", list(record.prompt), list(record.chosen)), ("rejected_", list(record.prompt),
+                                                                        list(record.rejected))]
     if isinstance(record, Conversation):
         last = max(i for i, m in enumerate(record.messages) if m.role == "assistant")
         if last == 0:
-            raise DataError("a conversation whose first turn is the assistant's has no prompt to score against")
+            raise DataError(
+                "a conversation whose first turn is the assistant's has no prompt to score against"
+            )
         return [("", list(record.messages[:last]), list(record.messages[last:]))]
     return [("", list(record.prompt), list(record.completion))]
 
 
-@torch.no_grad()
-def score_examples(model, examples: Sequence[EncodedExample], *, pad_token_id: int, batch_size: int) -> torch.Tensor:
-    """(K, N) reward of every member for every example, batched in order of length."""
-    device = next(model.parameters()).device
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-    out = torch.zeros(model.num_members, len(examples))
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        b = pad_batch([examples[i] for i in idx], pad_token_id)
-        out[:, idx] = model(b["input_ids"].to(device), b["attention_mask"].to(device)).float().cpu()
-    return out
-
-
-def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str], None] = print) -> dict[str, float]:
+def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
+                                                                      None] = print) -> dict[str, float]:
     """Score every record of `config.data`, write them to `output` (JSONL); return a summary."""
-    from alignlab.modeling.loading import load_tokenizer
-    from alignlab.modeling.reward_model import load_reward_model
+    from alignlab.modeling.loading import load_model_tokenizer, load_options
+    from alignlab.modeling.reward_model import load_reward_model, score_examples
 
     rm, data = config.reward_model, config.data
-    model, manifest = load_reward_model(
-        rm.path, dtype=rm.dtype, device=rm.device, allow_hub=rm.allow_hub, revision=rm.revision,
-        trust_remote_code=rm.trust_remote_code,
-    )  # fmt: skip
-    tokenizer = load_tokenizer(rm.path, allow_hub=rm.allow_hub, revision=rm.revision, trust_remote_code=rm.trust_remote_code)
-    ensure_chat_template(tokenizer)
-    result = read_records(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid, limit=data.limit)
+    model, manifest = load_reward_model(rm.path, **load_options(rm))
+    tokenizer = load_model_tokenizer(rm)
+    result = read_records(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid,
+                          limit=data.limit)
     if result.skipped:
         log(f"skipped {result.skipped} malformed records of {data.path}")
     slots: list[tuple[int, str]] = []
     examples: list[EncodedExample] = []
     for i, rec in enumerate(result.records):
         for prefix, prompt, response in responses_of(rec):
-            full = encode_prompt_response(tokenizer, with_system_prompt(prompt, data.system_prompt), response,
-                                          tools=rec.metadata.get("tools"))
-            examples.append(fit_to_length(full, data.max_length))
+            examples.append(encode_response(tokenizer, prompt, response, data,
+                                            tools=rec.metadata.get("tools")))
             slots.append((i, prefix))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     members = score_examples(model, examples, pad_token_id=pad, batch_size=config.batch_size)
@@ -110,5 +89,5 @@ def _summary(rows: list[dict[str, Any]], rewards: torch.Tensor) -> dict[str, flo
 
 
 def run_score(config: ScoreConfig, ctx: StageContext) -> dict[str, float]:
-    """The score stage: writes `scores.jsonl` into the stage directory."""
-    return score_file(config, ctx.output_dir / SCORES_FILE, ctx.log)
+    """The score stage: writes its `scores` output (scores.jsonl) into the stage directory."""
+    return score_file(config, ctx.path("scores"), ctx.log)

@@ -1,8 +1,9 @@
-"""SQLite index of runs, stages, artefacts, metrics and lineage.
+"""The run index: a SQLite file of runs, stages, their artefacts, metrics and lineage.
 
-One file for the user (default `~/.alignlab/registry.sqlite`, or `$ALIGNLAB_REGISTRY`), written by
-`alignlab run` and by each standalone stage command, read by `alignlab runs`. The registry is an
-index: the stage directories stay the source of truth, so losing it loses no results.
+One file for the user (default `~/.alignlab/runs.sqlite`, or `$ALIGNLAB_RUN_INDEX`), written by
+`alignlab run` and by each standalone stage command, read by `alignlab runs`. It is an index: the
+stage directories stay the source of truth, so losing it loses no results. Each finished stage
+records its directory and the artefacts its kind declares (`StageKind.outputs`), by name.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE TABLE IF NOT EXISTS artefacts (
     stage_id INTEGER NOT NULL REFERENCES stages(id),
+    name TEXT NOT NULL,
     path TEXT NOT NULL,
     kind TEXT NOT NULL
 );
@@ -55,9 +58,14 @@ CREATE TABLE IF NOT EXISTS lineage (
 """
 
 
-def default_registry_path() -> Path:
-    env = os.environ.get("ALIGNLAB_REGISTRY")
-    return Path(env) if env else Path.home() / ".alignlab" / "registry.sqlite"
+ENV_VAR = "ALIGNLAB_RUN_INDEX"
+# (name, path, kind) of one artefact of a finished stage
+ArtefactRow = tuple[str, str, str]
+
+
+def default_index_path() -> Path:
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path.home() / ".alignlab" / "runs.sqlite"
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,11 @@ class RunRow:
     stages: list[StageRow]
 
 
-class Registry:
+class RunIndex:
     """Thin wrapper over one SQLite file; every write is its own short transaction."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path else default_registry_path()
+        self.path = Path(path) if path else default_index_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
             db.executescript(SCHEMA)
@@ -104,11 +112,14 @@ class Registry:
         )
 
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
-        self._write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error, run_id))
+        self._write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(),
+                                                                                    error, run_id))
 
-    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str, inputs: list[str]) -> int:
+    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str,
+                    inputs: list[str]) -> int:
         sid = self._write(
-            "INSERT INTO stages (run_id, name, kind, hash, dir, status, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            "INSERT INTO stages (run_id, name, kind, hash, dir, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?)",
             (run_id, name, kind, hash_, dir_, time.time()),
         )
         for d in inputs:
@@ -116,18 +127,43 @@ class Registry:
         return sid
 
     def finish_stage(
-        self, stage_id: int, status: str, metrics: dict | None = None, error: str | None = None
+        self,
+        stage_id: int,
+        status: str,
+        metrics: dict | None = None,
+        error: str | None = None,
+        artefacts: Sequence[ArtefactRow] = (),
     ) -> None:
+        """Close a stage; a finished one records its directory (`dir`) and its `artefacts`."""
         with closing(self._connect()) as db, db:
             db.execute(
-                "UPDATE stages SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error, stage_id)
+                "UPDATE stages SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(), error,
+                                                                                  stage_id)
             )
             for k, v in (metrics or {}).items():
                 if isinstance(v, (int, float)):
                     db.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?)", (stage_id, k, float(v)))
             if status == "done":
                 dir_ = db.execute("SELECT dir FROM stages WHERE id=?", (stage_id,)).fetchone()[0]
-                db.execute("INSERT INTO artefacts VALUES (?, ?, 'stage_dir')", (stage_id, dir_))
+                rows = [("dir", dir_, "stage_dir"), *artefacts]
+                db.executemany("INSERT INTO artefacts VALUES (?, ?, ?, ?)", [(stage_id, *r) for r in rows])
+
+    def artefacts(self, run_id: int) -> dict[str, dict[str, str]]:
+        """Stage name -> artefact name -> path, for the finished stages of a run."""
+        return self._by_stage(
+            "SELECT s.name, a.name, a.path FROM artefacts a JOIN stages s ON s.id = a.stage_id "
+            "WHERE s.run_id=? ORDER BY a.rowid",
+            run_id,
+        )
+
+    def _by_stage(self, sql: str, run_id: int) -> dict[str, dict]:
+        """Rows (stage, key, value) of `sql` as stage -> key -> value."""
+        with closing(self._connect()) as db:
+            rows = db.execute(sql, (run_id,)).fetchall()
+        out: dict[str, dict] = {}
+        for stage, key, value in rows:
+            out.setdefault(stage, {})[key] = value
+        return out
 
     def runs(self, limit: int = 20) -> list[RunRow]:
         with closing(self._connect()) as db:
@@ -139,7 +175,8 @@ class Registry:
                 stages = [
                     StageRow(n, k, s, d, (f - st) if f else None)
                     for n, k, s, d, st, f in db.execute(
-                        "SELECT name, kind, status, dir, started_at, finished_at FROM stages WHERE run_id=? ORDER BY id",
+                        "SELECT name, kind, status, dir, started_at, finished_at FROM stages "
+                        "WHERE run_id=? ORDER BY id",
                         (rid,),
                     )
                 ]
@@ -147,48 +184,44 @@ class Registry:
             return out
 
     def stage_metrics(self, run_id: int) -> dict[str, dict[str, float]]:
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.run_id=?",
-                (run_id,),
-            ).fetchall()
-        out: dict[str, dict[str, float]] = {}
-        for name, key, value in rows:
-            out.setdefault(name, {})[key] = value
-        return out
+        """Stage name -> metric -> value (the stage's summary), for the stages of a run."""
+        return self._by_stage(
+            "SELECT s.name, m.key, m.value FROM metrics m JOIN stages s ON s.id = m.stage_id "
+            "WHERE s.run_id=?",
+            run_id,
+        )
 
     def lineage(self, stage_dir: str) -> list[str]:
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT l.input_dir FROM lineage l JOIN stages s ON s.id = l.stage_id WHERE s.dir=?", (stage_dir,)
+                "SELECT l.input_dir FROM lineage l JOIN stages s ON s.id = l.stage_id WHERE s.dir=?",
+                (stage_dir,)
             ).fetchall()
         return sorted({r[0] for r in rows})
 
 
-class NullRegistry(Registry):
+class NullRunIndex(RunIndex):
     """Records nothing: what the processes other than the main one of a multi-process launch use,
     so a run is recorded once. Reading it is not supported."""
 
     def __init__(self) -> None:
         self.path = None
 
-    def start_run(self, name: str, recipe: str | None, run_dir: str | None) -> int:
+    def start_run(self, *args, **kwargs) -> int:
         return 0
 
-    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+    def finish_run(self, *args, **kwargs) -> None:
         return None
 
-    def start_stage(self, run_id: int, name: str, kind: str, hash_: str | None, dir_: str, inputs: list[str]) -> int:
+    def start_stage(self, *args, **kwargs) -> int:
         return 0
 
-    def finish_stage(
-        self, stage_id: int, status: str, metrics: dict | None = None, error: str | None = None
-    ) -> None:
+    def finish_stage(self, *args, **kwargs) -> None:
         return None
 
 
-def open_registry(path: str | os.PathLike | None = None) -> Registry:
-    """The registry on the main process; a `NullRegistry` on the others of a multi-process launch."""
+def open_run_index(path: str | os.PathLike | None = None) -> RunIndex:
+    """The run index on the main process; a `NullRunIndex` on the others of a multi-process launch."""
     from alignlab.distributed import is_main_process
 
-    return Registry(path) if is_main_process() else NullRegistry()
+    return RunIndex(path) if is_main_process() else NullRunIndex()

@@ -1,0 +1,58 @@
+"""The root `alignlab` command, its console and log, and the entry point that turns user errors into
+one line and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+import alignlab
+from alignlab.errors import AlignlabError
+from alignlab.stages import STAGE_KINDS
+
+app = typer.Typer(
+    name="alignlab",
+    help="Turn a pretrained causal LM into an assistant, and measure what that did to it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, highlight=False)
+
+
+def log(msg: str) -> None:
+    """Print a progress line; under a multi-process launch on the main process only."""
+    from alignlab.distributed import is_main_process
+
+    if is_main_process():
+        console.print(msg, markup=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"alignlab {alignlab.__version__}")
+        raise typer.Exit()
+
+
+@app.callback(help=f"Stage kinds: {', '.join(STAGE_KINDS)} (`alignlab stages`); recipes: run, validate; "
+              "runs lists the run index.")
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv)
+    except AlignlabError as err:
+        console.print(f"error: {err}", markup=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        console.print("interrupted; re-run the same command to resume from the last checkpoint", markup=False)
+        sys.exit(130)

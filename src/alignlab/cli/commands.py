@@ -1,0 +1,73 @@
+"""Recipes (run, validate), the run index (runs), and the registries (stages, losses)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from alignlab.cli.app import app, log
+from alignlab.cli.options import Overrides
+from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table
+
+RunDir = Annotated[Path | None, typer.Option(help="Where stage directories go (default runs/<name>).")]
+
+
+@app.command()
+def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
+        overrides: Overrides = None) -> None:
+    """Run a recipe: every stage not yet done, in dependency order (finished stages are skipped)."""
+    from alignlab.pipeline import load_recipe, run_recipe
+    from alignlab.stages import show_summary
+
+    r = load_recipe(recipe, overrides or [])
+    target = run_dir or Path(r.run_dir or Path("runs") / r.name)
+    result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
+    for stage in result.stages:
+        view = show_summary(stage.kind, stage.name, result.summaries[stage.name])
+        if view is not None:
+            Console().print(view)
+    log(f"run {r.name} done: {result.run_dir} (summary.json)")
+
+
+@app.command()
+def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
+             overrides: Overrides = None) -> None:
+    """Check a recipe (keys, types, references, input files) without building any model."""
+    from alignlab.pipeline import check_inputs, load_recipe, plan
+
+    r = load_recipe(recipe, overrides or [])
+    target = run_dir or Path(r.run_dir or Path("runs") / r.name)
+    stages = plan(r, target, recipe.resolve().parent, source=str(recipe))
+    check_inputs(stages, str(recipe))
+    Console().print(plan_table(r.name, stages))
+
+
+@app.command()
+def runs(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20) -> None:
+    """List recorded runs and their stages (newest first)."""
+    from alignlab.run_index import RunIndex
+
+    rows = RunIndex().runs(limit)
+    if not rows:
+        print("no runs recorded yet")
+        return
+    Console(width=200).print(runs_table(rows))
+
+
+@app.command()
+def stages() -> None:
+    """List the stage kinds, what each does and the artefacts it writes."""
+    from alignlab.stages import STAGE_KINDS
+
+    Console().print(stages_table(STAGE_KINDS.values()))
+
+
+@app.command()
+def losses() -> None:
+    """List the registered preference losses (`alignlab dpo --loss`) and what each takes."""
+    from alignlab.losses.registry import get_loss, loss_names
+
+    Console().print(losses_table(get_loss(name) for name in loss_names()))

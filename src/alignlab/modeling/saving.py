@@ -1,0 +1,34 @@
+"""Saving a model and its tokenizer as a Hugging Face directory, so that nothing half-written survives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from alignlab.io import set_default_mode
+
+
+def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *,
+                         state_dict: dict | None = None) -> None:
+    """Save model (or PEFT adapter) and tokenizer in the Hugging Face format into `out_dir`.
+
+    `state_dict` gives the weights to write when the model's own are sharded (FSDP, ZeRO-3); by
+    default the model's. Files are written into a fresh temporary folder inside `out_dir` first and
+    moved in one by one afterwards, so a crash never leaves a half-written weights file under its
+    final name. Call it from one process only (see `save_trained_model`).
+    """
+    out = Path(out_dir)
+    for stale in out.glob(".model*.tmp"):  # left by a crash
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
+    try:
+        extra = {} if state_dict is None else {"state_dict": state_dict}
+        model.save_pretrained(tmp, safe_serialization=True, **extra)
+        tokenizer.save_pretrained(tmp)
+        for f in tmp.iterdir():
+            set_default_mode(f)  # transformers writes its weights 0600; the folder around them is 0700
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
