@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import Field
 
 from alignlab import stages as stage_registry
 from alignlab.config import Section
 from alignlab.errors import ConfigError, PipelineError
-from alignlab.pipeline import Recipe, check_inputs, load_recipe, plan, run_recipe
+from alignlab.pipeline import RECIPE_FILE, Recipe, check_inputs, load_recipe, plan, run_recipe
 from alignlab.registry import Registry
 from alignlab.stages import StageKind
 
@@ -136,3 +137,11 @@ def test_recipe_file_overrides_address_stages(tmp_path):
     assert r.stages["a"].config["text"] == "B" and r.run_dir == "elsewhere"
     f.write_text("name: r\nstages:\n  a:\n    kind: echo\n    config: {text: '${recipe_dir}/x'}\n")
     assert plan(load_recipe(f), tmp_path, tmp_path)[0].config.text == f"{tmp_path}/x"
+
+
+def test_the_run_directory_keeps_the_recipe_as_run(tmp_path):
+    (tmp_path / "recipe.yaml").write_text("name: kept\nstages:\n  a: {kind: echo, config: {text: A}}\n")
+    r = load_recipe(tmp_path / "recipe.yaml", ["a.text=B"])
+    run_recipe(r, run_dir=tmp_path / "run", log=lambda m: None)
+    kept = Recipe.model_validate(yaml.safe_load((tmp_path / "run" / RECIPE_FILE).read_text()))
+    assert kept == r and kept.stages["a"].config == {"text": "B"}  # with the override applied
