@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
 
 import alignlab
 from alignlab.config import Section, apply_overrides, load_yaml, validate_config
 from alignlab.distributed import init_processes, is_main_process, wait_for_everyone
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.io import atomic_write_json
+from alignlab.io import atomic_write_json, atomic_write_text
 from alignlab.run_index import NullRunIndex, RunIndex, open_run_index
 from alignlab.stage_io import DONE_FILE, write_config
 from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, stage_context
@@ -38,6 +39,7 @@ from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, s
 REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
 HASH_LEN = 10
 Log = Callable[[str], None]
+RECIPE_FILE = "recipe.yaml"  # the recipe as run (overrides applied), kept in the run directory
 
 
 class StageSpec(Section):
@@ -178,6 +180,8 @@ def run_recipe(
     check_inputs(stages, recipe_path or "recipe")
     index = (index or RunIndex()) if main else NullRunIndex()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        atomic_write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     # Decided before anything runs, so every process skips the same stages.
     done = {s.name: s.done for s in stages}
     wait_for_everyone()

@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import Field
 
 from alignlab import stages as stage_registry
 from alignlab.config import Section
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.pipeline import Recipe, check_inputs, load_recipe, plan, run_in_dir, run_recipe
+from alignlab.pipeline import RECIPE_FILE, Recipe, check_inputs, load_recipe, plan, run_in_dir, run_recipe
 from alignlab.run_index import RunIndex
 from alignlab.stage_io import Artefact
 from alignlab.stages import StageKind
@@ -185,3 +186,11 @@ def test_a_single_stage_runs_into_a_directory_and_is_recorded_like_a_recipe_stag
     with pytest.raises(RuntimeError, match="boom"):
         run_in_dir("echo", EchoConfig(text="x", fail=True), tmp_path / "bad", log=lambda m: None)
     assert RunIndex().runs()[0].status == "failed" and RunIndex().runs()[0].stages[0].status == "failed"
+
+
+def test_the_run_directory_keeps_the_recipe_as_run(tmp_path):
+    (tmp_path / "recipe.yaml").write_text("name: kept\nstages:\n  a: {kind: echo, config: {text: A}}\n")
+    r = load_recipe(tmp_path / "recipe.yaml", ["a.text=B"])
+    run_recipe(r, run_dir=tmp_path / "run", log=lambda m: None)
+    kept = Recipe.model_validate(yaml.safe_load((tmp_path / "run" / RECIPE_FILE).read_text()))
+    assert kept == r and kept.stages["a"].config == {"text": "B"}  # with the override applied

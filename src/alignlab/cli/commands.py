@@ -71,3 +71,14 @@ def losses() -> None:
     from alignlab.losses.registry import get_loss, loss_names
 
     Console().print(losses_table(get_loss(name) for name in loss_names()))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of `alignlab run` (holds summary.json).")],
+    output: Annotated[Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML page of a run: configs, curves, evals side by side, plots."""
+    from alignlab.report import write_report
+
+    log(f"report: {write_report(run_dir, output)}")
