@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -74,5 +75,7 @@ def write_lab_data(
         "world_config": asdict(wc), "corpus_config": asdict(cc), "task_config": asdict(tc),
         "counts": {"documents": len(docs), "demonstrations": len(demos), "eval_prompts": len(held_out),
                    "flawed_demonstrations": sum(c.metadata["flaw"] is not None for c in demos)},
+        # Fewer than tc.n_eval_per_family where a family runs out of distinct held-out prompts.
+        "eval_prompts_per_family": dict(Counter(s.family for s in held_out)),
     })
     return files

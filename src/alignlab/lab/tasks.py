@@ -39,6 +39,12 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
 )
 
 
+# 160 held-out prompts per family bound a rate's standard error by sqrt(0.25 / 160) = 3.95 points
+# (the worst case, a rate of 50 %), and a mean utility's as well (utility spans [0, 1], so its
+# standard deviation is at most 0.5). The default world has at least 160 distinct prompts per family.
+DEFAULT_EVAL_PER_FAMILY = 160
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """How many demonstrations and eval prompts to draw, and how many demonstrations are flawed."""
@@ -46,7 +52,7 @@ class TaskConfig:
     seed: int = 0
     n_demos: int = 800
     mix: tuple[tuple[str, float], ...] = DEFAULT_MIX
-    n_eval_per_family: int = 32
+    n_eval_per_family: int = DEFAULT_EVAL_PER_FAMILY
     flaw_rate: float = 0.0
 
     def __post_init__(self) -> None:
@@ -57,6 +63,8 @@ class TaskConfig:
             raise ValueError("mix weights must be non-negative and not all zero")
         if not 0.0 <= self.flaw_rate <= 1.0:
             raise ValueError(f"flaw_rate must be in [0, 1], got {self.flaw_rate}")
+        if self.n_eval_per_family < 1:
+            raise ValueError(f"n_eval_per_family must be at least 1, got {self.n_eval_per_family}")
 
 
 def candidates(world: World, family: str, split: Split) -> list[Sample]:
@@ -85,20 +93,26 @@ def _interleave(samples: Sequence[Sample], rng: random.Random) -> list[Sample]:
     return out
 
 
-def draw(world: World, family: str, split: Split, n: int, seed: int = 0) -> list[Sample]:
-    """`n` samples of `family`, balanced over subtypes; repeats only when `n` exceeds the candidates."""
+def draw(world: World, family: str, split: Split, n: int, seed: int = 0, repeat: bool = True) -> list[Sample]:
+    """`n` samples of `family`, balanced over subtypes; when `n` exceeds the candidates, they repeat
+    (or, with `repeat=False`, all of them are returned once)."""
     pool = candidates(world, family, split)
     rng = random.Random(f"alignlab-lab-draw-{family}-{split}-{seed}")
     out: list[Sample] = []
     while len(out) < n and pool:
         out.extend(_interleave(pool, rng)[: n - len(out)])
+        if not repeat:
+            break
     return out
 
 
 def eval_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
-    """Held-out prompts: `n_eval_per_family` of every family (fewer when a family has fewer)."""
+    """Held-out prompts: `n_eval_per_family` distinct prompts of every family (all of them when a
+    family has fewer). Never a repeat: a repeated prompt would count one outcome twice and narrow
+    every interval without adding evidence."""
     cfg = config or TaskConfig()
-    return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed)]
+    return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed, repeat=False)]
+
 
 
 def _family_counts(cfg: TaskConfig) -> dict[str, int]:
