@@ -272,7 +272,7 @@ def run(
 def _family_table(stage: str, table: dict):
     """Two tables of a lab_eval stage, one row per family and model, every figure with its 95 %
     interval: the gold-behaviour rate, mean gold utility and its paired change from the model above
-    (Δ, starred when its interval excludes 0); then refusal, abstention and deflection, told apart."""
+    (Δ, starred when its interval excludes 0); then refusal, abstention, deflection and evasion."""
     from rich import box
     from rich.console import Group
 
@@ -291,11 +291,12 @@ def _family_table(stage: str, table: dict):
     gold = Table(title=f"{stage}: held-out prompts with the gold behaviour and mean gold utility (95 % intervals)",
                  caption="Δ: paired change from the model above; * its interval excludes 0 (a difference)",
                  box=box.SIMPLE_HEAD)
-    acts = Table(title=f"{stage}: refused, abstained (honestly) and deflected (claimed not to know what the "
-                 "world defines), 95 % intervals", box=box.SIMPLE_HEAD)
+    acts = Table(title=f"{stage}: refused, abstained (honestly), deflected (claimed not to know what the "
+                 "world defines) or evaded (none of these, no answer), 95 % intervals", box=box.SIMPLE_HEAD)
     for col in ("family", "model", "gold behaviour", "utility", "Δ utility", "words"):
         gold.add_column(col, justify="left" if col in ("family", "model") else "right", no_wrap=True)
-    for col in ("family", "model", "refused", "abstained", "deflected"):
+    acts_cols = ("refused", "abstained", "deflected", "evaded")
+    for col in ("family", "model", *acts_cols):
         acts.add_column(col, justify="left" if col in ("family", "model") else "right", no_wrap=True)
     for fam in families:
         for i, m in enumerate(models):
@@ -304,7 +305,7 @@ def _family_table(stage: str, table: dict):
             gold.add_row(label, m, rate(row.get("followed")), mean(row.get("utility")), change(row),
                          f"{row['words']['value']:.1f}" if "words" in row else "")
             if fam != "all":
-                acts.add_row(label, m, *(rate(row.get(k)) for k in ("refused", "abstained", "deflected")))
+                acts.add_row(label, m, *(rate(row.get(k)) for k in acts_cols))
         gold.add_section()
         acts.add_section()
     return Group(gold, acts)

@@ -159,6 +159,7 @@ def test_summarise_reports_rates_with_wilson_intervals():
     assert row["correct"] == wilson_interval(1, 4).as_dict() and row["correct"]["value"] == 0.25
     assert row["deflected"]["value"] == 0.25 and row["abstained"]["value"] == 0.0  # the river is known
     assert row["refused"]["value"] == 0.25 and row["wrong"]["value"] == 0.25 and row["followed"]["value"] == 0.25
+    assert row["evaded"]["value"] == 0.0
     # utilities 1, 0.375 (deflection), 0, 0.5 (refusal): a t interval over the prompts
     assert row["utility"] == mean_interval([1.0, 0.375, 0.0, 0.5]).as_dict()
     assert row["words"]["value"] == pytest.approx((6 + 3 + 4 + 5) / 4)
