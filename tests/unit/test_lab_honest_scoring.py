@@ -137,6 +137,9 @@ def test_builders_mark_what_the_world_defines(world):
             assert s.gold.knowable is expected, s.id
             if family in ("harmful", "jailbreak"):
                 assert s.gold.reasons and judge(s, s.gold.response).explained, s.id
+            # `alignlab lab show` says so
+            assert ("deflection" in s.gold.describe()) is expected, s.id
+            assert ("saying why" in s.gold.describe()) is bool(s.gold.reasons), s.id
 
 
 @pytest.mark.parametrize("family", FAMILIES)
