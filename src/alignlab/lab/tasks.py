@@ -40,8 +40,9 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
 
 
 # 160 held-out prompts per family bound a rate's standard error by sqrt(0.25 / 160) = 3.95 points
-# (the worst case, a rate of 50 %), and a mean utility's as well (utility spans [0, 1], so its
-# standard deviation is at most 0.5). The default world has at least 160 distinct prompts per family.
+# (the worst case, a rate of 50 %), and a mean utility's as well (before padding penalties utility
+# spans [0, 1], so its standard deviation is at most 0.5). The default world has at least 160
+# distinct prompts per family (tests/unit/test_lab_tasks.py).
 DEFAULT_EVAL_PER_FAMILY = 160
 
 
@@ -112,7 +113,6 @@ def eval_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
     every interval without adding evidence."""
     cfg = config or TaskConfig()
     return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed, repeat=False)]
-
 
 
 def _family_counts(cfg: TaskConfig) -> dict[str, int]:
