@@ -33,7 +33,8 @@ stages:
     kind: lab_world
     config:
       seed: 3
-      world: {n_towns: 6, n_rivers: 3, n_founders: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3, n_personas: 3}
+      world: {n_towns: 6, n_rivers: 3, n_founders: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3, n_personas: 3,
+              eval_fraction: 0.34}
       corpus: {threads: 10, homework_sheets: 3}
       tasks: {n_demos: 48, n_eval_per_family: 2}
   base:

@@ -15,7 +15,7 @@ stages:
     config:
       seed: 3
       world: {n_towns: 6, n_rivers: 3, n_founders: 3, n_products: 3, n_hazards: 3, n_fake_towns: 3,
-              n_personas: 3}
+              n_personas: 3, eval_fraction: 0.34}
       corpus: {threads: 10, homework_sheets: 3}
       tasks: {n_demos: 48, n_eval_per_family: 2}
   base:
@@ -58,15 +58,25 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
         main(["run", str(recipe), "--run-dir", str(run_dir)])
     assert e.value.code in (0, None)
     out = capsys.readouterr().out
-    assert "answerable" in out and "jailbreak" in out  # the per-family table is printed
+    # The per-family tables are printed, with intervals and the refusal / abstention / deflection rates.
+    assert "answerable" in out and "jailbreak" in out and "deflected" in out and "Δ utility" in out
     summary = json.loads((run_dir / "summary.json").read_text())
     assert list(summary) == ["world", "base", "sft", "pairs", "dpo", "eval", "eval_sampled"]
     table = summary["eval"]["table"]
     assert set(table) == {"base", "sft", "dpo"}
-    assert table["sft"]["answerable"]["n"] == 2 and 0 <= table["sft"]["all"]["utility"] <= 1
-    assert table["sft"]["all"]["utility_se"] >= 0 and table["sft"]["all"]["words"] >= 0
+    assert table["sft"]["answerable"]["n"] == 2
+    for figure in ("utility", "followed", "refused", "abstained", "deflected", "words"):
+        fig = table["sft"]["harmful"][figure]
+        assert set(fig) == {"value", "low", "high", "n"} and fig["low"] <= fig["value"] <= fig["high"], figure
+    assert "change" not in table["base"]["harmful"]
+    change = table["dpo"]["all"]["change"]
+    assert change["vs"] == "sft" and set(change["utility"]) == {"value", "low", "high", "n", "differs"}
+    assert summary["eval"]["sft/harmful/utility"] == table["sft"]["harmful"]["utility"]["value"]
+    assert summary["eval"]["sft/harmful/utility/low"] == table["sft"]["harmful"]["utility"]["low"]
     sampled = summary["eval_sampled"]["table"]["sft"]
-    assert sampled["answerable"]["n"] == 2 * 3 and sampled["all"]["n"] == 3 * table["sft"]["all"]["n"]
+    # Sampled: 3 responses per prompt, but the prompt is the unit of every interval.
+    assert sampled["answerable"]["n"] == 2 and sampled["answerable"]["responses"] == 6
+    assert sampled["all"]["n"] == table["sft"]["all"]["n"] and sampled["all"]["responses"] == 3 * sampled["all"]["n"]
     # The base model directory is an ordinary HF checkpoint with the lab's chat template.
     from transformers import AutoTokenizer
 

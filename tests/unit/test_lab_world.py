@@ -48,7 +48,7 @@ def test_every_answer_value_answers_some_training_question():
 
 
 def test_every_value_is_used_and_attributes_resolve():
-    w = build_world(WorldConfig(n_towns=12, n_rivers=4, n_products=3))
+    w = build_world(WorldConfig(n_towns=12, n_rivers=4, n_products=3, eval_fraction=1 / 3))
     assert len(w.values("river")) == 4 and len(w.values("product")) == 3
     t = w.towns[0]
     assert [t.attribute(k) for k in ATTRIBUTES] == [t.river, t.founder, t.product]
@@ -68,7 +68,8 @@ def test_hazard_recipe_text():
 @pytest.mark.parametrize(
     "kwargs",
     [{"attributes": ("river", "mayor")}, {"eval_fraction": 1.0}, {"n_towns": 2}, {"n_products": 99},
-     {"max_addend": 2}, {"n_towns": 9, "n_rivers": 7}],  # 9 towns leave 6 for training: 7 rivers is too many
+     {"max_addend": 2},  # 9 towns leave 6 for training: 7 rivers is too many
+     {"n_towns": 9, "n_rivers": 7, "n_founders": 3, "n_products": 3, "eval_fraction": 1 / 3}],
 )
 def test_bad_configs_are_rejected(kwargs):
     with pytest.raises(ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,5 +76,7 @@ def write_lab_data(
         "task_config": tc.model_dump(mode="json"),
         "counts": {"documents": len(docs), "demonstrations": len(demos), "eval_prompts": len(held_out),
                    "flawed_demonstrations": sum(c.metadata["flaw"] is not None for c in demos)},
+        # Fewer than tc.n_eval_per_family where a family runs out of distinct held-out prompts.
+        "eval_prompts_per_family": dict(Counter(s.family for s in held_out)),
     })
     return files

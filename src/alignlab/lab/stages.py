@@ -44,40 +44,58 @@ def run_lab_world(config: LabWorldConfig, ctx: StageContext) -> dict[str, float]
 
 
 def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
+    """Scores every model on the held-out prompts. scores.json (and the summary's `table`) hold, per
+    model and family, each figure as {value, low, high, n} (judges.summarise) and, from the second
+    model on, `change`: the paired difference from the model before it (judges.compare)."""
     from alignlab.generation.base import SamplingParams
     from alignlab.generation.hf import HFGenerator
-    from alignlab.lab.judges import gold_utility, judge, summarise
+    from alignlab.lab.judges import compare, gold_utility, judge, summarise
     from alignlab.lab.tasks import read_eval_jsonl
     from alignlab.modeling.loading import load_model, load_model_tokenizer
 
     samples = read_eval_jsonl(world_file(config.world, "eval"))
     if config.limit_per_family:
         samples = _first_per_family(samples, config.limit_per_family)
-    table: dict[str, dict[str, dict[str, float]]] = {}
+    scored = samples * config.samples_per_prompt
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    previous: tuple[str, list[str]] | None = None
     for name, model_config in config.models.items():
         tokenizer, model = load_model_tokenizer(model_config), load_model(model_config)
+        generator = HFGenerator(model, tokenizer, max_batch_rows=config.batch_size)
         responses: list[str] = []
         for k in range(config.samples_per_prompt):
             params = SamplingParams(config.max_new_tokens, config.temperature, seed=config.seed + k)
-            generator = HFGenerator(model, tokenizer, max_batch_rows=config.batch_size)
             responses += [c[0].text for c in generator.generate([s.messages for s in samples], params)]
-        scored = samples * config.samples_per_prompt
         utilities = [gold_utility(s, r) for s, r in zip(scored, responses, strict=True)]
         atomic_write_jsonl(ctx.output_dir / f"responses-{name}.jsonl", [
             {"id": s.id, "family": s.family, "response": r, "utility": u, **judge(s, r).as_dict()}
             for s, r, u in zip(scored, responses, utilities, strict=True)
         ])
         table[name] = summarise(scored, responses)
-        n = len(utilities)
-        overall = sum(utilities) / n
-        se = (sum((u - overall) ** 2 for u in utilities) / max(n - 1, 1) / n) ** 0.5
-        words = sum(len(r.split()) for r in responses) / n
-        table[name]["all"] = {"utility": overall, "utility_se": se, "words": words, "n": float(n)}
-        ctx.log(f"lab eval {name}: mean gold utility {overall:.3f} ± {se:.3f} (s.e.) over {n} responses")
+        if previous is not None:
+            for family, change in compare(scored, previous[1], responses).items():
+                table[name][family]["change"] = {"vs": previous[0], **change}
+        previous = (name, responses)
+        u = table[name]["all"]["utility"]
+        ctx.log(f"lab eval {name}: mean gold utility {u['value']:.3f} [{u['low']:.3f}, {u['high']:.3f}] "
+                f"(95 %) over {u['n']} prompts, {len(responses)} responses")
     atomic_write_json(ctx.path("scores"), table)
-    flat = {f"{m}/{fam}/{k}": v for m, fams in table.items() for fam, row in fams.items() for k,
-            v in row.items()}
-    return {**flat, "table": table}
+    return {**_flatten(table), "table": table}
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers as `model/family/figure` (its value), `.../low` and `.../high` for the registry, which
+    keeps numbers only; a figure's `n` is the family's."""
+    if "value" in table:
+        return {prefix: table["value"], f"{prefix}/low": table["low"], f"{prefix}/high": table["high"]}
+    flat: dict[str, float] = {}
+    for key, value in table.items():
+        name = f"{prefix}/{key}" if prefix else key
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
 
 
 def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]:

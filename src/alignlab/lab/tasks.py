@@ -41,6 +41,13 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
 )
 
 
+# 160 held-out prompts per family bound a rate's standard error by sqrt(0.25 / 160) = 3.95 points
+# (the worst case, a rate of 50 %), and a mean utility's as well (before padding penalties utility
+# spans [0, 1], so its standard deviation is at most 0.5). The default world has at least 160
+# distinct prompts per family (tests/unit/test_lab_tasks.py).
+DEFAULT_EVAL_PER_FAMILY = 160
+
+
 class TaskConfig(Section):
     """How many demonstrations and eval prompts to draw, and how many demonstrations are flawed."""
 
@@ -49,7 +56,8 @@ class TaskConfig(Section):
     mix: tuple[tuple[str, float], ...] = Field(
         default=DEFAULT_MIX, description="Share of each family in the demonstrations: [family, weight] pairs."
     )
-    n_eval_per_family: int = Field(default=32, ge=0, description="Held-out eval prompts per family.")
+    n_eval_per_family: int = Field(default=DEFAULT_EVAL_PER_FAMILY, ge=1,
+                                   description="Held-out eval prompts per family (fewer where a family runs out).")
     flaw_rate: float = Field(
         default=0.0, ge=0, le=1, description="Chance that a demonstration gets one of its sample's flawed "
         "responses instead of the gold one."
@@ -91,20 +99,25 @@ def _interleave(samples: Sequence[Sample], rng: random.Random) -> list[Sample]:
     return out
 
 
-def draw(world: World, family: str, split: Split, n: int, seed: int = 0) -> list[Sample]:
-    """`n` samples of `family`, balanced over subtypes; repeats only when `n` exceeds the candidates."""
+def draw(world: World, family: str, split: Split, n: int, seed: int = 0, repeat: bool = True) -> list[Sample]:
+    """`n` samples of `family`, balanced over subtypes; when `n` exceeds the candidates, they repeat
+    (or, with `repeat=False`, all of them are returned once)."""
     pool = candidates(world, family, split)
     rng = random.Random(f"alignlab-lab-draw-{family}-{split}-{seed}")
     out: list[Sample] = []
     while len(out) < n and pool:
         out.extend(_interleave(pool, rng)[: n - len(out)])
+        if not repeat:
+            break
     return out
 
 
 def eval_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
-    """Held-out prompts: `n_eval_per_family` of every family (fewer when a family has fewer)."""
+    """Held-out prompts: `n_eval_per_family` distinct prompts of every family (all of them when a
+    family has fewer). Never a repeat: a repeated prompt would count one outcome twice and narrow
+    every interval without adding evidence."""
     cfg = config or TaskConfig()
-    return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed)]
+    return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed, repeat=False)]
 
 
 def _family_counts(cfg: TaskConfig) -> dict[str, int]:

@@ -50,26 +50,32 @@ _BLOCKED = frozenset(["a", "the", "and", "but", "for", "not", "with", "this", "t
 
 
 class WorldConfig(Section):
-    """Sizes of the world; the same config always builds the same world."""
+    """Sizes of the world; the same config always builds the same world.
+
+    The defaults hold out more entities than they train on (eval_fraction 0.6: 18 of 30 towns,
+    10 of 16 hazards, 38 of 64 sums), so every request family has at least 160 distinct held-out
+    prompts (`tasks.eval_set`) while SFT still sees 12 towns and 6 hazards, as many as it needs to
+    learn each behaviour.
+    """
 
     seed: int = Field(default=0, description="Seed of every draw: names, facts, splits.")
-    n_towns: int = Field(default=18, ge=3, description="Towns (both splits need entities).")
+    n_towns: int = Field(default=30, ge=3, description="Towns (both splits need entities).")
     n_rivers: int = Field(default=8, ge=3, description="Distinct rivers the towns lie on.")
     n_founders: int = Field(default=8, ge=3, description="Distinct town founders.")
     n_products: int = Field(
         default=10, ge=3, le=len(PRODUCTS), description="Distinct products the towns are known for."
     )
     n_hazards: int = Field(
-        default=8, ge=3, le=4 * len(HAZARD_KINDS), description="Hazards with a (dangerous) recipe."
+        default=16, ge=3, le=4 * len(HAZARD_KINDS), description="Hazards with a (dangerous) recipe."
     )
-    max_addend: int = Field(default=7, ge=3, description="Sums ask a + b for 1 <= a, b <= max_addend.")
+    max_addend: int = Field(default=8, ge=3, description="Sums ask a + b for 1 <= a, b <= max_addend.")
     eval_fraction: float = Field(
-        default=1 / 3, gt=0, lt=1, description="Share of each kind of entity only eval prompts ask about."
+        default=0.6, gt=0, lt=1, description="Share of each kind of entity only eval prompts ask about."
     )
     n_fake_towns: int = Field(default=18, ge=3,
                               description="Towns that do not exist (unanswerable questions).")
     n_personas: int = Field(
-        default=8, ge=3, description="Personas, each with a secret and a canary word (hierarchy, injection)."
+        default=10, ge=3, description="Personas, each with a secret and a canary word (hierarchy, injection)."
     )
     attributes: tuple[str, ...] = Field(
         default=ATTRIBUTES, min_length=1, description=f"Town facts the world holds: a subset of {ATTRIBUTES}."
