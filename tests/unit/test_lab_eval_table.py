@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from alignlab.lab.report import family_table
 from alignlab.data.schema import user
 from alignlab.lab.judges import compare, summarise
 from alignlab.lab.knowledge_tasks import IDK, REFUSAL
+from alignlab.lab.report import family_table
 from alignlab.lab.safety_tasks import hazard_reasons, hazard_refusal
 from alignlab.lab.sample import Gold, Sample
 from alignlab.lab.world import Hazard
