@@ -33,7 +33,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, add_training_args, make_model, run_child, sentence, versions  # noqa: E402
+from common import (  # noqa: E402
+    Measured,
+    add_training_args,
+    make_model,
+    run_child,
+    sentence,
+    setting,
+    trl_placement,
+    versions,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,11 +79,12 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
     torch.set_num_threads(args["threads"])
     out = Path(tempfile.mkdtemp(prefix="bench-alignlab-"))
     tok = load_tokenizer(assets["model"])
-    model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
+    device = setting(args, "device")
+    model = load_causal_lm(assets["model"], dtype="float32", device=device)
     spec = get_loss("dpo")
     pad, sides = tok.pad_token_id, dpo.sides_of(spec)
-    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10,
-                              save_every=None, progress=False, resume=False, seed=0)  # fmt: skip
+    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
+                              progress=False, resume=False, seed=0, precision=setting(args, "precision"))  # fmt: skip
     with Measured() as m:
         data = dpo.encode_preference_data(tok, DataConfig(path=assets["data"], max_length=args["max_length"]), spec, print)
         reference = None
@@ -86,7 +96,7 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
                     cache_path=out / refcache.CACHE_FILE, pad=pad, batch_size=16, log=lambda _: None,
                 )  # fmt: skip
         else:
-            ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)
+            ref = load_causal_lm(assets["model"], dtype="float32", device=device).eval().requires_grad_(False)
             reference = dpo.live_reference(ref, sides, pad)
         step = dpo.make_preference_step(spec, {"beta": 0.1}, pad_token_id=pad, reference=reference)
         with m.timed("train"):
@@ -97,7 +107,7 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
             )  # fmt: skip
     trained = data.train[: args["steps"] * args["batch_size"]]
     tokens = sum(len(it["chosen"].input_ids) + len(it["rejected"].input_ids) for it in trained)
-    return m.result(tokens, len(trained))
+    return m.result(tokens, len(trained), steps=args["steps"])
 
 
 def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = False) -> dict:
@@ -114,12 +124,11 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
     cfg = DPOConfig(
         output_dir=out, per_device_train_batch_size=args["batch_size"], max_steps=args["steps"],
         learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, beta=0.1,
-        max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none", use_cpu=True,
-        disable_tqdm=True, seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute,
-        precompute_ref_batch_size=16,
-        # TRL's own defaults are bf16 autocast and gradient checkpointing; both are switched off so
-        # the two run the same computation (fp32, no recomputation), as alignlab's defaults do.
-        bf16=trl_defaults, gradient_checkpointing=trl_defaults,
+        max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True,
+        seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute, precompute_ref_batch_size=16,
+        # TRL's own defaults are bf16 autocast and gradient checkpointing; unless asked for, both
+        # follow alignlab's run (fp32 on CPU, bf16 autocast on a GPU; no recomputation).
+        **{**trl_placement(args), **({"bf16": True} if trl_defaults else {})}, gradient_checkpointing=trl_defaults,
     )  # fmt: skip
     dataset = Dataset.from_list(rows)
     with Measured() as m:
@@ -138,7 +147,7 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
     ds = trainer.train_dataset
     n = args["steps"] * args["batch_size"]
     lengths = zip(ds["prompt_ids"][:n], ds["chosen_ids"][:n], ds["rejected_ids"][:n], strict=True)
-    return m.result(sum(2 * len(p) + len(c) + len(r) for p, c, r in lengths), n)
+    return m.result(sum(2 * len(p) + len(c) + len(r) for p, c, r in lengths), n, steps=args["steps"])
 
 
 VARIANTS = {
