@@ -38,9 +38,10 @@ from common import (  # noqa: E402
     add_training_args,
     make_model,
     run_child,
+    scratch_dir,
     sentence,
     setting,
-    trl_placement,
+    trl_like_alignlab,
     versions,
 )
 
@@ -77,7 +78,7 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
     from alignlab.training.loop import train
 
     torch.set_num_threads(args["threads"])
-    out = Path(tempfile.mkdtemp(prefix="bench-alignlab-"))
+    out = Path(scratch_dir("bench-alignlab-"))
     tok = load_tokenizer(assets["model"])
     device = setting(args, "device")
     model = load_causal_lm(assets["model"], dtype="float32", device=device)
@@ -117,18 +118,18 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
     from trl import DPOConfig, DPOTrainer
 
     torch.set_num_threads(args["threads"])
-    out = tempfile.mkdtemp(prefix="bench-trl-")
+    out = scratch_dir("bench-trl-")
     rows = [json.loads(line) for line in Path(assets["data"]).read_text().splitlines()]
     tok = AutoTokenizer.from_pretrained(assets["model"])
     model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
     cfg = DPOConfig(
         output_dir=out, per_device_train_batch_size=args["batch_size"], max_steps=args["steps"],
         learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, beta=0.1,
-        max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True,
+        max_length=args["max_length"], logging_steps=10, report_to="none", disable_tqdm=True,
         seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute, precompute_ref_batch_size=16,
         # TRL's own defaults are bf16 autocast and gradient checkpointing; unless asked for, both
         # follow alignlab's run (fp32 on CPU, bf16 autocast on a GPU; no recomputation).
-        **{**trl_placement(args), **({"bf16": True} if trl_defaults else {})}, gradient_checkpointing=trl_defaults,
+        **{**trl_like_alignlab(args), **({"bf16": True} if trl_defaults else {})}, gradient_checkpointing=trl_defaults,
     )  # fmt: skip
     dataset = Dataset.from_list(rows)
     with Measured() as m:

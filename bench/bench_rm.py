@@ -29,9 +29,10 @@ from common import (  # noqa: E402
     add_training_args,
     alternate,
     command_line,
+    scratch_dir,
     setting,
     summarise,
-    trl_placement,
+    trl_like_alignlab,
     versions,
 )
 
@@ -60,7 +61,7 @@ def run_alignlab(assets: dict, args: dict) -> dict:
     with Measured() as m, m.timed("train"):
         train(
             model, reward.make_reward_step(0.0), reward.count_pairs, split.train,
-            lambda b: reward.collate_pairs(b, pad), output_dir=Path(tempfile.mkdtemp(prefix="bench-rm-")), train=cfg,
+            lambda b: reward.collate_pairs(b, pad), output_dir=Path(scratch_dir("bench-rm-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )  # fmt: skip
     trained = split.train[: args["steps"] * args["batch_size"]]
@@ -80,13 +81,13 @@ def run_trl(assets: dict, args: dict) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(assets["model"], num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tok.pad_token_id
     cfg = RewardConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench-trl-rm-"), per_device_train_batch_size=args["batch_size"],
+        output_dir=scratch_dir("bench-trl-rm-"), per_device_train_batch_size=args["batch_size"],
         max_steps=args["steps"], learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none",
+        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, report_to="none",
         disable_tqdm=True, seed=0, dataloader_num_workers=0, center_rewards_coefficient=None,
         # TRL's own defaults are bf16 autocast and gradient checkpointing: precision follows
         # alignlab's run (fp32 on CPU, bf16 autocast on a GPU), checkpointing is off on both.
-        gradient_checkpointing=False, **trl_placement(args),
+        gradient_checkpointing=False, **trl_like_alignlab(args),
     )  # fmt: skip
     trainer = RewardTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
     with Measured() as m, m.timed("train"):

@@ -28,9 +28,10 @@ from common import (  # noqa: E402
     add_training_args,
     alternate,
     make_model,
+    scratch_dir,
     sentence,
     setting,
-    trl_placement,
+    trl_like_alignlab,
     versions,
 )
 
@@ -71,7 +72,7 @@ def run_alignlab(assets: dict, args: dict) -> dict:
     with Measured() as m, m.timed("train"):
         train(
             model, sft.sft_step, sft.count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, packing),
-            output_dir=Path(tempfile.mkdtemp(prefix="bench-sft-")), train=cfg,
+            output_dir=Path(scratch_dir("bench-sft-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )  # fmt: skip
     trained = split.train[: args["steps"] * args["batch_size"]]
@@ -89,11 +90,11 @@ def run_trl(assets: dict, args: dict) -> dict:
     tok = AutoTokenizer.from_pretrained(assets["model"])
     model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
     cfg = SFTConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench-trl-sft-"), per_device_train_batch_size=args["batch_size"],
+        output_dir=scratch_dir("bench-trl-sft-"), per_device_train_batch_size=args["batch_size"],
         max_steps=args["steps"], learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none",
+        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, report_to="none",
         disable_tqdm=True, seed=0, dataloader_num_workers=0, assistant_only_loss=False,
-        completion_only_loss=None, packing=setting(args, "packing"), gradient_checkpointing=False, **trl_placement(args),
+        completion_only_loss=None, packing=setting(args, "packing"), gradient_checkpointing=False, **trl_like_alignlab(args),
     )  # fmt: skip
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
     with Measured() as m, m.timed("train"):

@@ -19,11 +19,13 @@ process (its own peak memory), alignlab and TRL alternated over the repeats:
   `DPOTrainer`'s default (live reference model); `--dpo-live` adds alignlab with a live reference;
 - rm: one-member Bradley-Terry reward model vs `RewardTrainer`.
 
-Tokens/s = real tokens of the trained sequences (prompt included) / wall seconds of the reference
-pre-pass (if any) + the training steps; step_s = training seconds / steps; peak memory = peak RSS
-after the model is loaded. On CPU this model trains at tens of tokens per second, so the default
-runs are short (3 steps of 2 examples): absolute figures are noisy, especially on a shared
-machine; the per-repeat ratios are what to read. The workers are those of the lab-sized benches.
+Tokens/s = real tokens of the trained sequences (prompt included) / seconds of the reference
+pre-pass (if any) + the training (setup, steps and the final checkpoint both sides write), in wall
+and in CPU time; step_s / step_cpu_s = the steady step time (first step left out); peak memory =
+peak RSS after the model is loaded. On CPU this model trains at tens of tokens per second, so the
+default runs are short (3 steps of 2 examples): absolute figures are noisy, and on a shared machine
+wall time counts other jobs too; the per-repeat CPU-time ratios are what to read. The workers are
+those of the lab-sized benches (common.py has the measuring).
 
     python bench/bench_smollm2.py --method dpo [--steps 3] [--batch-size 2] [--repeats 3] [--max-length 512]
     python bench/bench_smollm2.py --method all --hh-rlhf path/to/hh-rlhf/harmless-base/test.jsonl.gz

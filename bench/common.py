@@ -5,15 +5,18 @@ alternates variants over repeats and reports medians and ratios."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import os
 import platform
 import random
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -166,7 +169,9 @@ def _on_gpu() -> bool:
 
 
 class Measured:
-    """Peak RSS (and peak GPU memory, on a GPU) of a code section, and the seconds of its timed parts.
+    """Peak RSS (and peak GPU memory, on a GPU) of a code section, and the seconds of its timed parts:
+    wall-clock, and this process's CPU time. With one intra-op thread the CPU time is the work done,
+    whatever else the machine runs; wall time on a shared machine also counts the waits for a core.
 
     On a GPU each timed part ends with a synchronize, so queued kernels are counted where they run.
     """
@@ -177,9 +182,10 @@ class Measured:
         self.reset = _reset_peak_rss()
         self.rss0 = _status_kib("VmRSS")
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         # When each optimizer step ends, on either side alike (both step a torch optimizer once per
         # step): the steady step time then leaves out setup, the first step's warm-up and saving.
-        self.step_ends: list[float] = []
+        self.step_ends: list[tuple[float, float]] = []  # (wall, CPU) clocks
         self._hook = register_optimizer_step_post_hook(lambda *_: self._step_ended())
         self.gpu = _on_gpu()
         if self.gpu:
@@ -192,7 +198,7 @@ class Measured:
 
     def _step_ended(self) -> None:
         _synchronize()
-        self.step_ends.append(time.perf_counter())
+        self.step_ends.append((time.perf_counter(), time.process_time()))
 
     def __exit__(self, *exc) -> None:
         self._hook.remove()
@@ -208,32 +214,37 @@ class Measured:
         class _Timer:
             def __enter__(self) -> None:
                 _synchronize()
-                self.t0 = time.perf_counter()
+                self.t0, self.c0 = time.perf_counter(), time.process_time()
 
             def __exit__(self, *exc) -> None:
                 _synchronize()
                 measured.seconds[name] = measured.seconds.get(name, 0.0) + time.perf_counter() - self.t0
+                measured.cpu_seconds[name] = measured.cpu_seconds.get(name, 0.0) + time.process_time() - self.c0
 
         return _Timer()
 
     def result(self, tokens: int, pairs: int, steps: int | None = None) -> dict:
         """Totals over the timed parts; with `steps`, also the steady step time (first step left out)
         and the tokens per second it implies, taking the first step to hold its share of tokens."""
-        seconds = sum(self.seconds.values())
+        seconds, cpu_seconds = sum(self.seconds.values()), sum(self.cpu_seconds.values())
         ends = self.step_ends
         if steps is not None and len(ends) != steps:
             raise RuntimeError(f"{len(ends)} optimizer steps were seen, {steps} expected")
         steady = {}
         if steps is not None and steps >= 2:
-            step_s = (ends[-1] - ends[0]) / (steps - 1)
-            steady = {"step_s": round(step_s, 4), "steady_tokens_per_s": round(tokens / steps / step_s, 1)}
+            step_s = (ends[-1][0] - ends[0][0]) / (steps - 1)
+            step_cpu_s = (ends[-1][1] - ends[0][1]) / (steps - 1)
+            steady = {"step_s": round(step_s, 4), "steady_tokens_per_s": round(tokens / steps / step_s, 1),
+                      "step_cpu_s": round(step_cpu_s, 4)}  # fmt: skip
         out = {
             "seconds": round(seconds, 3),
             **{f"{k}_s": round(v, 3) for k, v in self.seconds.items()},
+            "cpu_s": round(cpu_seconds, 3),
             **steady,
             "tokens": tokens,
             "pairs": pairs,
             "tokens_per_s": round(tokens / seconds, 1),
+            "cpu_tokens_per_s": round(tokens / cpu_seconds, 1) if cpu_seconds else None,
             "pairs_per_s": round(pairs / seconds, 2),
             "peak_rss_mib": round(self.peak / 1024, 1),
             "peak_growth_mib": round((self.peak - self.rss0) / 1024, 1) if self.reset else None,
@@ -272,9 +283,19 @@ def setting(args: dict, key: str):
     return args.get(key, RUN_DEFAULTS[key])
 
 
-def trl_placement(args: dict) -> dict:
-    """The TrainingArguments that put TRL on the same device and precision as alignlab's run."""
-    return {"use_cpu": setting(args, "device") == "cpu", "bf16": setting(args, "precision") == "bf16"}
+def trl_like_alignlab(args: dict) -> dict:
+    """The TrainingArguments that make TRL's run do what alignlab's does besides the steps: the same
+    device and precision, and one checkpoint written when training ends (alignlab's loop always
+    writes one to resume from; TRL's default save_strategy "steps" also saves at the end)."""
+    return {"use_cpu": setting(args, "device") == "cpu", "bf16": setting(args, "precision") == "bf16",
+            "save_strategy": "steps", "save_steps": args["steps"]}  # fmt: skip
+
+
+def scratch_dir(prefix: str) -> str:
+    """A temporary directory for a worker's outputs, removed when the worker process exits."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def run_child(script: str, variant: str, spec: dict) -> dict:
@@ -306,8 +327,8 @@ def _median(values: list[float]) -> float:
 def summarise(runs: dict[str, list[dict]], baseline: str) -> dict:
     """Medians per variant, and each variant's ratios to `baseline` per repeat (median, min, max):
     tokens/s (higher is better), step time and peak memory (lower is better)."""
-    keys = [k for k in ("tokens_per_s", "seconds", "step_s", "steady_tokens_per_s", "peak_rss_mib", "peak_growth_mib",
-                        "peak_gpu_mib")
+    keys = [k for k in ("tokens_per_s", "cpu_tokens_per_s", "seconds", "cpu_s", "step_s", "step_cpu_s",
+                        "steady_tokens_per_s", "peak_rss_mib", "peak_growth_mib", "peak_gpu_mib")
             if all(r.get(k) is not None for rs in runs.values() for r in rs)]  # fmt: skip
     out: dict = {"median": {name: {k: _median([r[k] for r in rs]) for k in keys} for name, rs in runs.items()}}
     ratios = {}

@@ -52,9 +52,12 @@ def test_measured_times_each_optimizer_step_and_leaves_out_the_first():
             opt.step()
     assert len(m.step_ends) == 3
     out = m.result(tokens=30, pairs=3, steps=3)
-    step_s = (m.step_ends[2] - m.step_ends[0]) / 2
+    step_s = (m.step_ends[2][0] - m.step_ends[0][0]) / 2
     assert out["step_s"] == pytest.approx(step_s, abs=1e-4)
     assert out["steady_tokens_per_s"] == pytest.approx(10 / step_s, rel=1e-2)
+    assert out["step_cpu_s"] == pytest.approx((m.step_ends[2][1] - m.step_ends[0][1]) / 2, abs=1e-4)
+    cpu_s = sum(m.cpu_seconds.values())
+    assert cpu_s > 0 and out["cpu_tokens_per_s"] == pytest.approx(30 / cpu_s, rel=1e-3)
     with pytest.raises(RuntimeError, match="3 optimizer steps were seen, 4 expected"):
         m.result(tokens=30, pairs=3, steps=4)
     opt.step()  # the hook is gone once the section ends
