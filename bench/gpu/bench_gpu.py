@@ -194,7 +194,7 @@ def device_setup(smoke: bool) -> tuple[str, str, str]:
     return "cpu", "fp32", f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="qwen2-0.5b,qwen2-1.5b", help=f"Comma-separated: {', '.join(SHAPES)}.")
     p.add_argument("--methods", default="sft,dpo,grpo")
@@ -212,48 +212,58 @@ def main() -> None:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.smoke:
+        a.shapes, a.steps, a.batch_size, a.min_tokens, a.max_tokens, a.max_length = "tiny", 2, 2, 8, 24, 128
+    unknown = [m for m in a.methods.split(",") if m not in (*PAIRS, "grpo")]
+    unknown += [s for s in a.shapes.split(",") if s not in SHAPES]
+    if unknown and not a.worker:
+        sys.exit(f"unknown method or shape: {', '.join(unknown)}")
+    return a
+
+
+def run_shape(shape: str, a: argparse.Namespace, args: dict, device_name: str, peak: float | None) -> None:
+    """Build `shape`, run every method on it, and rewrite its JSON after each method."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-gpu-{shape}-") as tmp:
+        model_dir, config, tok = make_model(Path(tmp), SHAPES[shape], args["device"])
+        data = make_data(Path(tmp), a.steps * a.batch_size, a.min_tokens, a.max_tokens)
+        lengths = sequence_lengths(tok, data)
+        report = {
+            "benchmark": f"gpu_smoke_{args['device']}" if a.smoke else f"gpu_{shape}",
+            "command": command_line(),
+            "device": device_name,
+            "peak_bf16_dense_tflops": peak / 1e12 if peak else None,
+            "setup": {**args, "shape": shape, "config": SHAPES[shape], "matmul_parameters": matmul_params(config),
+                      "sequence_tokens": f"prompt and each response U[{a.min_tokens}, {a.max_tokens}] words "
+                      "(one token each) plus the chat template", "repeats": a.repeats, **versions()},  # fmt: skip
+        }
+        if a.smoke:
+            report["note"] = "Smoke run: checks the script end to end; the figures mean nothing."
+        spec = {"assets": {m: {"model": model_dir, "data": d} for m, d in data.items()}, "args": args}
+        out = a.out_dir / f"{report['benchmark']}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for method in a.methods.split(","):
+            if method == "grpo":
+                report["grpo"] = GRPO_SKIPPED
+                print(f"grpo: {GRPO_SKIPPED}", flush=True)
+            else:
+                fpt = flops_per_token(config, lengths[method], with_reference=method == "dpo")
+                report[method] = run_method(method, spec, a.repeats, fpt, peak)
+            out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"{shape}: wrote {out}", flush=True)
+
+
+def main() -> None:
+    a = parse_args()
     if a.worker:
         spec = json.loads(a.spec)
         print(json.dumps(WORKERS[spec["method"]][a.worker](spec["assets"][spec["method"]], spec["args"])))
         return
-    if a.smoke:
-        a.shapes, a.steps, a.batch_size, a.min_tokens, a.max_tokens, a.max_length = "tiny", 2, 2, 8, 24, 128
     device, precision, device_name = device_setup(a.smoke)
-    methods = a.methods.split(",")
-    unknown = [m for m in methods if m not in (*PAIRS, "grpo")] + [s for s in a.shapes.split(",") if s not in SHAPES]
-    if unknown:
-        sys.exit(f"unknown method or shape: {', '.join(unknown)}")
     args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length,
             "lr": a.lr, "device": device, "precision": precision}  # fmt: skip
     peak = peak_flops(device_name, a.peak_tflops)
     for shape in a.shapes.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"bench-gpu-{shape}-") as tmp:
-            model_dir, config, tok = make_model(Path(tmp), SHAPES[shape], device)
-            data = make_data(Path(tmp), a.steps * a.batch_size, a.min_tokens, a.max_tokens)
-            lengths = sequence_lengths(tok, data)
-            report = {
-                "benchmark": f"gpu_{shape}" if not a.smoke else f"gpu_smoke_{device}",
-                "command": command_line(),
-                "device": device_name,
-                "peak_bf16_dense_tflops": peak / 1e12 if peak else None,
-                "setup": {**args, "shape": shape, "config": SHAPES[shape], "matmul_parameters": matmul_params(config),
-                          "sequence_tokens": f"prompt and each response U[{a.min_tokens}, {a.max_tokens}] words "
-                          "(one token each) plus the chat template", "repeats": a.repeats, **versions()},  # fmt: skip
-            }
-            if a.smoke:
-                report["note"] = "Smoke run on CPU: checks the script end to end; the figures mean nothing."
-            spec = {"assets": {m: {"model": model_dir, "data": d} for m, d in data.items()}, "args": args}
-            for method in methods:
-                if method == "grpo":
-                    report["grpo"] = GRPO_SKIPPED
-                    print(f"grpo: {GRPO_SKIPPED}", flush=True)
-                else:
-                    fpt = flops_per_token(config, lengths[method], with_reference=method == "dpo")
-                    report[method] = run_method(method, spec, a.repeats, fpt, peak)
-                out = a.out_dir / f"{report['benchmark']}.json"
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(report, indent=2) + "\n")
-            print(f"{shape}: wrote {out}", flush=True)
+        run_shape(shape, a, args, device_name, peak)
 
 
 if __name__ == "__main__":
