@@ -33,7 +33,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, add_training_args, make_model, run_child, sentence, versions  # noqa: E402
+from common import (  # noqa: E402
+    Measured,
+    add_training_args,
+    make_model,
+    run_child,
+    scratch_dir,
+    sentence,
+    setting,
+    trl_like_alignlab,
+    versions,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,14 +80,13 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
     from alignlab.training.reference import attach_cached_reference, live_reference
 
     torch.set_num_threads(args["threads"])
-    out = Path(tempfile.mkdtemp(prefix="bench-alignlab-"))
+    out = Path(scratch_dir("bench-alignlab-"))
     tok = load_tokenizer(assets["model"])
-    model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
+    device = setting(args, "device")
+    model = load_causal_lm(assets["model"], dtype="float32", device=device)
     pad = tok.pad_token_id
-    trainer_cfg = TrainConfig(
-        batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None, progress=False,
-        resume=False, seed=0,
-    )
+    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
+                              progress=False, resume=False, seed=0, precision=setting(args, "precision"))  # fmt: skip
     with Measured() as m:
         data_cfg = DataConfig(path=assets["data"], max_length=args["max_length"])
         data = encode_preference_split(tok, data_cfg, keep_ties=False, log=print)
@@ -91,7 +100,7 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
                     log=lambda _: None,
                 )
         else:
-            ref = load_causal_lm(assets["model"], dtype="float32", device="cpu").eval().requires_grad_(False)
+            ref = load_causal_lm(assets["model"], dtype="float32", device=device).eval().requires_grad_(False)
             reference = live_reference(ref, dpo.pair_logps)
         step = dpo.make_paired_step(get_loss("dpo"), {"beta": 0.1}, reference=reference)
         with m.timed("train"):
@@ -102,7 +111,7 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
             )
     trained = data.train[: args["steps"] * args["batch_size"]]
     tokens = sum(len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in trained)
-    return m.result(tokens, len(trained))
+    return m.result(tokens, len(trained), steps=args["steps"])
 
 
 def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = False) -> dict:
@@ -112,20 +121,19 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
     from trl import DPOConfig, DPOTrainer
 
     torch.set_num_threads(args["threads"])
-    out = tempfile.mkdtemp(prefix="bench-trl-")
+    out = scratch_dir("bench-trl-")
     rows = [json.loads(line) for line in Path(assets["data"]).read_text().splitlines()]
     tok = AutoTokenizer.from_pretrained(assets["model"])
     model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
     cfg = DPOConfig(
         output_dir=out, per_device_train_batch_size=args["batch_size"], max_steps=args["steps"],
         learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, beta=0.1,
-        max_length=args["max_length"], logging_steps=10, save_strategy="no", report_to="none", use_cpu=True,
-        disable_tqdm=True, seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute,
-        precompute_ref_batch_size=16,
-        # TRL's own defaults are bf16 autocast and gradient checkpointing; both are switched off so
-        # the two run the same computation (fp32, no recomputation), as alignlab's defaults do.
-        bf16=trl_defaults, gradient_checkpointing=trl_defaults,
-    )
+        max_length=args["max_length"], logging_steps=10, report_to="none", disable_tqdm=True,
+        seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute, precompute_ref_batch_size=16,
+        # TRL's own defaults are bf16 autocast and gradient checkpointing; unless asked for, both
+        # follow alignlab's run (fp32 on CPU, bf16 autocast on a GPU; no recomputation).
+        **{**trl_like_alignlab(args), **({"bf16": True} if trl_defaults else {})}, gradient_checkpointing=trl_defaults,
+    )  # fmt: skip
     dataset = Dataset.from_list(rows)
     with Measured() as m:
         # The constructor tokenizes (untimed, as for alignlab) and, with precompute_ref_log_probs,
@@ -143,7 +151,7 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
     ds = trainer.train_dataset
     n = args["steps"] * args["batch_size"]
     lengths = zip(ds["prompt_ids"][:n], ds["chosen_ids"][:n], ds["rejected_ids"][:n], strict=True)
-    return m.result(sum(2 * len(p) + len(c) + len(r) for p, c, r in lengths), n)
+    return m.result(sum(2 * len(p) + len(c) + len(r) for p, c, r in lengths), n, steps=args["steps"])
 
 
 VARIANTS = {

@@ -23,7 +23,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, add_training_args, make_model, run_child, sentence, versions  # noqa: E402
+from common import (  # noqa: E402
+    Measured,
+    add_training_args,
+    alternate,
+    make_model,
+    scratch_dir,
+    sentence,
+    setting,
+    trl_like_alignlab,
+    versions,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,19 +64,20 @@ def run_alignlab(assets: dict, args: dict) -> dict:
 
     torch.set_num_threads(args["threads"])
     tok = load_tokenizer(assets["model"])
-    model = load_causal_lm(assets["model"], dtype="float32", device="cpu")
-    split = sft.encode_dataset(tok, DataConfig(path=assets["data"], max_length=args["max_length"]),
-                               lambda _: None)
+    model = load_causal_lm(assets["model"], dtype="float32", device=setting(args, "device"))
+    packing = setting(args, "packing")
+    data = DataConfig(path=assets["data"], max_length=args["max_length"], packing=packing)
+    split = sft.encode_dataset(tok, data, lambda _: None)
     cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
-                      progress=False, resume=False, seed=0)
+                      progress=False, resume=False, seed=0, precision=setting(args, "precision"))  # fmt: skip
     with Measured() as m, m.timed("train"):
         train(
-            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, False),
-            output_dir=Path(tempfile.mkdtemp(prefix="bench-sft-")), train=cfg,
+            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, packing),
+            output_dir=Path(scratch_dir("bench-sft-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )
     trained = split.train[: args["steps"] * args["batch_size"]]
-    return m.result(sum(len(ex.input_ids) for ex in trained), len(trained))
+    return m.result(sum(len(ex.input_ids) for ex in trained), len(trained), steps=args["steps"])
 
 
 def run_trl(assets: dict, args: dict) -> dict:
@@ -80,25 +91,20 @@ def run_trl(assets: dict, args: dict) -> dict:
     tok = AutoTokenizer.from_pretrained(assets["model"])
     model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
     cfg = SFTConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench-trl-sft-"), per_device_train_batch_size=args["batch_size"],
+        output_dir=scratch_dir("bench-trl-sft-"), per_device_train_batch_size=args["batch_size"],
         max_steps=args["steps"], learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, save_strategy="no",
-        report_to="none",
-        use_cpu=True, disable_tqdm=True, seed=0, dataloader_num_workers=0, assistant_only_loss=False,
-        completion_only_loss=None, packing=False, bf16=False, gradient_checkpointing=False,
-    )
+        max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, report_to="none",
+        disable_tqdm=True, seed=0, dataloader_num_workers=0, assistant_only_loss=False,
+        completion_only_loss=None, packing=setting(args, "packing"), gradient_checkpointing=False, **trl_like_alignlab(args),
+    )  # fmt: skip
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
     with Measured() as m, m.timed("train"):
         trainer.train()
     n = args["steps"] * args["batch_size"]
-    return m.result(sum(len(ids) for ids in trainer.train_dataset["input_ids"][:n]), n)
+    return m.result(sum(len(ids) for ids in trainer.train_dataset["input_ids"][:n]), n, steps=args["steps"])
 
 
 VARIANTS = {"alignlab": run_alignlab, "trl": run_trl}
-
-
-def _child(variant: str, assets: dict, args: dict) -> dict:
-    return run_child(__file__, variant, {"assets": assets, "args": args})
 
 
 def main() -> None:
@@ -111,15 +117,10 @@ def main() -> None:
         spec = json.loads(a.spec)
         print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
         return
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length,
-            "lr": a.lr}
-    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
-        for _ in range(a.repeats):  # alternate, so drift on a shared machine hits both alike
-            for name in VARIANTS:
-                runs[name].append(_child(name, assets, args))
-                print(f"{name}: {runs[name][-1]['tokens_per_s']} tokens/s", flush=True)
+        runs = alternate(__file__, list(VARIANTS), {"assets": assets, "args": args}, a.repeats)
     median = {name: sorted(r["tokens_per_s"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
     ratios = sorted(x["tokens_per_s"] / y["tokens_per_s"] for x, y in zip(runs["alignlab"], runs["trl"],
                                                                           strict=True))

@@ -24,7 +24,7 @@ def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *,
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
     try:
-        extra = {} if state_dict is None else {"state_dict": state_dict}
+        extra = {} if state_dict is None else {"state_dict": without_tied_copies(model, state_dict)}
         model.save_pretrained(tmp, safe_serialization=True, **extra)
         tokenizer.save_pretrained(tmp)
         for f in tmp.iterdir():
@@ -32,3 +32,20 @@ def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *,
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def without_tied_copies(model, state_dict: dict) -> dict:
+    """`state_dict` without the keys of parameters `model` ties to an earlier one (an LM head tied
+    to the input embedding), as `save_pretrained` writes a tied model.
+
+    A gathered state dict (FSDP2's full state dict, ZeRO-3's) holds each tied parameter as a tensor
+    of its own, and `save_pretrained` finds ties only by shared storage: it would otherwise write
+    the embedding twice (a 136 M-parameter copy for Qwen2-0.5B).
+    """
+    seen: set[int] = set()
+    aliases = set()
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in seen:
+            aliases.add(name)
+        seen.add(id(param))
+    return {k: v for k, v in state_dict.items() if k not in aliases}
