@@ -1,10 +1,11 @@
 """The generation worker: one thread owns the model; requests queue up and are decoded in batches.
 
 `HFGenerator` is not thread-safe, so exactly one thread (the worker) calls it. Request handlers
-`submit` jobs to a bounded queue (full: 429; closing: 503). The worker waits for a job, then for
-up to `batch_window_s` more while the queued rows are fewer than `max_batch_rows` (clients that
-arrive together, or that come back as the previous batch answers them, share the next batch),
-takes the queued jobs in order up to `max_batch_rows` rows (a job's rows are its n), and decodes
+`submit` jobs to a bounded queue (full: 429; closing: 503). The worker waits for a job, then
+collects more while fewer than `max_batch_rows` rows are queued and requests keep arriving less
+than `batch_window_s` apart (at most `MAX_WINDOWS` windows in all): clients that arrive together,
+or that come back as the previous batch answers them, share the next batch. It takes the queued
+jobs in order up to `max_batch_rows` rows (a job's rows are its n), and decodes
 them together with `HFGenerator.generate_each`: each job keeps its own sampling settings and
 random stream, so batching never changes what a request gets. As the batch decodes, each job's
 `JobSink` hears its tokens (streaming) and its completions as soon as its own rows end; a job that
@@ -36,6 +37,7 @@ from alignlab.serving.errors import (
 )
 
 log = logging.getLogger("alignlab.serving")
+MAX_WINDOWS = 20  # the longest a batch waits for more requests, in collection windows
 
 
 class JobSink(Protocol):
@@ -163,9 +165,16 @@ class Engine:
                 self._cond.wait()
             if self._closing.is_set():
                 return None
-            deadline = time.monotonic() + self.batch_window_s
+            # Collect while requests keep coming less than a window apart (at most MAX_WINDOWS windows):
+            # many clients' requests are parsed one after another, so they arrive as a trickle.
+            start = time.monotonic()
+            seen = len(self._pending)
+            gap_ends = start + self.batch_window_s
             while self._rows_pending() < self.max_batch_rows and not self._closing.is_set():
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                if len(self._pending) != seen:
+                    seen, gap_ends = len(self._pending), now + self.batch_window_s
+                left = min(gap_ends, start + MAX_WINDOWS * self.batch_window_s) - now
                 if left <= 0:
                     break
                 self._cond.wait(left)

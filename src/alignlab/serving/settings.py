@@ -14,7 +14,7 @@ class ServerSettings:
     api_key: str | None = None  # when set, /v1 routes need "Authorization: Bearer <api_key>"
     model_name: str | None = None  # the id clients send as `model`; default: the model directory's name
     max_batch_rows: int = 64  # rows (requests × n) decoded together
-    batch_window_ms: float = 5.0  # how long the worker waits for more requests before a batch starts
+    batch_window_ms: float = 5.0  # a batch waits for more requests while they arrive less than this apart
     max_queue: int = 256  # requests waiting for the worker; more are answered 429
     request_timeout_s: float = 600.0  # a request still unanswered after this is answered 504
     default_max_tokens: int = 512  # reply length when a request gives no max_tokens
