@@ -30,6 +30,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys, monkeypatch) ->
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
 
 
+@pytest.mark.slow
 def test_the_module_serves_a_model_directory(model_dir) -> None:
     port = free_port()
     env = {**os.environ, "ALIGNLAB_API_KEY": "from-env", "OMP_NUM_THREADS": "1"}

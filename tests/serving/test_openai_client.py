@@ -60,11 +60,23 @@ def test_a_streamed_completion_adds_up_to_the_whole_one(server) -> None:
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
 
+def test_streamed_logprobs_equal_the_whole_ones(server) -> None:
+    c = client(server)
+    kwargs = dict(model=MODEL, messages=HELLO, max_tokens=12, temperature=0.8, seed=2, logprobs=True, top_logprobs=2)
+    whole = c.chat.completions.create(**kwargs).choices[0]
+    chunks = [ch.choices[0] for ch in c.chat.completions.create(**kwargs, stream=True) if ch.choices]
+    streamed = [e for ch in chunks if ch.logprobs for e in ch.logprobs.content]
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in whole.logprobs.content]
+    assert [[t.token for t in e.top_logprobs] for e in streamed] == [[t.token for t in e.top_logprobs]
+                                                                      for e in whole.logprobs.content]  # fmt: skip
+    assert "".join(ch.delta.content or "" for ch in chunks) == whole.message.content
+
+
 def test_n_2_gives_two_different_choices(server) -> None:
-    r = client(server).chat.completions.create(model=MODEL, messages=HELLO, n=2, max_tokens=10, temperature=1.0)
+    r = client(server).chat.completions.create(model=MODEL, messages=HELLO, n=2, max_tokens=10, temperature=1.0, seed=1)
     assert [c.index for c in r.choices] == [0, 1]
     assert r.choices[0].message.content != r.choices[1].message.content
-    assert r.usage.completion_tokens == 20
+    assert [c.finish_reason for c in r.choices] == ["length", "length"] and r.usage.completion_tokens == 20
 
 
 def test_logprobs_and_top_logprobs_in_openais_shape(server, reference) -> None:
@@ -117,6 +129,13 @@ def test_malformed_bodies_unknown_models_and_routes(server) -> None:
     assert route.status_code == 404 and route.json()["error"]["code"] == "not_found"
     method = httpx.get(f"{server}/v1/chat/completions", timeout=30)
     assert method.status_code == 405 and set(method.json()["error"]) == {"message", "type", "param", "code"}
+    huge = httpx.post(f"{server}/v1/chat/completions", content=b" " * (33 * 2**20), timeout=60)
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
+    too_long = httpx.post(f"{server}/v1/chat/completions", timeout=30,
+                          json={"model": MODEL, "messages": [{"role": "user", "content": "Hello! " * 300}]})  # fmt: skip
+    assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "context_length_exceeded"
+    fits = client(server).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=100_000, temperature=0)
+    assert fits.usage.prompt_tokens + fits.usage.completion_tokens <= 256  # cut at the tiny model's context
 
 
 def test_models_and_health(server) -> None:

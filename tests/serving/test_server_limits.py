@@ -81,7 +81,8 @@ def wait_until(condition, what: str, seconds: float = 30) -> None:
 
 
 def ask(url: str, **kwargs) -> httpx.Response:
-    body = {"model": MODEL, "messages": HELLO, "max_tokens": 3, **kwargs}
+    # Greedy: a sampled first token could be the end-of-turn token and end the reply at once.
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 3, "temperature": 0, **kwargs}
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
 
 
@@ -107,9 +108,11 @@ def test_a_full_queue_answers_429_and_the_waiting_requests_are_served(gated) -> 
 
 
 def test_a_request_past_its_timeout_gets_504_and_stops_generating(gated) -> None:
-    app, gen, serving = gated(request_timeout_s=0.5)
-    with serving as url:
-        r = ask(url, max_tokens=50)
+    app, gen, serving = gated(request_timeout_s=1.0)
+    with serving as url, ThreadPoolExecutor(1) as pool:
+        late = pool.submit(ask, url, max_tokens=50)
+        wait_until(gen.entered.is_set, "the worker holds the request")
+        r = late.result()
         assert r.status_code == 504
         assert r.json()["error"] == {"message": r.json()["error"]["message"], "type": "timeout_error",
                                      "param": None, "code": "request_timeout"}  # fmt: skip
@@ -155,8 +158,9 @@ def test_a_client_that_leaves_a_stream_stops_its_generation(gated) -> None:
     gen.gate.set()
     gen.token_delay = 0.01  # 200 tokens would take 2 s
     with serving as url:
-        stream = client(url).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=200, temperature=1.0,
-                                                     stream=True)  # fmt: skip
+        # Greedy runs 200 tokens, whitespace only; with log-probs every token still sends a chunk.
+        stream = client(url).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=200, temperature=0,
+                                                     logprobs=True, stream=True)  # fmt: skip
         for i, _ in enumerate(stream):
             if i == 2:
                 break

@@ -105,6 +105,7 @@ def test_request_fields_and_their_defaults() -> None:
         ({"logit_bias": {"42": 5}}, "logit_bias"),
         ({"presence_penalty": 1}, "presence_penalty"),
         ({"stop": [str(i) for i in range(17)]}, "stop"),
+        ({"stop": ["x" * 257]}, "stop"),
         ({"top_logprobs": 3, "logprobs": False}, "top_logprobs"),
     ],
 )

@@ -45,6 +45,8 @@ from alignlab.serving.settings import ServerSettings
 from alignlab.serving.stream import TextStream
 
 router = APIRouter()
+MAX_BODY_BYTES = 32 * 2**20  # a request body larger than this is refused (413) before it is parsed
+MAX_TOKENS_WITHOUT_CONTEXT = 32768  # reply cap for a model whose config gives no context length
 
 
 class _Sink:
@@ -86,13 +88,13 @@ class ServingState:
             raise bad_request(f"messages: {err}", "messages") from None
         if not ids:
             raise bad_request("messages: the conversation renders to no tokens", "messages")
-        room = None if self.context is None else self.context - len(ids)
-        if room is not None and room < 1:
+        room = MAX_TOKENS_WITHOUT_CONTEXT if self.context is None else self.context - len(ids)
+        if room < 1:
             raise bad_request(f"messages: the prompt has {len(ids)} tokens but the model's context is {self.context}: "
                               "shorten the conversation", "messages", "context_length_exceeded")  # fmt: skip
         asked = body.asked_max_tokens() or self.settings.default_max_tokens
         params = SamplingParams(
-            max_new_tokens=min(asked, room) if room is not None else asked,  # the reply ends at the context's end
+            max_new_tokens=min(asked, room),  # the reply ends at the context's end
             temperature=1.0 if body.temperature is None else body.temperature,  # OpenAI's defaults
             top_p=1.0 if body.top_p is None else body.top_p,
             top_k=body.top_k_cut(),
@@ -210,6 +212,16 @@ def _unknown_model(name: str, state: ServingState) -> APIError:
                     param="model", code="model_not_found")  # fmt: skip
 
 
+async def _read_body(request: Request) -> bytes:
+    """The body, refused (413) once it passes MAX_BODY_BYTES, whatever Content-Length claims."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MiB", code="request_too_large")
+    return bytes(body)
+
+
 def _parse(raw: bytes) -> ChatCompletionRequest:
     try:
         data = json.loads(raw)
@@ -226,7 +238,7 @@ def _parse(raw: bytes) -> ChatCompletionRequest:
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state: ServingState = request.app.state.serving
-    body = _parse(await request.body())
+    body = _parse(await _read_body(request))
     if body.model != state.model_name:
         raise _unknown_model(body.model, state)
     body.check_supported(state.settings.max_batch_rows)

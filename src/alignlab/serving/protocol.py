@@ -21,6 +21,7 @@ from alignlab.serving.errors import bad_request
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit
 MAX_STOP_STRINGS = 16
+MAX_STOP_LENGTH = 256  # characters; each step decodes about this many tokens of every reply to find one
 
 
 class _Lenient(BaseModel):
@@ -128,8 +129,9 @@ class ChatCompletionRequest(BaseModel):
             raise bad_request("top_logprobs needs logprobs set to true", "top_logprobs")
         if (self.n or 1) > max_n:
             raise bad_request(f"n is {self.n} but this server generates at most {max_n} choices per request", "n")
-        if len(self.stop_strings()) > MAX_STOP_STRINGS:
-            raise bad_request(f"at most {MAX_STOP_STRINGS} stop strings", "stop")
+        stops = self.stop_strings()
+        if len(stops) > MAX_STOP_STRINGS or any(len(s) > MAX_STOP_LENGTH for s in stops):
+            raise bad_request(f"at most {MAX_STOP_STRINGS} stop strings of at most {MAX_STOP_LENGTH} characters", "stop")
 
     def conversation(self) -> list[Message]:
         return [m.to_message() for m in self.messages]
