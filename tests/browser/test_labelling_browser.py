@@ -48,10 +48,11 @@ def sync_api():
 @pytest.fixture
 def server(tmp_path):
     from alignlab.labelling import importer
-    from alignlab.labelling.app import create_app, serve_in_thread
+    from alignlab.labelling.app import create_app
     from alignlab.labelling.auth import create_user
     from alignlab.labelling.models import Guideline
     from alignlab.labelling.settings import LabellingSettings
+    from alignlab.webserver import serve_in_thread
 
     app = create_app(LabellingSettings(db=f"sqlite:///{tmp_path / 'labels.sqlite'}", seed=7, **CHEAP_HASHING))
     state = app.state.labelling

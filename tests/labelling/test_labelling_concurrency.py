@@ -15,8 +15,8 @@ import httpx
 from labelling_support import PASSWORD, Page, make_pairs
 from sqlalchemy import select
 
-from alignlab.labelling.app import serve_in_thread
 from alignlab.labelling.models import Pair
+from alignlab.webserver import serve_in_thread
 
 LABELLERS, PAIRS, K = 6, 10, 3
 

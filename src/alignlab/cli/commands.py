@@ -11,7 +11,9 @@ from rich.console import Console
 from alignlab.cli.app import app, log
 from alignlab.cli.options import Overrides
 from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table
+from alignlab.serving.settings import ServerSettings
 
+SERVER = ServerSettings()  # the server's defaults, shown in `alignlab serve --help`
 RunDir = Annotated[Path | None, typer.Option(help="Where stage directories go (default runs/<name>).")]
 
 
@@ -82,3 +84,35 @@ def report(
     from alignlab.report import write_report
 
     log(f"report: {write_report(run_dir, output)}")
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[str, typer.Argument(
+        help="Model directory (Hugging Face format) or LoRA adapter directory.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="ALIGNLAB_API_KEY", show_envvar=True,
+        help="Require 'Authorization: Bearer KEY' (none: no key).")] = None,
+    model_name: Annotated[str | None, typer.Option(
+        help="Model id clients send (default: the directory's name).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    max_batch_rows: Annotated[int, typer.Option(
+        help="Rows (requests x n) decoded together.")] = SERVER.max_batch_rows,
+    batch_window_ms: Annotated[float, typer.Option(
+        help="How long to wait for more requests before a batch.")] = SERVER.batch_window_ms,
+    max_queue: Annotated[int, typer.Option(help="Waiting requests before answering 429.")] = SERVER.max_queue,
+    request_timeout: Annotated[float, typer.Option(
+        help="Seconds before answering 504.")] = SERVER.request_timeout_s,
+    default_max_tokens: Annotated[int, typer.Option(
+        help="Reply length when a request gives no max_tokens.")] = SERVER.default_max_tokens,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
+) -> None:
+    """Serve a checkpoint behind the OpenAI chat-completions API (docs/serving.md)."""
+    from alignlab.serving.server import serve as run_server
+
+    run_server(model_dir, host, port, api_key, device=device, dtype=dtype, log_level=log_level,
+               model_name=model_name, max_batch_rows=max_batch_rows, batch_window_ms=batch_window_ms,
+               max_queue=max_queue, request_timeout_s=request_timeout, default_max_tokens=default_max_tokens)

@@ -8,6 +8,11 @@ included), sorted by length and decoded in left-padded batches of up to `max_bat
 at eos, the template's end-of-turn token, the model's own eos ids, a stop string, or
 `max_new_tokens` (or the model's context length).
 
+`generate_each` gives every prompt its own `SamplingParams` and its own random stream (seeded by
+its `seed`), so requests with different settings share a batch and each gets what it would get
+alone; a `Listener` sees every token as it is chosen and each request's completions as soon as
+its rows end (the server streams and answers with it).
+
 Works on a model wrapped by `accelerate` / DDP (the `.module` inside is used) and on a PEFT model
 (its adapters are active). Each module's train / eval mode is restored afterwards. Sampling is
 seeded: the same prompts, params and `max_batch_rows` give the same replies. Not supported: FSDP
@@ -26,8 +31,10 @@ import torch
 from alignlab.data.templating import encode_prompt
 from alignlab.errors import AlignlabError, DataError
 from alignlab.generation.base import Completion, FinishReason, Prompt, SamplingParams
-from alignlab.generation.decode import BatchOutput, decode_batch, max_positions
-from alignlab.generation.stops import StopStrings, cut_at_stop, model_eos_ids, stop_token_ids
+from alignlab.generation.collect import Collector, Listener
+from alignlab.generation.decode import BatchOutput, PromptSampling, decode_batch, max_positions
+from alignlab.generation.replies import make_completion
+from alignlab.generation.stops import StopStrings, model_eos_ids, stop_token_ids
 
 Tensor = torch.Tensor
 
@@ -140,21 +147,53 @@ class HFGenerator:
         prompts = [self._checked(list(p), i) for i, p in enumerate(prompt_ids)]
         if not prompts:
             raise ValueError("no prompts to generate from")
+        # One random stream for the whole call: every row draws from it at every step.
+        generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        shared = PromptSampling(params, self._stop_strings(params), generator)
+        batches = self._decode(prompts, [shared] * len(prompts))
+        return self._assemble(prompts, batches, params.n, self.device)
+
+    def generate_each(
+        self, prompt_ids: Sequence[Sequence[int]], params: Sequence[SamplingParams], *, listener: Listener | None = None
+    ) -> list[list[Completion]]:
+        """`params[i].n` completions of prompt i (token ids ending with the generation prompt), in order.
+
+        Each prompt is sampled under its own params with a random stream of its own, seeded by its
+        `seed`: what a prompt gets does not depend on the other prompts of the call, and equals
+        `generate_ids([ids], params)` alone. `listener` hears each token as it is chosen and each
+        prompt's completions once its samples end; a prompt it reports cancelled stops generating
+        and gets completions with finish_reason "error".
+        """
+        prompts = [self._checked(list(p), i) for i, p in enumerate(prompt_ids)]
+        if len(params) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(params)} sampling params")
+        if not prompts:
+            raise ValueError("no prompts to generate from")
+        sampling = [PromptSampling(p, self._stop_strings(p), torch.Generator(device=self.device).manual_seed(p.seed))
+                    for p in params]  # fmt: skip
+        collector = Collector(self.tokenizer, params, listener)
+        self._decode(prompts, sampling, collector)
+        return collector.completions()
+
+    def _stop_strings(self, params: SamplingParams) -> StopStrings | None:
+        return StopStrings(self.tokenizer, params.stop) if params.stop else None
+
+    def _decode(
+        self, prompts: list[list[int]], sampling: list[PromptSampling], collector: Collector | None = None
+    ) -> list[tuple[list[int], BatchOutput]]:
+        """Decode the prompts in batches of up to `max_batch_rows` rows, the longest prompts first."""
         device = self.device
-        generator = torch.Generator(device=device).manual_seed(params.seed)
         stop_ids = torch.tensor(self.stop_token_ids, dtype=torch.long, device=device)
-        stop_strings = StopStrings(self.tokenizer, params.stop) if params.stop else None
-        per_batch = max(1, self.max_batch_rows // params.n)
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # longest first: peak memory early
         batches: list[tuple[list[int], BatchOutput]] = []
         with eval_mode(self.model):
-            for start in range(0, len(order), per_batch):
-                batch = order[start : start + per_batch]
+            for batch in _batches(order, [sampling[i].params.n for i in order], self.max_batch_rows):
                 ids, mask = left_pad([prompts[i] for i in batch], self.pad_token_id, device)
-                out = decode_batch(self.model, ids, mask, params, stop_ids, stop_strings=stop_strings,
-                                   generator=generator, compact_fraction=self.compact_fraction)  # fmt: skip
+                on_step = collector.reporter(batch) if collector is not None else None
+                out = decode_batch(self.model, ids, mask, [sampling[i] for i in batch], stop_ids,
+                                   compact_fraction=self.compact_fraction, on_step=on_step)  # fmt: skip
                 batches.append((batch, out))
-        return self._assemble(prompts, batches, params.n, device)
+        return batches
 
     def _checked(self, ids: list[int], index: int) -> list[int]:
         limit = max_positions(self.model)
@@ -197,21 +236,28 @@ class HFGenerator:
 
     def _completion(self, rollout: Rollout, row: int, params: SamplingParams) -> Completion:
         length = int(rollout.response_mask[row].sum())
-        ids = rollout.response_ids[row, :length].tolist()
-        text, cut = cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), params.stop)
         top = None
         if rollout.top_ids is not None:
-            top = tuple(self._top_dict(rollout.top_ids[row, t].tolist(), rollout.top_logprobs[row, t].tolist())
-                        for t in range(length))  # fmt: skip
-        finish = "stop" if cut else rollout.finish_reasons[row]
-        return Completion(text.strip(), tuple(ids), tuple(rollout.logprobs[row, :length].tolist()), finish, None, top)
+            top = list(zip(rollout.top_ids[row, :length].tolist(), rollout.top_logprobs[row, :length].tolist(), strict=True))
+        return make_completion(self.tokenizer, rollout.response_ids[row, :length].tolist(),
+                               rollout.logprobs[row, :length].tolist(), top, rollout.finish_reasons[row], params)  # fmt: skip
 
-    def _top_dict(self, ids: list[int], logprobs: list[float]) -> dict[str, float]:
-        """{decoded token: log-prob}, most likely first; tokens that decode alike keep the likeliest."""
-        out: dict[str, float] = {}
-        for text, lp in zip(self.tokenizer.batch_decode([[i] for i in ids]), logprobs, strict=True):
-            out.setdefault(text, lp)
-        return out
+
+def _batches(order: list[int], counts: list[int], max_rows: int) -> Iterator[list[int]]:
+    """Consecutive prompts of `order` (with `counts` rows each) grouped into batches of <= `max_rows` rows.
+
+    A prompt with more rows than `max_rows` is a batch of its own.
+    """
+    batch: list[int] = []
+    rows = 0
+    for i, n in zip(order, counts, strict=True):
+        if batch and rows + n > max_rows:
+            yield batch
+            batch, rows = [], 0
+        batch.append(i)
+        rows += n
+    if batch:
+        yield batch
 
 
 def _default_stops(tokenizer, model) -> list[int]:

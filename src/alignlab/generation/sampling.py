@@ -44,16 +44,19 @@ def sampling_logprobs(logits: Tensor, temperature: float, top_k: int | None, top
     return scores.log_softmax(-1)
 
 
-def sample_from(dist: Tensor, generator: torch.Generator | None) -> Tensor:
+def sample_from(dist: Tensor, generator: torch.Generator | None, uniforms: Tensor | None = None) -> Tensor:
     """(R,) one token per row of the (R, V) log-probs `dist`, by inverting its cumulative distribution.
 
     One uniform number per row: `torch.multinomial` draws an exponential number for every
     vocabulary entry, which made it 8 % of a decoding step on CPU. A token of probability 0 has an
-    empty interval of the cumulative sum and is never chosen.
+    empty interval of the cumulative sum and is never chosen. `uniforms` (R,) in [0, 1) are those
+    numbers when the caller draws them (one random stream per request); else `generator` draws them.
     """
     probs = dist.exp()
     cdf = probs.cumsum(-1)
-    u = torch.rand((cdf.shape[0], 1), generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    if uniforms is None:
+        uniforms = torch.rand((cdf.shape[0],), generator=generator, device=cdf.device, dtype=cdf.dtype)
+    u = uniforms.to(cdf.dtype)[:, None] * cdf[:, -1:]
     tokens = torch.searchsorted(cdf, u, right=True).squeeze(-1)
     # Rounding can put u at the very end of the sum: take the most likely token then.
     return torch.where(tokens < cdf.shape[-1], tokens, probs.argmax(-1))
@@ -66,18 +69,21 @@ def choose_tokens(
     top_p: float,
     generator: torch.Generator | None,
     num_top: int = 0,
+    *,
+    uniforms: Tensor | None = None,
 ) -> Choice:
     """Pick one token per row of (R, V) `logits`: the argmax when `temperature` is 0, else a sample.
 
-    `generator` makes sampling reproducible (same seed, same batch -> same tokens). `num_top` > 0
-    also returns that many most likely tokens and their log-probs per row.
+    `generator` makes sampling reproducible (same seed, same batch -> same tokens); `uniforms`
+    (R,) replaces its draws (`sample_from`). `num_top` > 0 also returns that many most likely
+    tokens and their log-probs per row.
     """
     if temperature == 0:
         dist = logits.float().log_softmax(-1)
         tokens = logits.argmax(-1)
     else:
         dist = sampling_logprobs(logits, temperature, top_k, top_p)
-        tokens = sample_from(dist, generator)
+        tokens = sample_from(dist, generator, uniforms)
     chosen = dist.gather(-1, tokens[:, None]).squeeze(-1)
     if num_top <= 0:
         return Choice(tokens, chosen, None, None)

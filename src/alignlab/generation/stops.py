@@ -49,5 +49,7 @@ class StopStrings:
 
     def matched(self, reply_ids: Sequence[int]) -> bool:
         """True when the decoded end of `reply_ids` (generated tokens only) contains a stop string."""
-        tail = self.tokenizer.decode(reply_ids[-self.window :], skip_special_tokens=True)
+        tail = self.tokenizer.decode(
+            reply_ids[-self.window :], skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
         return any(s in tail for s in self.stops)
