@@ -101,9 +101,12 @@ def test_stage_wide_data_limit_and_options_reach_the_suites_that_take_them():
         ({"suites": {"xstest": {"options": {"transformz": 1}}}, "data": "x.csv"},
          "suite 'xstest' has no option 'transformz'; its options: system_prompt"),
         ({"suites": "injection", "options": {"judge": "x"}}, "set the judge with the config key 'judge'"),
+        ({"suites": "gcg", "data": "a.csv", "options": {"white_box": 1}},
+         "white_box is the model under evaluation"),
         ({"suites": "win_rate", "judge": "j"}, "suite 'win_rate' needs a baseline"),
         ({"suites": "injection", "judge": "j"}, "judge is set but none of the suites injection uses one"),
         ({"suites": {"injection": {"data": "x.csv"}}}, "suite 'injection' uses its built-in set"),
+        ({"suites": "gcg", "data": "a.csv", "models": {"m": "http://h/v1"}}, "suite 'gcg' needs gradients"),
         ({"suites": "injection", "models": {"a/b": "m"}}, "checkpoint name 'a/b' is not a plain file name"),
     ],
 )  # fmt: skip

@@ -98,7 +98,7 @@ def test_list_shows_every_suite_with_its_data_and_options(capsys, monkeypatch):
     out = cli(capsys, "eval", "--list")
     for name in suite_names():
         assert f"│ {name} " in out, name
-    assert "harmful_behaviors.csv" in out and "transforms=None" in out
+    assert "harmful_behaviors.csv" in out and "transforms=None" in out and "behaviours=5" in out
     assert "--judge" in out and "--baseline" in out and "a model directory (in process)" in out
     assert "white_box" not in out  # the model under evaluation is no option a user sets
 
