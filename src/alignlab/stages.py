@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
 from alignlab.config.evals import EvalConfig
+from alignlab.config.report import ReportConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
 from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
@@ -106,6 +107,12 @@ STAGE_KINDS: dict[str, StageKind] = {
              "suites": Artefact(".", "eval_suites", "<checkpoint>/<suite>/samples.jsonl + summary.json, "
                                 "per checkpoint and suite.")},
             show="alignlab.evals.terminal:headline_table",
+        ),
+        StageKind(
+            "report", ReportConfig, "alignlab.report.stage:run_report",
+            "Write the run's HTML report (configs, curves, evals side by side, plots) once its stages "
+            "are done.",
+            {"report": Artefact("report.html", "html", "The run's self-contained HTML report.")},
         ),
     ]
 }

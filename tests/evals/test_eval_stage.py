@@ -72,6 +72,50 @@ def test_eval_writes_each_suite_per_checkpoint_and_the_combined_results(tmp_path
     assert "headline figures" in shown and "default:refusal_match/attack_success" in shown  # terminal table
 
 
+def test_a_recipe_compares_checkpoints_on_the_same_samples_and_the_report_shows_them(tmp_path, tiny_model_dir,
+                                                                                      capsys):  # fmt: skip
+    xstest = write_xstest(tmp_path / "xstest.csv")
+    recipe = tmp_path / "evals.yaml"
+    recipe.write_text(f"""
+name: evals
+stages:
+  suites:
+    kind: eval
+    config:
+      models: {{base: "{tiny_model_dir('llama')}", sft: "{tiny_model_dir('qwen2')}"}}
+      suites: {{xstest: {{data: "{xstest}"}}, hierarchy: {{limit: 3}}}}
+      limit: 4
+      max_new_tokens: 8
+  report:
+    kind: report
+    config: {{after: ["${{suites}}"]}}
+""")
+    run = tmp_path / "run"
+    cli(capsys, "run", recipe, "--run-dir", run)
+    (eval_dir,) = run.glob("suites-*")
+    results = read(eval_dir / "results.json")
+    assert results["checkpoints"] == ["base", "sft"]
+    assert sorted(p.name for p in (eval_dir / "sft").iterdir()) == ["hierarchy", "xstest"]
+    diff = results["differences"]["sft"]["base"]["xstest"]["default"]["refusal_match/safe/refusal"]
+    assert diff["interval"] == "paired-t" and diff["n"] == 3  # the three safe prompts among the first four
+    later = [json.loads(x) for x in (eval_dir / "sft/xstest/samples.jsonl").read_text().splitlines()]
+    earlier = [json.loads(x) for x in (eval_dir / "base/xstest/samples.jsonl").read_text().splitlines()]
+    refused = [[r["scores"]["refusal_match"]["metrics"].get("safe/refusal") for r in rows]
+               for rows in (later, earlier)]  # fmt: skip
+    pairs = [(a, b) for a, b in zip(*refused, strict=True) if a is not None]
+    assert diff["value"] == pytest.approx(sum(a - b for a, b in pairs) / len(pairs))
+    # The report stage ran last and reads the eval stage through its results: base then sft, side by side.
+    summary = read(run / "summary.json")
+    assert list(summary) == ["suites", "report"]
+    (report_dir,) = run.glob("report-*")
+    html = (report_dir / "report.html").read_text()
+    assert "suite: xstest" in html and "suite: hierarchy" in html
+    head = html[html.index("suite: xstest"):]
+    assert head.index(">base<") < head.index(">sft<")
+    overview = html.split('<section id="overview">', 1)[1].split("</section>", 1)[0]
+    assert "suites-" in overview and "report-" not in overview  # it leaves itself out
+
+
 def test_existing_responses_are_scored_without_a_model(tmp_path, capsys):
     prompts = write_xstest(tmp_path / "xstest_prompts.csv")
     # XSTest's released completion files: prompt + completion, matched to the samples by prompt text.
