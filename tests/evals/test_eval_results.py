@@ -79,6 +79,7 @@ def test_checkpoints_are_named_after_their_directory_or_file(tmp_path):
     assert checkpoint_name(str(stage)) == "sft"  # a recipe's stage directory, without its hash
     assert checkpoint_name(str(tmp_path / "gpt4_completions.csv")) == "gpt4_completions"
     assert checkpoint_name("http://127.0.0.1:8000/v1") == "endpoint"
+    assert checkpoint_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen2.5-0.5B-Instruct"  # a hub id
     config = validate_config(EvalConfig, {"models": [str(stage), "http://h/v1"],
                                           "suites": "injection, hierarchy"})  # fmt: skip
     assert list(config.models) == ["sft", "endpoint"] and list(config.suites) == ["injection", "hierarchy"]

@@ -126,7 +126,7 @@ def checkpoint_name(path: str) -> str:
     if is_url(path):
         return "endpoint"
     p = Path(path.rstrip("/"))
-    name = p.name if p.is_dir() or not p.suffix else p.stem
+    name = p.stem if not p.is_dir() and p.suffix.lower() in RESPONSE_SUFFIXES else p.name
     m = _STAGE_DIR.match(name)
     return m["name"] if m else name or "model"
 
