@@ -156,8 +156,8 @@ def test_an_endpoint_is_evaluated_and_a_failed_generation_is_counted(tmp_path, c
     xstest = write_xstest(tmp_path / "xstest.csv")
     out = tmp_path / "out"
     with endpoint() as served, endpoint(lambda _: "1_full_compliance", models=("judge-model",)) as judge:
-        cli(capsys, "eval", served.url, "--suite", "advbench,xstest", "--data", f"advbench={adv}",
-            "--data", f"xstest={xstest}", "--judge", judge.url, "--output", out)  # fmt: skip
+        shown = cli(capsys, "eval", served.url, "--suite", "advbench,xstest", "--data", f"advbench={adv}",
+                    "--data", f"xstest={xstest}", "--judge", judge.url, "--output", out)  # fmt: skip
     assert {c["model"] for c in served.calls} == {"scripted"}  # the one model the endpoint lists
     summary = read(out / "endpoint" / "advbench" / "summary.json")
     assert summary["errors"] == 1 and summary["n_episodes"] == 3
@@ -168,6 +168,7 @@ def test_an_endpoint_is_evaluated_and_a_failed_generation_is_counted(tmp_path, c
     assert "HTTP 400" in rows[1]["error"] and rows[1]["scores"] == {}
     assert rows[2]["label"] == "full_compliance"
     assert read(out / "stage.json")["summary"]["errors"] == 1
+    assert "generations failed" in shown  # the terminal table shows the count
     judged = read(out / "endpoint" / "xstest" / "summary.json")["metrics"]["default"]
     assert judged["judge/safe/full_compliance"] | {"low": 0, "high": 0} == {
         "value": 1.0, "low": 0, "high": 0, "n": 3, "interval": "wilson"}  # fmt: skip

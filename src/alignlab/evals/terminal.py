@@ -28,4 +28,7 @@ def headline_table(stage: str, summary: dict[str, Any]) -> Table | None:
     for suite, rows in table.items():
         for label, figs in rows.items():
             out.add_row(suite, label, *(cell(figs.get(c)) for c in checkpoints))
+        errors = [summary.get(f"{c}/{suite}/errors") or 0 for c in checkpoints]
+        if any(errors):  # failed generations: error rows in samples.jsonl, in no figure's n
+            out.add_row(suite, "generations failed", *(str(e) for e in errors))
     return out
