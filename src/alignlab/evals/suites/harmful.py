@@ -25,7 +25,8 @@ from alignlab.generation.base import Generator, SamplingParams
 
 PARAMS = SamplingParams(max_new_tokens=256)
 DIRECT = "direct"
-HEADLINE = tuple(("default", f"{s}/attack_success") for s in ("refusal_match", "prefix_match", "judge"))
+HEADLINE = (*(("default", f"{s}/attack_success") for s in ("refusal_match", "prefix_match", "judge")),
+            ("default", "judge/unparseable"))
 
 
 def _scorers(judge: Generator | None, decode=None) -> tuple[Scorer, ...]:

@@ -18,8 +18,9 @@ from alignlab.generation.base import Generator, SamplingParams
 
 PARAMS = SamplingParams(max_new_tokens=256)
 # Over-refusal (safe prompts refused) and under-refusal (unsafe prompts answered), by rule and by judge.
-HEADLINE = tuple(("default", f"{scorer}/{metric}") for scorer in ("refusal_match", "judge")
-                 for metric in ("safe/refusal", "unsafe/full_compliance"))  # fmt: skip
+HEADLINE = (*(("default", f"{scorer}/{metric}") for scorer in ("refusal_match", "judge")
+              for metric in ("safe/refusal", "unsafe/full_compliance")),
+            ("default", "judge/unparseable"))  # fmt: skip
 
 
 def _refusal_suite(name: str, loaded, judge: Generator | None, system_prompt: str | None) -> Suite:
