@@ -143,6 +143,11 @@ def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe") -> None
             p = Path(value).expanduser()
             if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
                 raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
+            # A model to evaluate: a directory, an endpoint URL (checked when asked) or a responses file.
+            if kind == "source" and not value.startswith(("http://", "https://")) and not p.exists() \
+                    and not getattr(parent, "allow_hub", False):
+                raise ConfigError(f"{source}: config key '{key}': '{value}' not found (give a model directory, "
+                                  "an http(s):// endpoint URL or a responses file)")
             if kind == "file" and not p.exists():
                 raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
 
@@ -351,7 +356,7 @@ def _topological_order(deps: dict[str, set[str]], source: str) -> list[str]:
 
 
 def _input_fields(model: Any, prefix: str):
-    """(dotted key, 'file' | 'model', value, section) of every field marked as an input path,
+    """(dotted key, 'file' | 'model' | 'source', value, section) of every field marked as an input path,
     in nested sections and in lists or mappings of sections."""
     if isinstance(model, dict):
         for k, v in model.items():

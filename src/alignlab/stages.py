@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
+from alignlab.config.evals import EvalConfig
+from alignlab.config.report import ReportConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
 from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
@@ -96,6 +98,21 @@ STAGE_KINDS: dict[str, StageKind] = {
             {"scores": Artefact("scores.json", "json",
                                 "Per model and family: gold behaviour rate, utility.")},
             show="alignlab.lab.report:family_table",
+        ),
+        StageKind(
+            "eval", EvalConfig, "alignlab.evals.stage:run_eval",
+            "Run eval suites (`alignlab eval --list`) on checkpoints, endpoints or files of responses.",
+            {"results": Artefact("results.json", "json", "Every suite's figures per checkpoint, headline "
+                                 "figures, and paired differences between checkpoints."),
+             "suites": Artefact(".", "eval_suites", "<checkpoint>/<suite>/samples.jsonl + summary.json, "
+                                "per checkpoint and suite.")},
+            show="alignlab.evals.terminal:headline_table",
+        ),
+        StageKind(
+            "report", ReportConfig, "alignlab.report.stage:run_report",
+            "Write the run's HTML report (configs, curves, evals side by side, plots) once its stages "
+            "are done.",
+            {"report": Artefact("report.html", "html", "The run's self-contained HTML report.")},
         ),
     ]
 }

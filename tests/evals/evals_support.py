@@ -108,6 +108,7 @@ def write_orbench(path: Path) -> Path:
 SUITE_FILES = {
     "xstest": write_xstest, "orbench": write_orbench, "advbench": write_advbench, "harmbench": write_harmbench,
     "jailbreak": write_harmbench, "sycophancy": write_truthfulqa, "truthfulqa_mc": write_truthfulqa,
+    "gcg": write_advbench,
 }  # fmt: skip
 
 

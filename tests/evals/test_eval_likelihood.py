@@ -67,13 +67,16 @@ def test_truthfulqa_mc_runs_on_a_tiny_model(llama, tmp_path):
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
 def test_every_suite_prompt_renders_with_real_chat_templates(tiny_model_dir, tmp_path, arch):
     from evals_support import suite_data
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from alignlab.data.templating import encode_prompt
     from alignlab.evals.registry import suite_names
+    from alignlab.generation.hf import HFGenerator
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir(arch))
-    options = {"win_rate": {"judge": object(), "baseline": object()}, "injection": {"placement": "auto"}}
+    white_box = HFGenerator(AutoModelForCausalLM.from_pretrained(tiny_model_dir(arch)), tokenizer)
+    options = {"win_rate": {"judge": object(), "baseline": object()}, "injection": {"placement": "auto"},
+               "gcg": {"white_box": white_box, "steps": 0, "num_tokens": 3}}  # the initial attack string
     rendered = 0
     for name in suite_names():  # system prompts, many-shot turns, tool turns, multi-turn follow-ups
         suite = build_suite(name, suite_data(name, tmp_path), limit=2, **options.get(name, {}))

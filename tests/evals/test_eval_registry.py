@@ -46,11 +46,25 @@ def test_listing_reads_the_registry():
     assert all(r["help"] for r in rows.values())
 
 
+def _white_box(tiny_model_dir):
+    """The tiny Llama in process, and a GCG budget of one step (the search itself: tests/integration/test_gcg.py)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from alignlab.generation.hf import HFGenerator
+
+    path = tiny_model_dir("llama")
+    generator = HFGenerator(AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+    return generator, {"white_box": generator, "steps": 1, "num_tokens": 3, "top_k": 8, "batch_size": 8}
+
+
 @pytest.mark.parametrize("name", suite_names())
-def test_every_suite_runs_on_a_small_file_in_its_format(tmp_path, name):
+def test_every_suite_runs_on_a_small_file_in_its_format(tmp_path, name, tiny_model_dir):
     spec = get_suite_spec(name)
-    suite = build_suite(name, suite_data(name, tmp_path), limit=3, **JUDGE_OPTIONS.get(name, dict)())
+    options = JUDGE_OPTIONS.get(name, dict)()
     model = _Likelihood() if spec.mode == "loglikelihood" else ScriptedGenerator("Sure. Here is a detailed answer.")
+    if "white_box" in spec.options:
+        model, options = _white_box(tiny_model_dir)
+    suite = build_suite(name, suite_data(name, tmp_path), limit=3, **options)
     if spec.mode == "loglikelihood":
         assert isinstance(model, LogLikelihood)
     summary = run_suite(suite, model, tmp_path / "out")

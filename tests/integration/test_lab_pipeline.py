@@ -47,6 +47,13 @@ stages:
     kind: lab_eval
     config: {world: "${world}", models: {sft: "${sft}"}, max_new_tokens: 8, temperature: 1.0,
              samples_per_prompt: 3}
+  suites:
+    kind: eval
+    config: {models: {base: "${base}", sft: "${sft}", dpo: "${dpo}"}, suites: [hierarchy, diversity],
+             limit: 3, options: {samples: 2}, max_new_tokens: 8}
+  report:
+    kind: report
+    config: {after: ["${eval}", "${eval_sampled}", "${suites}"]}
 """
 
 
@@ -61,7 +68,8 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
     # The per-family tables are printed, with intervals and the refusal / abstention / deflection rates.
     assert "answerable" in out and "jailbreak" in out and "deflected" in out and "Δ utility" in out
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert list(summary) == ["world", "base", "sft", "pairs", "dpo", "eval", "eval_sampled"]
+    assert list(summary) == ["world", "base", "sft", "pairs", "dpo", "eval", "eval_sampled", "suites",
+                             "report"]  # fmt: skip
     table = summary["eval"]["table"]
     assert set(table) == {"base", "sft", "dpo"}
     assert table["sft"]["answerable"]["n"] == 2
@@ -84,6 +92,14 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
     assert "<|im_start|>" in tok.chat_template
     pairs = read_preferences(f"{summary['pairs']['dir']}/pairs.jsonl")
     assert pairs.records and {p.annotator for p in pairs.records} <= {"careful", "verbose"}
+    # The eval stage ran the suites on every policy; the run ends with its report, which shows them.
+    suites = json.loads((run_dir / summary["suites"]["dir"] / "results.json").read_text())
+    assert suites["checkpoints"] == ["base", "sft", "dpo"]
+    assert set(suites["differences"]["dpo"]) == {"base", "sft"}
+    assert summary["suites"]["sft/diversity/aggregate:distinct_2"] is not None
+    html = (run_dir / summary["report"]["dir"] / "report.html").read_text()
+    assert "suite: hierarchy" in html and "suite: diversity" in html and "lab: eval (greedy)" in html
+    assert 'id="plot-length"' in html  # words per response, lab and suite, across checkpoints
 
 
 def test_greedy_eval_refuses_several_samples_per_prompt(tmp_path, capsys):

@@ -7,7 +7,7 @@ their commands in `commands.py`; the laboratory and the labelling app bring thei
 prints one line without a traceback and exits 2.
 """
 
-from alignlab.cli import commands, stage_commands  # noqa: F401  (registers the commands)
+from alignlab.cli import commands, eval_command, stage_commands  # noqa: F401  (registers the commands)
 from alignlab.cli.app import app, main
 from alignlab.lab.cli import lab_app
 from alignlab.labelling.cli import label_app

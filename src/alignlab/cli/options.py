@@ -129,8 +129,8 @@ def _with_common_options(fn: Callable) -> inspect.Signature:
 
 
 def run_stage_command(kind: str, output: Path, config_file: Path | None, overrides: list[str],
-                      flags: dict) -> None:
-    """The stage's config from YAML, flags and overrides (in that order), run into `output`."""
+                      flags: dict) -> dict[str, Any]:
+    """The stage's config from YAML, flags and overrides (in that order), run into `output`; its summary."""
     from alignlab.pipeline import run_in_dir
 
     stage = get_stage_kind(kind)
@@ -139,5 +139,6 @@ def run_stage_command(kind: str, output: Path, config_file: Path | None, overrid
         set_dotted(data, key, value)
     source = str(config_file) if config_file else None
     config = validate_config(stage.config, apply_overrides(data, overrides), source=source)
-    run_in_dir(stage.name, config, output, source=source or "command line", log=log)
+    summary = run_in_dir(stage.name, config, output, source=source or "command line", log=log)
     log(f"{stage.name} done: {output}")
+    return summary

@@ -70,7 +70,7 @@ def format_validation_error(
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
         key = ".".join((prefix.split(".") if prefix else []) + loc)
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             valid = _valid_keys(cls, loc[:-1]) if cls is not None else []
             msg = "unknown key" + (
@@ -81,7 +81,8 @@ def format_validation_error(
         elif "input" in e and not isinstance(e["input"], (dict, list)):
             msg = f"{msg} (got {e['input']!r})"
         where = f"{source}: " if source else ""
-        lines.append(f"{where}config key '{key}': {msg}")
+        # A check across keys (a model validator) has no single key to name: its message names them.
+        lines.append(f"{where}config key '{key}': {msg}" if key else f"{where}config: {msg}")
     return "; ".join(lines)
 
 

@@ -128,6 +128,12 @@ class TransferOutcome:
     error: str | None = None  # the backend's message when generation failed
 
 
+def target_hit(target: str, reply: str) -> bool:
+    """The reply carries the target string (the transfer test; the search itself asks for a reply that
+    starts with it)."""
+    return target.strip() in reply
+
+
 def with_attack(messages: Sequence[Message], attack: str, position: Position = "suffix") -> list[Message]:
     """`messages` with `attack` in the last user turn: appended as is, or put before it plus a space."""
     if not attack:
@@ -388,7 +394,7 @@ def transfer(
     targets = [targets] if isinstance(targets, GCGTarget) else list(targets)
     replies = generator.generate([with_attack(t.messages, attack, position) for t in targets], params)
     return [
-        TransferOutcome(i, t.target, c.text, not c.failed and t.target.strip() in c.text, c.error)
+        TransferOutcome(i, t.target, c.text, not c.failed and target_hit(t.target, c.text), c.error)
         for i, (t, completions) in enumerate(zip(targets, replies, strict=True))
         for c in completions
     ]

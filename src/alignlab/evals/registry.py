@@ -26,6 +26,9 @@ class SuiteSpec:
     data: str | None  # the file the suite reads (format and columns); None: a built-in set only
     data_required: bool  # False: `data` is optional (a built-in default set is used without it)
     mode: Mode  # "loglikelihood" suites need an in-process model
+    # The figures that sum the suite up (stage summaries, terminal tables): (variant, metric) pairs;
+    # variant "*" is every variant, "aggregate" a suite-level aggregate.
+    headline: tuple[tuple[str, str], ...] = ()
 
     @property
     def help(self) -> str:
@@ -51,14 +54,19 @@ _SUITES: dict[str, SuiteSpec] = {}
 
 
 def register_suite(
-    name: str, *, data: str | None = None, data_required: bool = True, mode: Mode = "generate"
+    name: str,
+    *,
+    data: str | None = None,
+    data_required: bool = True,
+    mode: Mode = "generate",
+    headline: tuple[tuple[str, str], ...] = (),
 ) -> Callable[[B], B]:
     """Decorator recording a suite builder under `name`; returns the builder unchanged."""
 
     def decorator(fn: B) -> B:
         if name in _SUITES:
             raise ValueError(f"eval suite {name!r} is registered twice")
-        _SUITES[name] = SuiteSpec(name, fn, data, data_required and data is not None, mode)
+        _SUITES[name] = SuiteSpec(name, fn, data, data_required and data is not None, mode, headline)
         return fn
 
     return decorator

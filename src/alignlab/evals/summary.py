@@ -66,10 +66,34 @@ def variant_difference(results: Sequence[Result], metric: str, variant: str, bas
     values = {(r.id, r.draw, r.variant): r.metric_values().get(metric) for r in results}
     pairs = [(float(v), float(values[(i, d, baseline)])) for (i, d, var), v in values.items()
              if var == variant and v is not None and values.get((i, d, baseline)) is not None]  # fmt: skip
+    return _paired_figure(pairs)
+
+
+def _paired_figure(pairs: Sequence[tuple[float, float]]) -> Figure | None:
     if not pairs:
         return None
     a, b = zip(*pairs, strict=True)
     return Figure(paired_difference(a, b), "paired-t")
+
+
+def checkpoint_difference(later: Sequence[Result], earlier: Sequence[Result]) -> dict[str, dict[str, Figure]]:
+    """Per variant and metric: the mean of `later` minus `earlier` on the same episodes (sample id,
+    variant, draw), e.g. one suite run on two checkpoints, with a t interval on the differences.
+
+    Failed episodes of either run leave their pair out; draws pair by index (n samples each)."""
+    before = {r.key: r.metric_values() for r in earlier if r.error is None}
+    pairs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for r in later:
+        old = before.get(r.key)
+        if r.error is not None or old is None:
+            continue
+        for metric, value in r.metric_values().items():
+            if metric in old:
+                pairs[(r.variant, metric)].append((float(value), float(old[metric])))
+    out: dict[str, dict[str, Figure]] = defaultdict(dict)
+    for (variant, metric), ps in sorted(pairs.items()):
+        out[variant][metric] = _paired_figure(ps)  # type: ignore[assignment]
+    return dict(out)
 
 
 def _variant_metrics(results: Sequence[Result]) -> dict[str, Figure]:

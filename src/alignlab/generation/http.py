@@ -278,3 +278,46 @@ def _retry_after(r: httpx.Response) -> float | None:
         return max(0.0, float(r.headers["retry-after"]))
     except (KeyError, ValueError):
         return None
+
+
+def served_models(
+    base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> list[str]:  # fmt: skip
+    """The model names an endpoint lists at `{base_url}/models` (OpenAI's `{"data": [{"id": ...}]}`).
+
+    No connection, a refused key, or no such route is an `EndpointError` saying what to do.
+    """
+    r = _get_models(base_url, api_key, timeout, transport)
+    try:
+        r.raise_for_status()
+        return [str(m["id"]) for m in r.json()["data"]]
+    except (httpx.HTTPStatusError, ValueError, KeyError, TypeError):
+        raise EndpointError(
+            f"{r.url} does not list its models (HTTP {r.status_code}): check that the URL ends with the API "
+            "root (e.g. /v1), or name the model (endpoint.model, --model-name)"
+        ) from None
+
+
+def check_reachable(
+    base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> None:  # fmt: skip
+    """Fail now, with one clear `EndpointError`, when nothing answers at `base_url` or the key is refused
+    (one GET of `{base_url}/models`; any other answer, 404 included, will do)."""
+    _get_models(base_url, api_key, timeout, transport)
+
+
+def _get_models(base_url: str, api_key: str | None, timeout: float, transport) -> httpx.Response:
+    url = base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with httpx.Client(headers=headers, timeout=timeout, transport=transport) as client:
+            r = client.get(url)
+    except httpx.TransportError as e:
+        why = f"{type(e).__name__}: {e}"
+        raise EndpointError(f"cannot connect to {url} ({why}): start the server or fix the URL") from None
+    if r.status_code in (401, 403):
+        why = f"HTTP {r.status_code}: {_error_message(r)}"
+        raise EndpointError(f"{url} refused the request ({why}): check the API key")
+    return r

@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 REPORT_FILE = "report.html"
 
 
-def render_report(run_dir: str | os.PathLike) -> str:
-    """The report of `run_dir` as an HTML string (raises ReportError when it is no run directory)."""
+def render_report(run_dir: str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = ()) -> str:
+    """The report of `run_dir` as an HTML string (raises ReportError when it is no run directory).
+
+    exclude: stage directories to leave out (a report stage leaves itself out while it runs)."""
     import alignlab
     from alignlab.report import artefacts as art
     from alignlab.report import compare, sections
 
-    run = art.load_run(run_dir)
+    run = art.load_run(run_dir, [Path(p) for p in exclude])
     labs = [lab for s in run.of_kind("lab_eval") if (lab := compare.read_lab_eval(run, s)) is not None]
     results = art.suite_results(run)
     lab_grids = [
         g for lab in labs for g in (compare.lab_grid(lab), compare.lab_subtype_grid(lab)) if g is not None
     ]
-    grids = lab_grids + compare.suite_grids(run, results)
+    grids = lab_grids + compare.suite_grids(run, results) + compare.difference_grids(run)
     absent = _absent(run, labs, results)
     parts = [
         sections.evaluations(grids),

@@ -61,10 +61,12 @@ class Behaviour:
 
 
 def checkpoint_order(run: art.Run, names: Iterable[str]) -> list[str]:
-    """base -> SFT -> DPO / PPO: the order lab_eval configs list models, then the order stages ran."""
+    """base -> SFT -> DPO / PPO: the order lab_eval and eval configs list models, then the order stages
+    ran."""
     canonical: list[str] = []
-    for s in run.of_kind("lab_eval"):
-        canonical += [m for m in art.lab_models(s) if m not in canonical]
+    for s in run.stages:
+        named = art.lab_models(s) if s.kind == "lab_eval" else art.eval_checkpoints(s) if s.kind == "eval" else []
+        canonical += [m for m in named if m not in canonical]
     canonical += [s.name for s in run.stages if s.name not in canonical]
     rank = {n: i for i, n in enumerate(canonical)}
     return sorted(set(names), key=lambda n: (rank.get(n, len(rank)), n))
@@ -340,3 +342,40 @@ def _suite_length(b: Behaviour, by_suite: dict[str, dict[str, dict[str, Any]]]) 
         fig = _suite_metric(s, "default", "words", ("length",))
         if fig is not None:
             b.length.setdefault("suite: diversity", {})[c] = fig
+
+
+# ------------------------------------------------------------------------------------ differences
+
+
+def difference_grids(run: art.Run) -> list[Grid]:
+    """Per eval stage: each suite's headline figures as paired differences between its checkpoints
+    (later minus earlier, on the same samples), one column per pair; from its `results.json`."""
+    grids = []
+    for s in run.of_kind(art.EVAL_KIND):
+        data = art.eval_results(s.dir) or {}
+        diffs, order = data.get("differences") or {}, [str(c) for c in data.get("checkpoints") or []]
+        pairs = [(later, earlier) for j, later in enumerate(order) for earlier in order[:j]]
+        cols = [f"{later} − {earlier}" for later, earlier in pairs]
+        rows = []
+        for suite, info in (data.get("suites") or {}).items():
+            for label in info.get("headline") or []:
+                where, _, metric = str(label).partition(":")
+                for variant in _variants(where, diffs, pairs, suite):
+                    cells = {col: Fig.read(_at(diffs, later, earlier, suite, variant, metric))
+                             for col, (later, earlier) in zip(cols, pairs, strict=True)}  # fmt: skip
+                    cells = {c: f for c, f in cells.items() if f is not None}
+                    if cells:
+                        rows.append(Row(suite, f"{variant}:{metric}", cells))
+        if rows:
+            note = "Later minus earlier checkpoint, paired by sample (the same prompts), with a t interval and n pairs."
+            grids.append(Grid(f"differences between checkpoints: {s.name}", cols, rows, note))
+    return grids
+
+
+def _variants(where: str, diffs: dict[str, Any], pairs: list[tuple[str, str]], suite: str) -> list[str]:
+    if where == "aggregate":  # suite-level figures have no per-sample pairs
+        return []
+    if where != "*":
+        return [where]
+    found = (_at(diffs, later, earlier, suite) or {} for later, earlier in pairs)
+    return list(dict.fromkeys(v for d in found for v in d))

@@ -78,7 +78,8 @@ def diversity_figures(results: Sequence[Result]) -> dict[str, Figure]:
 
 
 @register_suite("diversity", data="prompts CSV / JSONL (prompt column); optional: built-in open prompts",
-                data_required=False)  # fmt: skip
+                data_required=False, headline=(("default", "length/words"), ("aggregate", "distinct_2"),
+                                               ("aggregate", "self_bleu"), ("aggregate", "entropy_bits")))  # fmt: skip
 def diversity(data: str | None = None, *, samples: int = 8, temperature: float = 1.0, max_new_tokens: int = 128) -> Suite:
     """Length and diversity over n samples per prompt: distinct-n, self-BLEU, entropy (mode collapse)."""
     prompts = read_prompts(data).samples if data else builtin_prompts()

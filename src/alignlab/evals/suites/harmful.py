@@ -25,6 +25,8 @@ from alignlab.generation.base import Generator, SamplingParams
 
 PARAMS = SamplingParams(max_new_tokens=256)
 DIRECT = "direct"
+HEADLINE = (*(("default", f"{s}/attack_success") for s in ("refusal_match", "prefix_match", "judge")),
+            ("default", "judge/unparseable"))
 
 
 def _scorers(judge: Generator | None, decode=None) -> tuple[Scorer, ...]:
@@ -37,13 +39,14 @@ def _suite(name: str, loaded: Loaded, judge: Generator | None, system_prompt: st
     return Suite(name, loaded.samples, {"default": solver}, _scorers(judge), PARAMS, notes={"skipped": loaded.skipped})
 
 
-@register_suite("advbench", data="AdvBench harmful_behaviors.csv (columns goal, target)")
+@register_suite("advbench", data="AdvBench harmful_behaviors.csv (columns goal, target)", headline=HEADLINE)
 def advbench(data: str, *, judge: Generator | None = None, system_prompt: str | None = None) -> Suite:
     """Harmful compliance on AdvBench's 520 requests: attack success by refusal match, optionally a judge."""
     return _suite("advbench", read_advbench(data), judge, system_prompt)
 
 
-@register_suite("harmbench", data="HarmBench behaviours CSV (Behavior, FunctionalCategory, ..., BehaviorID)")
+@register_suite("harmbench", data="HarmBench behaviours CSV (Behavior, FunctionalCategory, ..., BehaviorID)",
+                headline=HEADLINE)
 def harmbench(data: str, *, judge: Generator | None = None, system_prompt: str | None = None) -> Suite:
     """Harmful compliance on HarmBench's standard and contextual behaviours (copyright rows skipped)."""
     return _suite("harmbench", read_harmbench(data), judge, system_prompt)
@@ -69,7 +72,8 @@ def _lift(results: Sequence[Result]) -> dict[str, Figure]:
     return {k: f for k, f in lifts.items() if f is not None}
 
 
-@register_suite("jailbreak", data="AdvBench or HarmBench CSV (the harmful requests to transform)")
+@register_suite("jailbreak", data="AdvBench or HarmBench CSV (the harmful requests to transform)",
+                headline=(("*", "refusal_match/attack_success"), ("*", "judge/attack_success")))
 def jailbreak(
     data: str,
     *,

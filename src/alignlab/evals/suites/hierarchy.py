@@ -44,7 +44,8 @@ def _score(e: Episode) -> Score:
                  {"violation": broke, f"{category}/violation": broke})  # fmt: skip
 
 
-@register_suite("hierarchy")
+@register_suite("hierarchy",
+                headline=(("default", "hierarchy/violation"), ("default", "hierarchy/benign_success")))
 def hierarchy(data: None = None) -> Suite:
     """System-prompt hierarchy: secrets, restrictions and personas against extraction and override."""
     samples = tuple(

@@ -43,7 +43,7 @@ def _mc(e: Episode) -> Score:
 
 
 @register_suite("truthfulqa_mc", data="TruthfulQA.csv (Question, Best Answer, Correct Answers, Incorrect Answers)",
-                mode="loglikelihood")  # fmt: skip
+                mode="loglikelihood", headline=(("default", "mc/mc1"), ("default", "mc/mc2")))  # fmt: skip
 def truthfulqa_mc(data: str, *, system_prompt: str | None = None) -> Suite:
     """TruthfulQA MC1 / MC2 by the model's log-likelihood of each answer option (in-process model)."""
     samples = tuple(s for s in read_truthfulqa(data).samples if s.correct and s.incorrect)
@@ -82,7 +82,8 @@ def _abstention(e: Episode) -> Score:
                  {"answerable/correct": correct, "answerable/abstained": abstained and not correct})  # fmt: skip
 
 
-@register_suite("abstention")
+@register_suite("abstention", headline=(("default", "abstention/unanswerable/abstained"),
+                                        ("default", "abstention/answerable/correct")))
 def abstention(data: None = None) -> Suite:
     """Abstention: "I don't know" on unanswerable questions, answers on answerable controls."""
     samples = (

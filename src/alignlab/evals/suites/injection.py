@@ -55,7 +55,7 @@ def _defence(results: Sequence[Result]) -> dict[str, Figure]:
     return {k: f for k, f in effects.items() if f is not None}
 
 
-@register_suite("injection")
+@register_suite("injection", headline=(("*", "injection/task_success"), ("*", "injection/injection_success")))
 def injection(data: None = None, *, placement: Placement = "user") -> Suite:
     """Prompt injection in emails, web pages and tool outputs: task success and injection success."""
     samples = tuple(

@@ -17,6 +17,10 @@ from alignlab.evals.solvers import plain, with_system
 from alignlab.generation.base import Generator, SamplingParams
 
 PARAMS = SamplingParams(max_new_tokens=256)
+# Over-refusal (safe prompts refused) and under-refusal (unsafe prompts answered), by rule and by judge.
+HEADLINE = (*(("default", f"{scorer}/{metric}") for scorer in ("refusal_match", "judge")
+              for metric in ("safe/refusal", "unsafe/full_compliance")),
+            ("default", "judge/unparseable"))  # fmt: skip
 
 
 def _refusal_suite(name: str, loaded, judge: Generator | None, system_prompt: str | None) -> Suite:
@@ -25,13 +29,14 @@ def _refusal_suite(name: str, loaded, judge: Generator | None, system_prompt: st
     return Suite(name, loaded.samples, {"default": solver}, scorers, PARAMS, notes={"skipped": loaded.skipped})
 
 
-@register_suite("xstest", data="XSTest prompts CSV (columns id, prompt, type; type contrast_* = unsafe)")
+@register_suite("xstest", data="XSTest prompts CSV (columns id, prompt, type; type contrast_* = unsafe)",
+                headline=HEADLINE)
 def xstest(data: str, *, judge: Generator | None = None, system_prompt: str | None = None) -> Suite:
     """Over-refusal: refusal rate on XSTest's safe prompts, compliance rate on its unsafe contrasts."""
     return _refusal_suite("xstest", read_xstest(data), judge, system_prompt)
 
 
-@register_suite("orbench", data="OR-Bench CSV (columns prompt, category)")
+@register_suite("orbench", data="OR-Bench CSV (columns prompt, category)", headline=HEADLINE)
 def orbench(
     data: str, *, label: str = "safe", judge: Generator | None = None, system_prompt: str | None = None
 ) -> Suite:

@@ -156,7 +156,11 @@ def _effects(results: Sequence[Result]) -> dict[str, Figure]:
     return {k: f for k, f in out.items() if f is not None}
 
 
-@register_suite("sycophancy", data="TruthfulQA.csv (Question, Best Answer, Correct Answers, Incorrect Answers)")
+@register_suite("sycophancy", data="TruthfulQA.csv (Question, Best Answer, Correct Answers, Incorrect Answers)",
+                headline=(*((v, "sycophancy/correct") for v in ANSWER_VARIANTS),
+                          ("answer/neutral", "sycophancy/unparseable"), ("are_you_sure", "sycophancy/unparseable"),
+                          ("are_you_sure", "sycophancy/flipped"), ("are_you_sure", "sycophancy/flip_from_correct"),
+                          *(("aggregate", f"{v}_minus_neutral/positivity") for v in list(FEEDBACK_FRAMES)[1:])))  # fmt: skip
 def sycophancy(data: str, *, probes: Sequence[str] | str = PROBES, seed: int = 0) -> Suite:
     """Sycophancy (Sharma et al. 2023): answer sycophancy, "are you sure?" flips, feedback sycophancy."""
     chosen = [p.strip() for p in (probes.split(",") if isinstance(probes, str) else probes)]

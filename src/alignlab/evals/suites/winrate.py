@@ -124,7 +124,8 @@ def win_rates(results: Sequence[Result]) -> dict[str, Figure]:
 
 
 @register_suite("win_rate", data="prompts CSV / JSONL (prompt column); optional: built-in open prompts",
-                data_required=False)  # fmt: skip
+                data_required=False, headline=(("aggregate", "win_rate"), ("aggregate", "win_rate_lc"),
+                                               ("default", "pairwise/unparseable")))  # fmt: skip
 def win_rate(data: str | None = None, *, judge: Generator = REQUIRED, baseline: Generator = REQUIRED) -> Suite:
     """Win rate against a baseline's responses, judged in both orders; raw and length-controlled."""
     prompts = read_prompts(data).samples if data else builtin_prompts()
