@@ -134,7 +134,7 @@ def test_no_method_module_in_training_imports_another():
 
 
 # Modules over the size budget, and the size they may not grow past until they are split.
-OVERSIZED = {"training/loop.py": 464}
+OVERSIZED: dict[str, int] = {}
 
 
 def test_no_module_is_over_450_lines():
