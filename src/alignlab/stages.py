@@ -81,6 +81,8 @@ STAGE_KINDS: dict[str, StageKind] = {
              "corpus": Artefact("corpus.jsonl", "jsonl", "Pretraining documents ({text})."),
              "sft": Artefact("sft.jsonl", "jsonl", "SFT demonstrations ({messages})."),
              "eval": Artefact("eval.jsonl", "jsonl", "Held-out prompts with their gold fields."),
+             "rl_prompts": Artefact("rl_prompts.jsonl", "jsonl",
+                                    "Training prompts for online RL with their gold fields."),
              "manifest": Artefact("manifest.json", "json", "Configs, their hash and counts.")},
         ),
         StageKind(
