@@ -137,14 +137,15 @@ def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe") -> None
     """Every input file or model directory that no stage produces must exist now."""
     produced = [str(s.dir) for s in stages]
     for s in stages:
-        for key, kind, value, parent in _input_fields(s.config, f"stages.{s.name}.config"):
-            if value is None or any(value.startswith(p) for p in produced):
-                continue
-            p = Path(value).expanduser()
-            if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
-                raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
-            if kind == "file" and not p.exists():
-                raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
+        for key, kind, values, parent in _input_fields(s.config, f"stages.{s.name}.config"):
+            for value in values if isinstance(values, list | tuple) else [values]:
+                if value is None or any(value.startswith(p) for p in produced):
+                    continue
+                p = Path(value).expanduser()
+                if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
+                    raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
+                if kind == "file" and not p.exists():
+                    raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
 
 
 # ------------------------------------------------------------------------------------ running
