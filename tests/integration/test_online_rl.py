@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -167,3 +168,37 @@ def test_bad_input_is_one_clear_line_and_exit_2(lab, tmp_path, capsys):
     err = fail(capsys, *base, "--prompts", lab.prompts, "--reward", f"{lab.rules}:mentions_river",
                "--kl-coef", "-1")
     assert "config key 'kl.coef'" in err and "greater than or equal to 0" in err
+
+
+def test_ppo_against_a_reward_model_ensemble_in_a_recipe_with_its_critic_from_the_reward_model(lab, tmp_path):
+    from transformers import AutoTokenizer
+
+    from alignlab.modeling.reward_model import build_reward_model, save_reward_model
+
+    tok = AutoTokenizer.from_pretrained(lab.policy)
+    rm = build_reward_model(str(lab.policy), num_members=2, pad_token_id=tok.pad_token_id, device="cpu",
+                            seed=4)
+    save_reward_model(rm, tok, tmp_path / "rm", aggregate="min")
+    recipe = tmp_path / "rl.yaml"
+    recipe.write_text(json.dumps({"name": "rl", "stages": {
+        "ppo": {"kind": "ppo", "config": {
+            "model": str(lab.policy), "prompts": {"path": str(lab.prompts)},
+            "rewards": [{"model": [str(tmp_path / "rm")]}, {"gold": True, "weight": 0}],
+            "value": {"init": "reward_model"}, "rollout": {"max_new_tokens": 8},
+            "train": {"max_steps": 3, "progress": False}}},
+        "eval": {"kind": "lab_eval", "config": {"world": str(lab.prompts.parent), "models": {"ppo": "${ppo}"},
+                                                "max_new_tokens": 8, "limit_per_family": 1}},
+    }}))
+    run_cli("run", recipe, "--run-dir", tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    out = Path(summary["ppo"]["dir"])
+    rows = metrics(out)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all("reward/rm" in r and "reward/gold" in r for r in rows)
+    assert summary["eval"]["table"]["ppo"]["all"]["n"] == 9  # one prompt of each family
+    from alignlab.run_index import RunIndex
+
+    index = RunIndex()
+    artefacts = index.artefacts(index.runs(1)[0].id)["ppo"]
+    assert {"model", "value_model", "metrics", "samples"} <= set(artefacts)
+    assert artefacts["value_model"] == str(out / "value_model")
