@@ -32,11 +32,12 @@ class PromptsConfig(Section):
     split: str | None = Field(default=None, description="Split to read from a dataset directory.")
     limit: int | None = Field(default=None, gt=0, description="Use at most this many prompts.")
     skip_invalid: bool = Field(default=False, description="Skip malformed records (and report the count).")
-    system_prompt: str | None = Field(default=None, description="System prompt added to prompts that "
-                                                                "have none.")
+    system_prompt: str | None = Field(
+        default=None, description="System prompt added to prompts that have none."
+    )
     max_length: int = Field(
-        default=512, gt=0, description="Prompts longer than this many tokens (templated) are left out "
-                                       "and counted."
+        default=512, gt=0,
+        description="Prompts longer than this many tokens (templated) are left out and counted.",
     )
 
 
@@ -44,31 +45,34 @@ class RewardComponentConfig(Section):
     """One reward: a reward model (or ensemble), a rule function, or the lab's gold judge."""
 
     name: str | None = Field(
-        default=None, description="Name in the logs (reward/<name>); default: rm, the function's name, "
-                                  "or gold."
+        default=None,
+        description="Name in the logs (reward/<name>); default: rm, the function's name, or gold.",
     )
     model: list[str] | None = Field(
-        default=None, description="Reward model directories (alignlab rm, or any "
-                                  "sequence-classification model), "
-        "pooled into one ensemble; each scores with its own tokenizer and chat template.",
+        default=None,
+        description="Reward model directories (alignlab rm, or any sequence-classification model), pooled "
+        "into one ensemble; each scores with its own tokenizer and chat template.",
         json_schema_extra={"input": "model"},
     )
     function: str | None = Field(
         default=None, description="A rule reward, path/to/file.py:function or module:function, called as "
         "fn(prompts, completions, **fields) -> list[float].",
     )
-    gold: bool = Field(default=False, description="The lab's gold judge (prompts must carry the lab's "
-                                                  "gold fields).")
-    weight: float = Field(default=1.0, description="Weight in the summed reward; 0 = computed and "
-                                                   "logged only.")
+    gold: bool = Field(
+        default=False, description="The lab's gold judge (prompts must carry the lab's gold fields)."
+    )
+    weight: float = Field(
+        default=1.0, description="Weight in the summed reward; 0 = computed and logged only."
+    )
     aggregate: Aggregate | None = Field(
-        default=None, description="How ensemble members combine; null = the reward model's own (mean "
-                                  "for several)."
+        default=None,
+        description="How ensemble members combine; null = the reward model's own (mean for several).",
     )
     std_coef: float | None = Field(default=None, ge=0, description="λ of mean_minus_std; null = the model's.")
     batch_size: int = Field(default=16, gt=0, description="Sequences per reward-model forward pass.")
-    max_length: int = Field(default=1024, gt=0, description="Reward-model input tokens (the prompt is "
-                                                            "cut first).")
+    max_length: int = Field(
+        default=1024, gt=0, description="Reward-model input tokens (the prompt is cut first)."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> RewardComponentConfig:
@@ -80,19 +84,20 @@ class RewardComponentConfig(Section):
 
 
 class RewardShapingConfig(Section):
-    length_penalty: float = Field(default=0.0, ge=0, description="Subtracted from the reward per "
-                                                                 "generated token.")
+    length_penalty: float = Field(
+        default=0.0, ge=0, description="Subtracted from the reward per generated token."
+    )
     normalize: bool = Field(
-        default=False, description="Normalise the summed reward by its running mean and std (kept in "
-                                   "checkpoints)."
+        default=False,
+        description="Normalise the summed reward by its running mean and std (kept in checkpoints).",
     )
     clip: float | None = Field(default=None, gt=0, description="Clip the (normalised) reward to ±clip.")
 
 
 class RolloutConfig(Section):
     prompts_per_step: int = Field(
-        default=8, gt=0, description="Prompts per rollout batch (per process); each gets "
-                                     "samples_per_prompt replies."
+        default=8, gt=0,
+        description="Prompts per rollout batch (per process); each gets samples_per_prompt replies.",
     )
     samples_per_prompt: int | None = Field(
         default=None, gt=0,
@@ -103,11 +108,13 @@ class RolloutConfig(Section):
     temperature: float = Field(
         default=1.0, gt=0, description="Sampling temperature; log-probs and KL use the same tempered logits."
     )
-    top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling; 1 = off (KL estimates "
-                                                              "assume off).")
+    top_p: float = Field(
+        default=1.0, gt=0, le=1, description="Nucleus sampling; 1 = off (the KL estimates assume it off)."
+    )
     top_k: int | None = Field(default=None, gt=0, description="Top-k sampling; null = off.")
-    stop: list[str] = Field(default_factory=list, description="Stop strings (eos and end-of-turn always "
-                                                              "stop).")
+    stop: list[str] = Field(
+        default_factory=list, description="Stop strings (eos and end-of-turn always stop)."
+    )
     max_batch_rows: int = Field(default=64, gt=0, description="Rows (prompts x samples) generated together.")
 
 
@@ -121,26 +128,28 @@ class UpdateConfig(Section):
     clip_eps_high: float | None = Field(
         default=None, gt=0, description="Upper clip range (DAPO's clip-higher); null = clip_eps."
     )
-    dual_clip: float | None = Field(default=None, gt=1, description="Dual clip c > 1 (Ye et al. 2020); "
-                                                                    "null = off.")
+    dual_clip: float | None = Field(
+        default=None, gt=1, description="Dual clip c > 1 (Ye et al. 2020); null = off."
+    )
     entropy_coef: float = Field(default=0.0, ge=0, description="Weight of the entropy bonus.")
     stop_kl: float | None = Field(
         default=None, gt=0, description="Skip a rollout batch's remaining updates once a step's approximate "
         "KL(π_old‖π) per token exceeds this; null = never.",
     )
     loss_agg: Annotated[str | None, LOSS_AGGREGATION_NAMES] = Field(
-        default=None, description="Loss aggregation (per token or per sequence); null = the advantage "
-                                  "estimator's.",
+        default=None,
+        description="Loss aggregation (per token or per sequence); null = the advantage estimator's.",
     )
 
 
 class KLConfig(Section):
-    coef: float = Field(default=0.05, ge=0, description="β, the KL coefficient (the starting one with "
-                                                        "target).")
+    coef: float = Field(
+        default=0.05, ge=0, description="β, the KL coefficient (the starting one with target)."
+    )
     target: float | None = Field(
-        default=None, gt=0, description="Adaptive β steering the KL per reply (nats, summed over its "
-                                        "tokens) to "
-        "this target (Ziegler et al. 2019); null = a fixed β.",
+        default=None, gt=0,
+        description="Adaptive β steering the KL per reply (nats, summed over its tokens) to this target "
+        "(Ziegler et al. 2019); null = a fixed β.",
     )
     horizon: int = Field(default=10_000, gt=0, description="Replies over which the adaptive β adjusts.")
     estimator: Annotated[str | None, KL_ESTIMATOR_NAMES] = Field(
@@ -158,17 +167,19 @@ class KLConfig(Section):
 
 class RLLoggingConfig(Section):
     samples_every: int = Field(default=1, gt=0, description="Write samples of every N-th rollout batch.")
-    samples_per_batch: int = Field(default=4, ge=0, description="Rows of a rollout batch written to "
-                                                                "samples.jsonl.")
+    samples_per_batch: int = Field(
+        default=4, ge=0, description="Rows of a rollout batch written to samples.jsonl."
+    )
     eval_prompts: str | None = Field(
-        default=None, description="Held-out prompts replied to and scored by every reward at "
-                                  "train.eval_every steps "
-        "and at the end (eval/ columns: rewards, KL, length).", json_schema_extra={"input": "file"},
+        default=None,
+        description="Held-out prompts replied to and scored by every reward at train.eval_every steps and "
+        "at the end (eval/ columns: rewards, KL, length).",
+        json_schema_extra={"input": "file"},
     )
     eval_limit: int | None = Field(default=None, gt=0, description="Use at most this many held-out prompts.")
     snapshot_every: int | None = Field(
-        default=None, gt=0, description="Save the policy every N steps into snapshots/step-N (model "
-                                        "directories).",
+        default=None, gt=0,
+        description="Save the policy every N steps into snapshots/step-N (model directories).",
     )
 
 
@@ -179,10 +190,12 @@ class ValueConfig(Section):
         default="policy", description="Initialise the critic from: policy (its backbone, a zero head), "
         "reward_model (the first reward model's, as InstructGPT), or a model directory.",
     )
-    lr_multiplier: float = Field(default=1.0, gt=0, description="The critic's learning rate as a "
-                                                                "multiple of optim.lr.")
-    clip: float | None = Field(default=0.2, gt=0, description="Value clip range; null = the plain "
-                                                              "squared error.")
+    lr_multiplier: float = Field(
+        default=1.0, gt=0, description="The critic's learning rate as a multiple of optim.lr."
+    )
+    clip: float | None = Field(
+        default=0.2, gt=0, description="Value clip range; null = the plain squared error."
+    )
     loss_coef: float = Field(default=0.5, gt=0, description="Weight of the value loss in the summed loss.")
 
 
@@ -207,10 +220,12 @@ class OnlineRLConfig(TrainedStageConfig):
     whiten_advantages: bool | None = Field(
         default=None, description="Whiten advantages over each rollout batch; null = on with a critic (PPO)."
     )
-    lora: LoRAConfig = Field(default_factory=LoRAConfig, description="LoRA adapters instead of full "
-                                                                     "fine-tuning.")
-    logging: RLLoggingConfig = Field(default_factory=RLLoggingConfig, description="Samples, evaluation, "
-                                                                                  "snapshots.")
+    lora: LoRAConfig = Field(
+        default_factory=LoRAConfig, description="LoRA adapters instead of full fine-tuning."
+    )
+    logging: RLLoggingConfig = Field(
+        default_factory=RLLoggingConfig, description="Samples, evaluation, snapshots."
+    )
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-6), description="Optimizer.")
 
     @field_validator("advantage_params")

@@ -19,7 +19,7 @@ from typing import Any
 from alignlab.config import PPOConfig
 from alignlab.errors import ConfigError
 from alignlab.stage_io import StageContext
-from alignlab.training.rl_run import run_online_rl
+from alignlab.training.rl_run import Critic, run_online_rl
 
 
 def build_critic(config: PPOConfig, tokenizer=None):
@@ -54,5 +54,6 @@ def run_ppo(config: PPOConfig, ctx: StageContext) -> dict[str, Any]:
     """PPO on `config.prompts`; the policy into the stage directory, the critic into value_model/."""
     from alignlab.modeling.loading import load_model_tokenizer
 
-    tokenizer = load_model_tokenizer(config.model)
-    return run_online_rl(config, ctx, critic=lambda: build_critic(config, tokenizer))
+    tokenizer, value = load_model_tokenizer(config.model), config.value
+    critic = Critic(lambda: build_critic(config, tokenizer), value.lr_multiplier, value.clip, value.loss_coef)
+    return run_online_rl(config, ctx, critic=critic)

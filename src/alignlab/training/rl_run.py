@@ -14,6 +14,7 @@ Not supported: FSDP / ZeRO-3 (generation needs whole weights), a LoRA critic.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,6 @@ from alignlab.training.rl_step import PolicyCritic, UpdateSettings, make_rl_step
 from alignlab.training.rollouts import RolloutSource
 
 SNAPSHOTS = "snapshots"
-CriticBuilder = Callable[[], torch.nn.Module]
 
 
 def load_prompts(path: str, tokenizer, *, max_length: int, log: Callable[[str], None], **read) -> Prompts:
@@ -58,51 +58,43 @@ def load_prompts(path: str, tokenizer, *, max_length: int, log: Callable[[str], 
     return Prompts(kept, ids)
 
 
-def run_online_rl(config: OnlineRLConfig, ctx: StageContext,
-                  critic: CriticBuilder | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Critic:
+    """PPO's critic as the run needs it: how to build it, its lr multiplier and value-loss settings."""
+
+    build: Callable[[], torch.nn.Module]
+    lr_multiplier: float = 1.0
+    clip: float | None = 0.2
+    loss_coef: float = 0.5
+
+
+def run_online_rl(config: OnlineRLConfig, ctx: StageContext, critic: Critic | None = None) -> dict[str, Any]:
     """Train `config.model` online on `config.prompts` with `config.rewards`; see the module docstring."""
     from alignlab.modeling.loading import count_parameters, load_model, load_model_tokenizer
 
-    r, spec = resolved(config), get_advantage(config.advantage)
+    r = resolved(config)
     tokenizer = load_model_tokenizer(config.model)
-    read = dict(split=config.prompts.split, limit=config.prompts.limit,
-                skip_invalid=config.prompts.skip_invalid, system_prompt=config.prompts.system_prompt)
     rewards = build_reward_set(config.rewards, config.reward, config.model)
     policy = load_model(config.model, config.lora, seed=config.train.seed)
     # A prompt must leave room for at least one generated token in the model's context.
     context = max_positions(policy)
     max_length = min(config.prompts.max_length, context - 1) if context else config.prompts.max_length
-    prompts = load_prompts(config.prompts.path, tokenizer, max_length=max_length, log=ctx.log, **read)
+    pc = config.prompts
+    prompts = load_prompts(pc.path, tokenizer, max_length=max_length, log=ctx.log, split=pc.split,
+                           limit=pc.limit, skip_invalid=pc.skip_invalid, system_prompt=pc.system_prompt)
     reference = None
     if not config.lora.enabled or config.kl.reference is not None:
         ref_config = config.model.model_copy(update={"path": config.kl.reference or config.model.path})
         reference = load_model(ref_config).eval().requires_grad_(False)
-    modules = PolicyCritic(policy, critic() if critic is not None else None,
-                           getattr(getattr(config, "value", None), "lr_multiplier", 1.0))
+    modules = PolicyCritic(policy, critic.build() if critic else None,
+                           critic.lr_multiplier if critic else 1.0)
     kl = build_kl_controller(config.kl.coef, config.kl.target, config.kl.horizon)
-    rollout = config.rollout
-    sampling = SamplingParams(rollout.max_new_tokens, rollout.temperature, rollout.top_p, rollout.top_k,
-                              n=r["samples_per_prompt"], stop=tuple(rollout.stop))
-    advantage = AdvantageSettings(spec, dict(config.advantage_params), r["whiten"], r["kl_estimator"],
-                                  r["kl_placement"] == "reward")
-    samples = SamplesLog(ctx.path("samples"), every=config.logging.samples_every,
-                         rows=config.logging.samples_per_batch, enabled=_is_main())
-    dataflow = Dataflow(tokenizer=tokenizer, prompts=prompts, sampling=sampling, rewards=rewards,
-                        kl_controller=kl, advantage=advantage, reference=reference,
-                        forward_rows=rollout.max_batch_rows, max_batch_rows=rollout.max_batch_rows,
-                        samples=samples)
+    dataflow = build_dataflow(config, r, tokenizer, prompts, rewards, kl, reference, ctx)
     source = RolloutSource(
-        len(prompts.records), dataflow.make_batch, prompts_per_step=rollout.prompts_per_step,
+        len(prompts.records), dataflow.make_batch, prompts_per_step=config.rollout.prompts_per_step,
         epochs=config.update.epochs, minibatches=config.update.minibatches, seed=config.train.seed,
         stop_kl=config.update.stop_kl, stateful={"kl": kl, "rewards": rewards},
         on_step=_snapshots(ctx.output_dir / SNAPSHOTS, config.logging.snapshot_every, tokenizer),
-    )
-    update = UpdateSettings(
-        r["loss_agg"], float(rollout.max_new_tokens), rollout.temperature, config.update.clip_eps,
-        config.update.clip_eps_high, config.update.dual_clip, config.update.entropy_coef,
-        kl_in_loss=r["kl_placement"] == "loss", kl_estimator=r["kl_estimator"],
-        value_clip=getattr(getattr(config, "value", None), "clip", None),
-        value_coef=getattr(getattr(config, "value", None), "loss_coef", 0.0),
     )
     eval_fn = None
     if config.logging.eval_prompts is not None:
@@ -113,17 +105,44 @@ def run_online_rl(config: OnlineRLConfig, ctx: StageContext,
             return dataflow.evaluate(model, held_out, seed=config.train.seed)
 
     trainable, total = count_parameters(modules)
-    ctx.log(f"{spec.name}: {len(prompts.records)} prompts, {r['samples_per_prompt']} replies each, "
-            f"{len(config.rewards)} reward(s), KL {r['kl_estimator']} in the {r['kl_placement']}; reference "
-            f"{'the base with adapters off' if reference is None else 'a frozen copy'}; "
+    ctx.log(f"{config.advantage}: {len(prompts.records)} prompts, {r['samples_per_prompt']} replies per "
+            f"prompt, {len(config.rewards)} reward(s), KL {r['kl_estimator']} in the {r['kl_placement']}; "
+            f"reference {'the base with adapters off' if reference is None else 'a frozen copy'}; "
             f"{trainable:,} of {total:,} parameters trainable")
-    result = train(modules, make_rl_step(update), rl_item_count(r["loss_agg"]), source,
-                   output_dir=ctx.output_dir, train=config.train, optim=config.optim,
+    result = train(modules, make_rl_step(update_settings(config, r, critic)), rl_item_count(r["loss_agg"]),
+                   source, output_dir=ctx.output_dir, train=config.train, optim=config.optim,
                    schedule=config.schedule, eval_fn=eval_fn)
     save_policy_and_critic(result, tokenizer, ctx)
     summary = {k: float(v) for k, v in result.last_metrics.items() if isinstance(v, int | float)}
     summary.update(steps=float(result.global_step), prompts=float(len(prompts.records)))
     return summary
+
+
+def build_dataflow(config: OnlineRLConfig, r: dict[str, Any], tokenizer, prompts: Prompts, rewards,
+                   kl, reference: torch.nn.Module | None, ctx: StageContext) -> Dataflow:
+    """The run's dataflow from the config's rollout, advantage, KL and logging settings."""
+    rollout = config.rollout
+    sampling = SamplingParams(rollout.max_new_tokens, rollout.temperature, rollout.top_p, rollout.top_k,
+                              n=r["samples_per_prompt"], stop=tuple(rollout.stop))
+    advantage = AdvantageSettings(get_advantage(config.advantage), dict(config.advantage_params), r["whiten"],
+                                  r["kl_estimator"], r["kl_placement"] == "reward")
+    samples = SamplesLog(ctx.path("samples"), every=config.logging.samples_every,
+                         rows=config.logging.samples_per_batch, enabled=_is_main())
+    return Dataflow(tokenizer=tokenizer, prompts=prompts, sampling=sampling, rewards=rewards,
+                    kl_controller=kl, advantage=advantage, reference=reference,
+                    forward_rows=rollout.max_batch_rows, max_batch_rows=rollout.max_batch_rows,
+                    samples=samples)
+
+
+def update_settings(config: OnlineRLConfig, r: dict[str, Any], critic: Critic | None) -> UpdateSettings:
+    """The step's settings: the update section, the resolved defaults, the critic's loss."""
+    u = config.update
+    return UpdateSettings(
+        r["loss_agg"], float(config.rollout.max_new_tokens), config.rollout.temperature, u.clip_eps,
+        u.clip_eps_high, u.dual_clip, u.entropy_coef, kl_in_loss=r["kl_placement"] == "loss",
+        kl_estimator=r["kl_estimator"], value_clip=critic.clip if critic else None,
+        value_coef=critic.loss_coef if critic else 0.0,
+    )
 
 
 def save_policy_and_critic(result, tokenizer, ctx: StageContext) -> None:
