@@ -80,7 +80,7 @@ def dpo(
 
 
 # Online RL: ppo, grpo and rloo take the same options.
-Prompts = Annotated[Path, typer.Option(), ConfigKey("prompts.path", describe="prompts")]
+Prompts = Annotated[Path, typer.Option(), ConfigKey("prompts.path")]
 RewardModels = Annotated[
     list[str] | None,
     typer.Option("--reward-model", help="A reward model directory (alignlab rm); repeat it to pool several "
@@ -90,7 +90,8 @@ RewardModels = Annotated[
 RuleRewards = Annotated[
     list[str] | None,
     typer.Option("--reward", help="A rule reward, path/to/file.py:function or module:function, called as "
-                 "fn(prompts, completions, **fields) -> list[float]; repeatable. Sets a `rewards` item."),
+                 "fn(prompts, completions, **fields) and returning one float per completion; repeatable. "
+                 "Sets a `rewards` item."),
     ConfigKey("rewards", append=lambda specs: [{"function": s} for s in specs]),
 ]
 KLCoef = Annotated[float | None, typer.Option("--kl-coef"), ConfigKey("kl.coef")]
