@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ FAST = ["rollout.max_new_tokens=16", "schedule.kind=constant", "train.save_every
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
-    # The parent of the base temp directory is shared by the xdist workers of one run.
-    return build_micro_lab(tmp_path_factory.getbasetemp().parent / "rl-micro-lab")
+    # Under pytest-xdist the parent of a worker's base temp directory belongs to this run and is
+    # shared by its workers; without xdist the base temp directory itself is this run's.
+    root = tmp_path_factory.getbasetemp()
+    return build_micro_lab((root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "rl-micro-lab")
 
 
 @pytest.fixture(scope="session")
