@@ -31,3 +31,8 @@ class TrainingError(AlignlabError):
 
 class PipelineError(AlignlabError):
     """A recipe is malformed: unknown stage kind, missing input, dependency cycle."""
+
+
+class RewardError(AlignlabError):
+    """A reward stopped the run: its function raised, or returned the wrong number of scores or
+    non-finite ones; the message names the reward."""

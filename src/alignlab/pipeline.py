@@ -137,19 +137,20 @@ def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe") -> None
     """Every input file or model directory that no stage produces must exist now."""
     produced = [str(s.dir) for s in stages]
     for s in stages:
-        for key, kind, value, parent in _input_fields(s.config, f"stages.{s.name}.config"):
-            if value is None or any(value.startswith(p) for p in produced):
-                continue
-            p = Path(value).expanduser()
-            if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
-                raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
-            # A model to evaluate: a directory, an endpoint URL (checked when asked) or a responses file.
-            if kind == "source" and not value.startswith(("http://", "https://")) and not p.exists() \
-                    and not getattr(parent, "allow_hub", False):
-                raise ConfigError(f"{source}: config key '{key}': '{value}' not found (give a model directory, "
-                                  "an http(s):// endpoint URL or a responses file)")
-            if kind == "file" and not p.exists():
-                raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
+        for key, kind, values, parent in _input_fields(s.config, f"stages.{s.name}.config"):
+            for value in values if isinstance(values, list | tuple) else [values]:
+                if value is None or any(value.startswith(p) for p in produced):
+                    continue
+                p = Path(value).expanduser()
+                if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
+                    raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
+                # A model to evaluate: a directory, an endpoint URL (checked when asked) or a responses file.
+                if kind == "source" and not value.startswith(("http://", "https://")) and not p.exists() \
+                        and not getattr(parent, "allow_hub", False):
+                    raise ConfigError(f"{source}: config key '{key}': '{value}' not found (give a model "
+                                      "directory, an http(s):// endpoint URL or a responses file)")
+                if kind == "file" and not p.exists():
+                    raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
 
 
 # ------------------------------------------------------------------------------------ running

@@ -15,7 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
+from alignlab.config import (
+    DPOConfig,
+    GRPOConfig,
+    PPOConfig,
+    PretrainConfig,
+    RewardModelConfig,
+    RLOOConfig,
+    ScoreConfig,
+    SFTConfig,
+)
 from alignlab.config.evals import EvalConfig
 from alignlab.config.report import ReportConfig
 from alignlab.distributed import run_on_main
@@ -25,6 +34,12 @@ from alignlab.stage_io import Artefact, StageContext
 
 MODEL = Artefact(".", "model", "Hugging Face model directory (or PEFT adapter) with its tokenizer.")
 METRICS = Artefact("metrics.jsonl", "metrics", "One line per logged training step.")
+# What every online RL stage writes besides its policy (ppo adds the value model).
+RL_OUTPUTS = {
+    "model": MODEL, "metrics": METRICS,
+    "samples": Artefact("samples.jsonl", "jsonl", "Prompts, replies, each reward and the KL of rollouts."),
+    "snapshots": Artefact("snapshots", "models", "The policy every logging.snapshot_every steps (step-N/)."),
+}
 
 
 @dataclass(frozen=True)
@@ -77,12 +92,32 @@ STAGE_KINDS: dict[str, StageKind] = {
             all_processes=True,
         ),
         StageKind(
+            "ppo", PPOConfig, "alignlab.training.ppo:run_ppo",
+            "Online RL with PPO: a KL penalty in the reward, a value model and GAE, against reward models or "
+            "rule rewards.",
+            {**RL_OUTPUTS, "value_model": Artefact("value_model", "model",
+                                                   "The critic (one-label token-classification model).")},
+            all_processes=True,
+        ),
+        StageKind(
+            "grpo", GRPOConfig, "alignlab.training.grpo:run_grpo",
+            "Online RL with GRPO: group-normalised rewards of several replies per prompt, KL in the loss.",
+            RL_OUTPUTS, all_processes=True,
+        ),
+        StageKind(
+            "rloo", RLOOConfig, "alignlab.training.rloo:run_rloo",
+            "Online RL with RLOO: REINFORCE with a leave-one-out baseline over several replies per prompt.",
+            RL_OUTPUTS, all_processes=True,
+        ),
+        StageKind(
             "lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",
             "Laboratory: build the synthetic world, its corpus, SFT demonstrations and eval prompts.",
             {"world": Artefact("world.json", "json", "Every entity and fact."),
              "corpus": Artefact("corpus.jsonl", "jsonl", "Pretraining documents ({text})."),
              "sft": Artefact("sft.jsonl", "jsonl", "SFT demonstrations ({messages})."),
              "eval": Artefact("eval.jsonl", "jsonl", "Held-out prompts with their gold fields."),
+             "rl_prompts": Artefact("rl_prompts.jsonl", "jsonl",
+                                    "Training prompts for online RL with their gold fields."),
              "manifest": Artefact("manifest.json", "json", "Configs, their hash and counts.")},
         ),
         StageKind(

@@ -142,3 +142,20 @@ def test_show_examples_covers_every_family(world):
     assert [f for f, _, _ in shown] == [f for f in FAMILIES for _ in range(2)]
     family, messages, gold = shown[0]
     assert messages[-1].role == "user" and gold.startswith("[") and "answer:" in gold
+
+
+def test_rl_prompts_are_training_prompts_of_every_family_read_back_with_their_gold(tmp_path, world):
+    from alignlab.data.prompts import read_prompts
+    from alignlab.lab.sample import gold_from_json
+    from alignlab.lab.tasks import rl_prompt_set
+
+    samples = rl_prompt_set(world, TaskConfig(n_rl_prompts_per_family=3))
+    assert [s.family for s in samples] == [f for f in FAMILIES for _ in range(3)]
+    assert {s.split for s in samples} == {"train"}
+    held_out = {s.prompt_key for s in eval_set(world, TaskConfig(n_eval_per_family=32))}
+    assert not held_out & {s.prompt_key for s in samples}
+    write_eval_jsonl(tmp_path / "rl.jsonl", samples)
+    prompts = read_prompts(tmp_path / "rl.jsonl")
+    assert [p.messages for p in prompts] == [s.messages for s in samples]
+    assert [gold_from_json(p.fields["gold"]) for p in prompts] == [s.gold for s in samples]
+    assert prompts[0].fields["family"] == "answerable"

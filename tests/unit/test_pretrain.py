@@ -13,7 +13,8 @@ from alignlab.lab.build import config_hash
 from alignlab.lab.corpus import build_corpus
 from alignlab.lab.world import WorldConfig, build_world
 from alignlab.modeling.loading import count_parameters
-from alignlab.training.pretrain import build_from_scratch, frame_documents, stream_passes, stream_rows
+from alignlab.training.pretrain import build_from_scratch, frame_documents, stream_rows, stream_source
+from alignlab.training.sources import RunInfo
 
 LAB_INIT = {"arch": "llama", "vocab_size": 1024, "hidden_size": 128, "num_layers": 4, "num_heads": 4,
             "intermediate_size": 512, "max_positions": 256, "chat_template": "chatml"}
@@ -92,20 +93,33 @@ def test_every_epoch_cuts_the_stream_anew(built, docs):
     assert len(first) == len(second) and first != second
 
 
-def test_stream_passes_cover_the_epochs_or_the_steps():
+def test_the_stream_source_cuts_every_epoch_anew_and_resumes_from_its_state():
     docs = [[1, k, k + 1, 2] for k in range(10, 50, 2)]  # 20 documents, 80 tokens: 20 rows of 4
-    rows, train = stream_passes(docs, pretrain_config(epochs=2.5, batch_size=2))
-    assert len(rows) == 3 * 20 and train.epochs == pytest.approx(2.5 / 3)
-    assert rows[:20] != rows[20:40]
-    rows, train = stream_passes(docs, pretrain_config(max_steps=25, batch_size=2))
-    assert len(rows) == 3 * 20 and train.max_steps == 25  # 50 rows needed: 3 passes
+    config = pretrain_config(epochs=2.5, batch_size=2)
+    source = stream_source(docs, config, collate=list)
+    assert source.plan(RunInfo(config.train)) == 25  # 10 micro-batches of 2 per epoch, 2.5 epochs
+    steps = [source.next_step(None, {}).batches for _ in range(13)]
+    assert all(len(s) == 1 and len(s[0]) == 2 for s in steps)
+    epoch0 = [r.input_ids for s in steps[:10] for r in s[0]]
+    cut0, cut1 = stream_rows(docs, 4, seed=0), stream_rows(docs, 4, seed=1)
+    assert sorted(epoch0) == sorted(r.input_ids for r in cut0)  # every row of the first cut, once
+    assert epoch0 != [r.input_ids for r in cut0]  # in a shuffled order
+    assert {tuple(r.input_ids) for s in steps[10:] for r in s[0]} <= {tuple(r.input_ids) for r in cut1}
+    assert cut0 != cut1  # the second epoch reads new cuts
+    assert (source.position().epoch, source.position().consumed, source.position().epochs) == (1, 6, 1.3)
+
+    again = stream_source(docs, config, collate=list)
+    again.plan(RunInfo(config.train))
+    again.load_state_dict(source.state_dict())
+    assert [again.next_step(None, {}).batches for _ in range(4)] == [source.next_step(None, {}).batches
+                                                                   for _ in range(4)]
 
 
 def test_a_corpus_shorter_than_one_row_is_a_data_error():
     cfg = PretrainConfig.model_validate({"data": {"path": "c.txt", "seq_len": 64, "packing": "stream"},
                                          "init": LAB_INIT})
     with pytest.raises(DataError, match="c.txt: the corpus is shorter than one row of seq_len=64"):
-        stream_passes([[1, 5, 2]], cfg)
+        stream_source([[1, 5, 2]], cfg, collate=list)
 
 
 def test_config_hash_is_stable_and_sensitive():

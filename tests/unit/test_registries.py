@@ -105,7 +105,7 @@ def test_stages_lists_every_kind_with_its_outputs(capsys, monkeypatch):
 
 def test_each_stage_command_shows_its_stage_kinds_help(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
-    for kind in ("pretrain", "sft", "rm", "score", "dpo"):
+    for kind in ("pretrain", "sft", "rm", "score", "dpo", "ppo", "grpo", "rloo"):
         assert " ".join(STAGE_KINDS[kind].help.split()) in " ".join(cli_output(capsys, kind,
                                                                                "--help").split())
 
@@ -134,7 +134,7 @@ def test_no_method_module_in_training_imports_another():
 
 
 # Modules over the size budget, and the size they may not grow past until they are split.
-OVERSIZED = {"training/loop.py": 464}
+OVERSIZED: dict[str, int] = {}
 
 
 def test_no_module_is_over_450_lines():

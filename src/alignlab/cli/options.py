@@ -29,13 +29,22 @@ class ConfigKey:
     """`Annotated` metadata of a stage command's option: the config key it sets.
 
     An option sets its value unless it is None (not given). A switch (`on` given) sets `on` when
-    the flag is given and nothing otherwise. Its help, unless the option has its own, is the
-    description of `describe` (default: `key`) in the stage's config.
+    the flag is given and nothing otherwise. A repeatable option with `append` adds
+    `append(values)` to the list at `key` (after the YAML file's items). Its help, unless the
+    option has its own, is the description of `describe` (default: `key`) in the stage's config.
     """
 
     key: str
     on: Any = None
     describe: str | None = None
+    append: Callable[[list], list] | None = None
+
+
+@dataclass(frozen=True)
+class Append:
+    """Items a repeatable option adds to a list key."""
+
+    items: list
 
 
 # Every stage command writes into --output and may read --config and overrides.
@@ -95,10 +104,14 @@ def stage_command(app: typer.Typer, kind: str, *, name: str | None = None) -> Ca
         cls = type(f"{kind.title()}Command", (StageCommand,), {"stage_kind": kind, "describe": describe})
 
         def command(**kwargs: Any) -> None:
-            flags = {}
+            flags: dict[str, Any] = {}
             for param, ck in keys.items():
                 value = kwargs[param]
-                if ck.on is not None:
+                if ck.append is not None:
+                    if value:
+                        before = flags[ck.key].items if ck.key in flags else []
+                        flags[ck.key] = Append(before + ck.append(list(value)))
+                elif ck.on is not None:
                     if value:
                         flags[ck.key] = ck.on
                 elif value is not None:
@@ -128,6 +141,13 @@ def _with_common_options(fn: Callable) -> inspect.Signature:
     return inspect.Signature([*required, output, *optional, *common])
 
 
+def _dotted(data: dict, key: str) -> Any:
+    """The value at dotted `key` of nested `data`, or None."""
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
 def run_stage_command(kind: str, output: Path, config_file: Path | None, overrides: list[str],
                       flags: dict) -> dict[str, Any]:
     """The stage's config from YAML, flags and overrides (in that order), run into `output`; its summary."""
@@ -136,6 +156,8 @@ def run_stage_command(kind: str, output: Path, config_file: Path | None, overrid
     stage = get_stage_kind(kind)
     data = load_yaml(config_file) if config_file else {}
     for key, value in flags.items():
+        if isinstance(value, Append):
+            value = [*(_dotted(data, key) or []), *value.items]
         set_dotted(data, key, value)
     source = str(config_file) if config_file else None
     config = validate_config(stage.config, apply_overrides(data, overrides), source=source)

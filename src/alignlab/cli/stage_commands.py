@@ -7,6 +7,7 @@ stage command also takes --output, --config and `key.sub=value` overrides.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,3 +77,44 @@ def dpo(
     lora: Lora = False,
     skip_invalid: SkipInvalid = False,
 ) -> None: ...
+
+
+# Online RL: ppo, grpo and rloo take the same options.
+Prompts = Annotated[Path, typer.Option(), ConfigKey("prompts.path")]
+RewardModels = Annotated[
+    list[str] | None,
+    typer.Option("--reward-model", help="A reward model directory (alignlab rm); repeat it to pool several "
+                 "into one ensemble. Sets a `rewards` item {model: [...]}."),
+    ConfigKey("rewards", append=lambda paths: [{"model": paths}]),
+]
+RuleRewards = Annotated[
+    list[str] | None,
+    typer.Option("--reward", help="A rule reward, path/to/file.py:function or module:function, called as "
+                 "fn(prompts, completions, **fields) and returning one float per completion; repeatable. "
+                 "Sets a `rewards` item."),
+    ConfigKey("rewards", append=lambda specs: [{"function": s} for s in specs]),
+]
+KLCoef = Annotated[float | None, typer.Option("--kl-coef"), ConfigKey("kl.coef")]
+TargetKL = Annotated[float | None, typer.Option("--target-kl"), ConfigKey("kl.target")]
+KLEstimator = Annotated[str | None, typer.Option("--kl-estimator"), ConfigKey("kl.estimator")]
+Advantage = Annotated[str | None, typer.Option("--advantage"), ConfigKey("advantage")]
+
+
+def _online_rl(kind: str) -> None:
+    @stage_command(app, kind)
+    def command(
+        model: Model,
+        prompts: Prompts,
+        reward_model: RewardModels = None,
+        reward: RuleRewards = None,
+        kl_coef: KLCoef = None,
+        target_kl: TargetKL = None,
+        kl_estimator: KLEstimator = None,
+        advantage: Advantage = None,
+        max_steps: MaxSteps = None,
+        lora: Lora = False,
+    ) -> None: ...
+
+
+for _kind in ("ppo", "grpo", "rloo"):
+    _online_rl(_kind)

@@ -3,7 +3,7 @@
 `core` holds what every config shares (the `Section` base, loading, overrides, error messages,
 registry-backed names), `sections` the per-concern sections and the trained-stage base, and one
 module per stage family holds its stage configs (`lm`: pretrain, sft; `reward`: rm, score;
-`preference`: the DPO family). Everything public is importable from `alignlab.config`.
+`preference`: the DPO family; `rl`: ppo, grpo, rloo). Everything public is importable from `alignlab.config`.
 """
 
 from alignlab.config.core import (
@@ -24,6 +24,17 @@ from alignlab.config.core import (
 from alignlab.config.lm import InitConfig, PretrainConfig, SFTConfig, TextDataConfig
 from alignlab.config.preference import DPOConfig, ReferenceConfig
 from alignlab.config.reward import EnsembleConfig, RewardLossConfig, RewardModelConfig, ScoreConfig
+from alignlab.config.rl import (
+    GRPOConfig,
+    KLConfig,
+    OnlineRLConfig,
+    PPOConfig,
+    RewardComponentConfig,
+    RLOOConfig,
+    RolloutConfig,
+    UpdateConfig,
+    ValueConfig,
+)
 from alignlab.config.sections import (
     DataConfig,
     LoRAConfig,
@@ -36,6 +47,15 @@ from alignlab.config.sections import (
 
 __all__ = [
     "DPOConfig",
+    "GRPOConfig",
+    "KLConfig",
+    "OnlineRLConfig",
+    "PPOConfig",
+    "RLOOConfig",
+    "RewardComponentConfig",
+    "RolloutConfig",
+    "UpdateConfig",
+    "ValueConfig",
     "DataConfig",
     "EnsembleConfig",
     "InitConfig",

@@ -49,7 +49,9 @@ class Registered:
         module, func = self.source.split(":")
         return tuple(getattr(importlib.import_module(module), func)())
 
-    def check(self, value: str) -> str:
+    def check(self, value: str | None) -> str | None:
+        if value is None:  # an optional field left unset: its default applies
+            return value
         names = self.names()
         if value not in names:
             raise ValueError(f"unknown {self.what} {value!r}; choose one of: {', '.join(names)}")

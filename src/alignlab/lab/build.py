@@ -18,7 +18,14 @@ from pydantic import BaseModel
 
 from alignlab.io import atomic_write_json
 from alignlab.lab.corpus import CorpusConfig, build_corpus, write_corpus
-from alignlab.lab.tasks import TaskConfig, demonstrations, eval_set, write_eval_jsonl, write_sft_jsonl
+from alignlab.lab.tasks import (
+    TaskConfig,
+    demonstrations,
+    eval_set,
+    rl_prompt_set,
+    write_eval_jsonl,
+    write_sft_jsonl,
+)
 from alignlab.lab.world import World, WorldConfig, build_world
 
 
@@ -29,6 +36,7 @@ class LabFiles:
     sft: Path  # sft.jsonl: {"messages"} per demonstration
     eval: Path  # eval.jsonl: held-out prompts with their gold fields
     manifest: Path  # manifest.json: configs, their hash and counts
+    rl_prompts: Path  # rl_prompts.jsonl: training prompts for online RL, with their gold fields
 
 
 def config_hash(*configs: Any, length: int = 12) -> str:
@@ -59,22 +67,25 @@ def write_lab_data(
     corpus_config: CorpusConfig | None = None,
     task_config: TaskConfig | None = None,
 ) -> LabFiles:
-    """Build the world from the configs and write its four files plus a manifest where `files` say."""
+    """Build the world from the configs and write its five files plus a manifest where `files` say."""
     wc, cc, tc = world_config or WorldConfig(), corpus_config or CorpusConfig(), task_config or TaskConfig()
     world = build_world(wc)
     docs = build_corpus(world, cc)
     demos = demonstrations(world, tc)
     held_out = eval_set(world, tc)
+    rl_prompts = rl_prompt_set(world, tc)
     atomic_write_json(files.world, world_to_json(world))
     write_corpus(files.corpus, docs)
     write_sft_jsonl(files.sft, demos)
     write_eval_jsonl(files.eval, held_out)
+    write_eval_jsonl(files.rl_prompts, rl_prompts)
     atomic_write_json(files.manifest, {
         "hash": config_hash(wc, cc, tc),
         "world_config": wc.model_dump(mode="json"),
         "corpus_config": cc.model_dump(mode="json"),
         "task_config": tc.model_dump(mode="json"),
         "counts": {"documents": len(docs), "demonstrations": len(demos), "eval_prompts": len(held_out),
+                   "rl_prompts": len(rl_prompts),
                    "flawed_demonstrations": sum(c.metadata["flaw"] is not None for c in demos)},
         # Fewer than tc.n_eval_per_family where a family runs out of distinct held-out prompts.
         "eval_prompts_per_family": dict(Counter(s.family for s in held_out)),

@@ -108,16 +108,19 @@ class Sample:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Sample:
-        g = d["gold"]
-        gold = Gold(
-            behaviour=g["behaviour"], response=g["response"], answer=g.get("answer"),
-            distractors=tuple(g.get("distractors", ())), user_claim=g.get("user_claim"),
-            hazard_terms=tuple(g.get("hazard_terms", ())), forbidden=tuple(g.get("forbidden", ())),
-            max_words=int(g.get("max_words", 0)), knowable=g.get("knowable"),
-            reasons=tuple(g.get("reasons", ())),
-        )
         return cls(
             id=d["id"], family=d["family"], subtype=d["subtype"], split=d["split"],
-            messages=tuple(Message.model_validate(m) for m in d["messages"]), gold=gold,
+            messages=tuple(Message.model_validate(m) for m in d["messages"]), gold=gold_from_json(d["gold"]),
             flawed=tuple((f["kind"], f["response"]) for f in d.get("flawed", ())),
         )
+
+
+def gold_from_json(g: dict[str, Any]) -> Gold:
+    """The `gold` object of a sample's JSON (`Sample.to_json`) as a `Gold`."""
+    return Gold(
+        behaviour=g["behaviour"], response=g["response"], answer=g.get("answer"),
+        distractors=tuple(g.get("distractors", ())), user_claim=g.get("user_claim"),
+        hazard_terms=tuple(g.get("hazard_terms", ())), forbidden=tuple(g.get("forbidden", ())),
+        max_words=int(g.get("max_words", 0)), knowable=g.get("knowable"),
+        reasons=tuple(g.get("reasons", ())),
+    )

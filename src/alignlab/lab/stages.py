@@ -36,7 +36,8 @@ def _first_per_family(samples: list, n: int) -> list:
 def run_lab_world(config: LabWorldConfig, ctx: StageContext) -> dict[str, float]:
     from alignlab.lab.build import LabFiles, write_lab_data
 
-    files = LabFiles(*(ctx.path(name) for name in ("world", "corpus", "sft", "eval", "manifest")))
+    files = LabFiles(*(ctx.path(name) for name in ("world", "corpus", "sft", "eval", "manifest",
+                                                   "rl_prompts")))
     write_lab_data(files, config.world, config.corpus, config.tasks)
     counts = json.loads(files.manifest.read_text())["counts"]
     ctx.log("lab world: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))

@@ -58,6 +58,10 @@ class TaskConfig(Section):
     )
     n_eval_per_family: int = Field(default=DEFAULT_EVAL_PER_FAMILY, ge=1,
                                    description="Held-out eval prompts per family (fewer where a family runs out).")
+    n_rl_prompts_per_family: int = Field(
+        default=64, ge=0, description="Training prompts per family for online RL (rl_prompts.jsonl, with "
+        "their gold fields)."
+    )
     flaw_rate: float = Field(
         default=0.0, ge=0, le=1, description="Chance that a demonstration gets one of its sample's flawed "
         "responses instead of the gold one."
@@ -120,6 +124,13 @@ def eval_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
     return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed, repeat=False)]
 
 
+def rl_prompt_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
+    """Prompts for online RL: `n_rl_prompts_per_family` training-split prompts of every family, drawn
+    in another order than the demonstrations; never a held-out (eval) prompt."""
+    cfg = config or TaskConfig()
+    return [s for f in FAMILIES for s in draw(world, f, "train", cfg.n_rl_prompts_per_family, cfg.seed + 2)]
+
+
 def _family_counts(cfg: TaskConfig) -> dict[str, int]:
     """Split `n_demos` by the mix weights; largest remainders get the leftover demos, so counts sum exactly."""
     total = sum(w for _, w in cfg.mix)
@@ -162,7 +173,10 @@ def write_sft_jsonl(path: str | os.PathLike, convs: Iterable[Conversation], incl
 
 
 def write_eval_jsonl(path: str | os.PathLike, samples: Iterable[Sample]) -> None:
-    """One line per sample: id, family, subtype, split, messages and the gold fields judges use."""
+    """One line per sample: id, family, subtype, split, messages and the gold fields judges use.
+
+    The eval and RL prompt files share this shape: `alignlab.data.prompts` reads `messages` as the
+    prompt and keeps the rest (`gold` reaches the gold reward, `alignlab.rewards.gold`)."""
     atomic_write_jsonl(path, [s.to_json() for s in samples])
 
 

@@ -37,6 +37,11 @@ LossAggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-s
 LOSS_AGGREGATIONS: tuple[str, ...] = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 
+def loss_aggregation_names() -> tuple[str, ...]:
+    """The aggregation modes by name (configs read them here)."""
+    return LOSS_AGGREGATIONS
+
+
 class LossSum(NamedTuple):
     total: Tensor  # scalar: the SUM of the per-item losses of this (micro-)batch
     count: Tensor  # scalar: how many items the sum runs over (tokens or sequences), float

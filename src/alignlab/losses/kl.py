@@ -55,6 +55,16 @@ KLEstimator = Literal["k1", "k2", "k3"]
 KL_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"k1": kl_k1, "k2": kl_k2, "k3": kl_k3}
 
 
+def kl_estimator_names() -> tuple[str, ...]:
+    """The KL estimators by name (configs and CLI help read them here)."""
+    return tuple(KL_ESTIMATORS)
+
+
+def describe_kl_estimators() -> dict[str, str]:
+    """Name -> first line of each estimator's docstring."""
+    return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in KL_ESTIMATORS.items()}
+
+
 def token_kl(logps: Tensor, ref_logps: Tensor, estimator: str = "k1") -> Tensor:
     """Per-token KL(π‖π_ref) estimate (B, T) by `estimator` name ("k1", "k2", "k3").
 

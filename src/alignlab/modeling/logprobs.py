@@ -170,6 +170,22 @@ def token_logps(logits: Tensor, labels: Tensor, *, chunk_rows: int | None = None
     return flat.view(batch, length)[:, :-1]
 
 
+def aligned_token_logps(logits: Tensor, targets: Tensor, mask: Tensor, *,
+                        chunk_rows: int | None = None) -> Tensor:
+    """(B, R) float32 log-prob of targets[:, t] under logits[:, t] (no shift); 0 where mask is 0.
+
+    logits: (B, R, V) already aligned with their targets (e.g. `modeling.responses.response_logits`);
+    targets: (B, R) long; mask: (B, R). Chunked as `token_logps`, differentiable.
+    """
+    batch, length, vocab = logits.shape
+    active = mask != 0
+    flat = _LogitsTargetLogp.apply(
+        logits.reshape(-1, vocab), targets.masked_fill(~active, 0).reshape(-1), active.reshape(-1),
+        _chunk_rows(vocab, chunk_rows),
+    )
+    return flat.view(batch, length)
+
+
 def sequence_logps(logits: Tensor, labels: Tensor, *, chunk_rows: int | None = None) -> SequenceLogps:
     """Summed log-probs (B,) of each row's label tokens and their counts; see `token_logps`."""
     return SequenceLogps(
@@ -204,7 +220,7 @@ def sequence_logps_from_hidden(
     return SequenceLogps(logps, mask.sum(-1))
 
 
-def _plain_head_parts(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
+def plain_head_parts(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
     """(backbone, lm_head) when logits == lm_head(backbone(...).last_hidden_state), else None."""
     from transformers import PreTrainedModel
 
@@ -232,7 +248,7 @@ def model_sequence_logps(
     mode "hidden" runs the backbone and projects label positions chunk by chunk (no full logits);
     "logits" uses the model's logits; "auto" picks "hidden" where the architecture allows it.
     """
-    parts = _plain_head_parts(model) if mode != "logits" else None
+    parts = plain_head_parts(model) if mode != "logits" else None
     if mode == "hidden" and parts is None:
         raise ValueError(
             f"mode='hidden' needs a plain-head model ({', '.join(sorted(PLAIN_HEAD_MODEL_TYPES))})"

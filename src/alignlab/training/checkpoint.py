@@ -1,7 +1,8 @@
 """Training checkpoints: atomic save, rotation, discovery of the newest complete one, and load.
 
 Layout: `output_dir/checkpoints/step-0000010/` holds what `accelerator.save_state` writes (model,
-optimizer, registered scheduler, grad scaler, RNG states of every process) plus
+optimizer, registered scheduler, grad scaler, RNG states of every process), the batch source's
+state of every process (`source_state_<i>.pt`, `alignlab.training.sources`) and
 `trainer_state.json` (step, data position, last metrics). A checkpoint is written into a hidden
 temporary sibling (`.tmp-step-0000010`) and renamed only when complete, so a crash at any point
 leaves either no new directory or a complete one; leftover temporaries are ignored and removed.
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 CHECKPOINTS = "checkpoints"
 WEIGHTS_FILE = "model.safetensors"  # accelerate's name for the (first) model's weights
 STATE_FILE = "trainer_state.json"
+SOURCE_STATE_FILE = "source_state_{}.pt"  # per process: the batch source's state_dict
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 _TMP_PREFIX = ".tmp-"
 
@@ -43,8 +45,10 @@ class TrainerState:
     """Where a run stands after `global_step` optimizer steps; enough to continue exactly."""
 
     global_step: int = 0
+    # Where the batch source's data stands (`BatchSource.position()`), for people and the log: its
+    # epoch and the items of that epoch already consumed (by all processes together). The source's
+    # own state, which a resume restores, is in the source state files.
     epoch: int = 0
-    # Examples of this epoch's shuffled order already consumed (by all processes together).
     epoch_position: int = 0
     elapsed_s: float = 0.0
     total_steps: int = 0
@@ -158,18 +162,25 @@ def register_trainable_only(accelerator: Accelerator) -> list[RemovableHandle]:
     ]
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainerState, keep_last: int) -> Path:
-    """Write model, optimizer, scheduler, RNG and `state` as `step-N`, atomically; then rotate.
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainerState, keep_last: int,
+                    source_state: dict[str, Any] | None = None) -> Path:
+    """Write model, optimizer, scheduler, RNG, the source's state and `state` as `step-N`,
+    atomically; then rotate.
 
     Every process calls this: FSDP / DeepSpeed gather shards collectively and each process writes
-    its own RNG file. Only the main process writes the state file, renames and rotates.
+    its own RNG and source-state files. Only the main process writes the state file, renames and
+    rotates.
     """
+    import torch
+
     final = checkpoint_dir(output_dir, state.global_step)
     tmp = final.with_name(_TMP_PREFIX + final.name)
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    if source_state is not None:
+        torch.save(source_state, tmp / SOURCE_STATE_FILE.format(accelerator.process_index))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / STATE_FILE, asdict(state))
@@ -194,6 +205,21 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> TrainerState:
             "one, or set train.resume=false to start over"
         ) from None
     return TrainerState.from_json(path / STATE_FILE)
+
+
+def load_source_state(path: Path, process_index: int) -> dict[str, Any]:
+    """This process's batch-source state in the checkpoint at `path` (tensors, numbers, lists)."""
+    import torch
+
+    file = path / SOURCE_STATE_FILE.format(process_index)
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TrainingError(
+            f"{path}: cannot resume from this checkpoint: its data-source state {file.name} is unreadable "
+            f"({first}); delete the checkpoint to resume from an older one, or set train.resume=false"
+        ) from None
 
 
 def truncate_metrics(metrics_path: Path, last_step: int) -> None:

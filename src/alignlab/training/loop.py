@@ -8,9 +8,11 @@ execution order.
 Contract with a method: `step_fn(model, batch)` returns the SUM of its per-item losses over the
 micro-batch, and `count_items(batch)` says how many items that sum runs over (target tokens for
 SFT, pairs for DPO). The loop divides by the items of the whole optimizer step, on all processes
-together, so batch 8 x accumulation 1 and batch 1 x accumulation 8 give the same update. A method
-that supports `train.group_by_length` also passes `example_length(example) -> int`, the padded
-width an example brings to a batch (its tokens, or the longer side of a pair).
+together, so batch 8 x accumulation 1 and batch 1 x accumulation 8 give the same update. The
+batches come from a `BatchSource` (`alignlab.training.sources`: epochs over a dataset, the re-cut
+pretraining stream, RL rollouts); a plain sequence is read in epochs. A method that supports
+`train.group_by_length` also passes `example_length(example) -> int`, the padded width an example
+brings to a batch (its tokens, or the longer side of a pair).
 """
 
 from __future__ import annotations
@@ -26,20 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from alignlab.config import OptimConfig, ScheduleConfig, TrainConfig
-from alignlab.errors import ConfigError, DataError, TrainingError
+from alignlab.errors import ConfigError, TrainingError
 from alignlab.io import append_jsonl
 from alignlab.progress import Progress
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.schedule import (
-    EpochSampler,
-    LengthGroupedSampler,
-    build_scheduler,
-    count_total_steps,
-    micro_batch_groups,
-)
+from alignlab.training.schedule import build_scheduler
+from alignlab.training.sources import BatchSource, EpochSource, RunInfo
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -79,20 +75,22 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
     """AdamW over the trainable parameters; biases and norm gains (the 1-D tensors) get no decay.
 
     Decaying a norm gain or a bias pulls it toward 0, which changes what the layer computes rather
-    than regularising it (the nanoGPT / GPT-3 convention).
+    than regularising it (the nanoGPT / GPT-3 convention). A model with `lr_multipliers` (parameter
+    name prefix -> factor, e.g. {"critic.": 2.0} for an RL critic) gets those parameters' own lr.
     """
-    decay, no_decay = [], []
-    for p in model.parameters():
+    scales = getattr(model, "lr_multipliers", None) or {}
+    groups: dict[tuple[bool, float], list] = {}
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    if not decay and not no_decay:
+            scale = next((float(f) for prefix, f in scales.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault((p.ndim >= 2, scale), []).append(p)
+    if not groups:
         raise ConfigError("the model has no trainable parameter; check lora.enabled and lora.target_modules")
-    groups = [
-        {"params": decay, "weight_decay": optim.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    order = sorted(groups, key=lambda k: (not k[0], k[1] != 1.0, k[1]))  # decay first; the logged lr first
     return torch.optim.AdamW(
-        [g for g in groups if g["params"]], lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps
+        [{"params": groups[k], "weight_decay": optim.weight_decay if k[0] else 0.0, "lr": optim.lr * k[1]}
+         for k in order],
+        lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
     )
 
 
@@ -160,22 +158,6 @@ def _check_accelerator(accelerator: Accelerator, train: TrainConfig, own: bool) 
     return {}
 
 
-def build_sampler(
-    dataset: Sequence, train: TrainConfig, example_length: LengthFn | None, num_processes: int, process_index: int
-) -> EpochSampler:
-    """This process's data-order sampler: a plain epoch shuffle, or grouped by length when asked."""
-    if not train.group_by_length:
-        return EpochSampler(len(dataset), seed=train.seed, num_processes=num_processes, process_index=process_index)
-    if example_length is None:
-        raise ConfigError(
-            "train.group_by_length=true: this stage does not give the loop its examples' lengths; set it to false"
-        )
-    return LengthGroupedSampler(
-        [int(example_length(ex)) for ex in dataset], batch_size=train.batch_size, seed=train.seed,
-        num_processes=num_processes, process_index=process_index,
-    )
-
-
 def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     # Non-reentrant checkpointing handles frozen inputs and keyword arguments correctly.
     kwargs = {"use_reentrant": False}
@@ -200,8 +182,8 @@ def train(
     model: torch.nn.Module,
     step_fn: StepFn,
     count_items: ItemCountFn,
-    train_dataset: Sequence,
-    collate_fn: Callable[[list], dict[str, torch.Tensor]],
+    data: Sequence | BatchSource,
+    collate_fn: Callable[[list], dict[str, torch.Tensor]] | None = None,
     *,
     output_dir: Path,
     train: TrainConfig,
@@ -211,15 +193,15 @@ def train(
     accelerator: Accelerator | None = None,
     example_length: LengthFn | None = None,
 ) -> TrainResult:
-    """Train `model` with `step_fn`; checkpoint and log into `output_dir`; resume if asked.
+    """Train `model` with `step_fn` on `data`; checkpoint and log into `output_dir`; resume if asked.
 
+    `data` is a `BatchSource`, or a sequence read in epochs with `collate_fn` (an `EpochSource`);
     `example_length` is needed only with `train.group_by_length` (see the module docstring).
     """
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
-    if len(train_dataset) == 0:
-        raise DataError("the training dataset is empty; check data.path and data.limit")
+    source = data if isinstance(data, BatchSource) else EpochSource(data, collate_fn, example_length=example_length)
     own_accelerator = accelerator is None
     if accelerator is None:
         accelerator = build_accelerator(train.precision, train.trackers, output_dir, train.grad_accum)
@@ -236,22 +218,7 @@ def train(
         enable_gradient_checkpointing(model)
     optimizer = build_optimizer(model, optim)
 
-    sampler = build_sampler(train_dataset, train, example_length, world, accelerator.process_index)
-    loader = DataLoader(
-        train_dataset,
-        batch_size=train.batch_size,
-        sampler=sampler,
-        collate_fn=collate_fn,
-        num_workers=train.num_workers,
-        pin_memory=device.type == "cuda",
-        # A private generator: starting a loader iterator otherwise draws from the global torch RNG,
-        # which would shift every later dropout mask between a resumed and an uninterrupted run.
-        generator=torch.Generator().manual_seed(train.seed),
-    )
-    total_steps = count_total_steps(
-        len(train_dataset), batch_size=train.batch_size, grad_accum=train.grad_accum,
-        epochs=train.epochs, max_steps=train.max_steps, num_processes=world,
-    )
+    total_steps = source.plan(RunInfo(train, world, accelerator.process_index, device))
     scheduler = build_scheduler(
         optimizer, total_steps=total_steps, kind=schedule.kind, warmup_steps=schedule.warmup_steps,
         warmup_ratio=schedule.warmup_ratio, min_lr_ratio=schedule.min_lr_ratio,
@@ -269,13 +236,13 @@ def train(
         for hook in checkpoint_hooks:
             hook.remove()
         raise
+    if last_good is not None:
+        source.load_state_dict(ckpt.load_source_state(last_good, accelerator.process_index))
     state.total_steps = total_steps
     trackers_on = own_accelerator and bool(train.trackers)
     if trackers_on:
         accelerator.init_trackers("alignlab", config=_flat_config(train, optim, schedule))
 
-    per_micro_batch = train.batch_size * world
-    groups = micro_batch_groups(loader, sampler, state.epoch, state.epoch_position, train.grad_accum, per_micro_batch)
     # A bar on a terminal, plain lines every 30 s in a log file (alignlab.progress).
     progress = Progress("train", total_steps, completed=state.global_step, enabled=is_main and train.progress)
     clip_to = optim.max_grad_norm if optim.max_grad_norm is not None else math.inf
@@ -284,8 +251,9 @@ def train(
     try:
         while state.global_step < total_steps:
             step = state.global_step + 1
-            epoch, position, group = next(groups)
-            batches = [_to_device(b, device) for b in group]
+            # The source may run the model to make its data (RL rollouts) and act on the last step's metrics.
+            data_step = source.next_step(model, state.last_metrics)
+            batches = [_to_device(b, device) for b in data_step.batches]
             items = [int(count_items(b)) for b in batches]
             # The denominator is every item of this optimizer step on every process, known before
             # any backward; DDP then averages gradients over processes, hence the x world size.
@@ -308,10 +276,11 @@ def train(
                 for k, v in out.metrics.items():
                     metric_sums[k] = metric_sums.get(k, 0.0) + float(v) * n
             tokens = sum(_count_tokens(b) for b in batches)
-            del batches, group, out
+            del batches, out
 
-            keys = sorted(metric_sums)
-            totals = _all_sum(accelerator, [float(loss_sum), tokens, *(metric_sums[k] for k in keys)])
+            keys, source_keys = sorted(metric_sums), sorted(data_step.metrics)
+            totals = _all_sum(accelerator, [float(loss_sum), tokens, *(metric_sums[k] for k in keys),
+                                            *(data_step.metrics[k] for k in source_keys)])
             step_loss = totals[0] / max(step_items, 1)
             # A non-finite loss means the weights are about to be ruined: stop before the update,
             # with every process agreeing (the value was all-reduced).
@@ -326,12 +295,13 @@ def train(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            state.global_step, state.epoch, state.epoch_position = step, epoch, position
+            where = source.position()
+            state.global_step, state.epoch, state.epoch_position = step, where.epoch, where.consumed
 
             window.add(step_items, totals[1])
             row: dict[str, Any] = {
                 "step": step,
-                "epoch": round(epoch + position / len(train_dataset), 4),
+                "epoch": where.epochs,
                 "loss": step_loss,
                 "lr": lr,
                 "grad_norm": grad_norm,
@@ -339,8 +309,10 @@ def train(
                 **window.rates(),
                 "elapsed_s": round(time.perf_counter() - t_run, 3),
             }
-            for k, total in zip(keys, totals[2:], strict=True):
+            for k, total in zip(keys, totals[2:2 + len(keys)], strict=True):
                 row.setdefault(k, total / max(step_items, 1))
+            for k, total in zip(source_keys, totals[2 + len(keys):], strict=True):
+                row.setdefault(k, total / world)  # the mean of the processes' figures
             if accelerator.optimizer_step_was_skipped:  # fp16 overflow: the scaler skipped the update
                 row["skipped_update"] = 1
             evaluate = eval_fn is not None and (
@@ -364,7 +336,8 @@ def train(
             if (final and train.keep_final_checkpoint) or (
                 not final and train.save_every is not None and step % train.save_every == 0
             ):
-                last_good = ckpt.save_checkpoint(accelerator, output_dir, state, train.keep_last)
+                last_good = ckpt.save_checkpoint(accelerator, output_dir, state, train.keep_last,
+                                                 source.state_dict())
     finally:
         progress.close()
         for hook in checkpoint_hooks:

@@ -14,12 +14,10 @@ Does not support: streaming corpora larger than memory.
 from __future__ import annotations
 
 import json
-import math
-import os
 import random
 from pathlib import Path
 
-from alignlab.config import PretrainConfig, TrainConfig
+from alignlab.config import PretrainConfig
 from alignlab.data.collators import collate_packed, pack_examples, pad_batch
 from alignlab.data.splits import holdout
 from alignlab.data.templating import DEFAULT_CHAT_TEMPLATE, EncodedExample
@@ -31,6 +29,7 @@ from alignlab.modeling.tiny import build_tiny_model, train_bpe_tokenizer
 from alignlab.stage_io import StageContext, save_trained_model
 from alignlab.training.causal_lm import count_target_tokens, make_eval_fn, nll_step
 from alignlab.training.loop import train
+from alignlab.training.sources import EpochSource
 
 # Compact ChatML: the lab's tokenizers carry <|im_start|> / <|im_end|> as single special tokens.
 CHATML_TEMPLATE = (
@@ -90,25 +89,15 @@ def frame_documents(tokenizer, docs: list[str]) -> list[list[int]]:
     return [bos + ids + eos for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
 
 
-def stream_passes(token_docs: list[list[int]], config: PretrainConfig) -> tuple[list[EncodedExample],
-                                                                                TrainConfig]:
-    """Rows for every epoch at once, each epoch cut anew, and the train config over that one list.
-
-    The loop sees the passes as one epoch (resume and the schedule need nothing new); a fractional
-    `epochs` keeps its fraction, and `max_steps` gets enough passes to cover it.
-    """
-    seq, train = config.data.seq_len, config.train
-    per_pass = sum(len(d) for d in token_docs) // seq  # rows of one pass (stream_rows drops the tail)
-    if per_pass == 0:
+def stream_source(token_docs: list[list[int]], config: PretrainConfig, collate) -> EpochSource:
+    """The loop's batch source for `data.packing=stream`: epoch k reads the rows of
+    `stream_rows(token_docs, seq_len, train.seed + k)`, a new shuffle and new cuts every epoch, in
+    the seeded order of `EpochSampler` (so a resume needs only the epoch and the position)."""
+    seq, seed = config.data.seq_len, config.train.seed
+    if sum(len(d) for d in token_docs) // seq == 0:
         raise DataError(f"{config.data.path}: the corpus is shorter than one row of seq_len={seq} tokens")
-    if train.max_steps is not None:
-        processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
-        passes = math.ceil(train.max_steps * train.batch_size * train.grad_accum * processes / per_pass)
-    else:
-        passes = math.ceil(train.epochs)
-    rows = [r for k in range(passes) for r in stream_rows(token_docs, seq, train.seed + k)]
-    epochs = 1.0 if train.max_steps is not None else train.epochs / passes
-    return rows, train.model_copy(update={"epochs": epochs})
+    return EpochSource(lambda epoch: stream_rows(token_docs, seq, seed + epoch), collate,
+                       example_length=len)  # rows are all seq_len long: grouping changes nothing here
 
 
 # Role headers the chat template renders as text: BPE learns them as whole tokens although the
@@ -142,13 +131,18 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         tokenizer = load_model_tokenizer(config.model, chat_template=False)
         model = load_model(config.model)
     docs, eval_docs = holdout(docs, config.data.eval_fraction)
-    seq, train_config = config.data.seq_len, config.train
+    seq = config.data.seq_len
+
+    def collate(batch):
+        return collate_packed(batch, tokenizer.pad_token_id)
+
     if config.data.packing == "stream":
         token_docs = frame_documents(tokenizer, docs)
-        rows, train_config = stream_passes(token_docs, config)
+        data = stream_source(token_docs, config, lambda batch: pad_batch(batch, tokenizer.pad_token_id))
         n_tokens = sum(len(d) for d in token_docs)
     else:
         rows = pack_examples(encode_documents(tokenizer, docs, seq), seq)
+        data = EpochSource(rows, collate, example_length=len)
         n_tokens = sum(len(r) for r in rows)
     eval_rows = pack_examples(encode_documents(tokenizer, eval_docs, seq), seq) if eval_docs else []
     trainable, total = count_parameters(model)
@@ -157,19 +151,10 @@ def run_pretrain(config: PretrainConfig, ctx: StageContext) -> dict[str, float]:
         f"{total:,} parameters"
     )
 
-    def collate(batch):
-        return collate_packed(batch, tokenizer.pad_token_id)
-
-    def collate_stream(batch):
-        return pad_batch(batch, tokenizer.pad_token_id)
-
     eval_fn = make_eval_fn(eval_rows, collate, config.train.batch_size) if eval_rows else None
     result = train(
-        model, nll_step, count_target_tokens, rows,
-        collate_stream if config.data.packing == "stream" else collate,
-        output_dir=ctx.output_dir, train=train_config, optim=config.optim, schedule=config.schedule,
-        eval_fn=eval_fn,
-        example_length=len,  # rows are (nearly) all seq_len long, so grouping changes little here
+        model, nll_step, count_target_tokens, data, output_dir=ctx.output_dir, train=config.train,
+        optim=config.optim, schedule=config.schedule, eval_fn=eval_fn,
     )
     save_trained_model(result, tokenizer, ctx.output_dir)
     if result.is_main_process:

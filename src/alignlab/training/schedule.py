@@ -9,13 +9,12 @@ only a few integers to be back on exactly the same course, and both are unit-tes
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 ScheduleKind = Literal["cosine", "linear", "constant"]
 # Global micro-batches per mega-batch when grouping by length: wide enough for micro-batches of
@@ -142,24 +141,6 @@ def _put_longest_first(blocks: list[list[int]], tail: list[int], lengths: Sequen
     blocks[0], blocks[longest] = blocks[longest], blocks[0]
     if tail and lengths[tail[0]] > lengths[blocks[0][0]]:
         blocks[0][0], tail[0] = tail[0], blocks[0][0]
-
-
-def micro_batch_groups(
-    loader: DataLoader, sampler: EpochSampler, epoch: int, position: int, grad_accum: int,
-    per_micro_batch: int
-) -> Iterator[tuple[int, int, list]]:
-    """Yield (epoch, position after the group, micro-batches) forever, starting at (epoch, position).
-
-    A group holds up to `grad_accum` micro-batches and never crosses an epoch end.
-    """
-    n = sampler.num_examples
-    while True:
-        sampler.set_position(epoch, position)
-        batches = iter(loader)
-        while group := list(itertools.islice(batches, grad_accum)):
-            position = min(position + len(group) * per_micro_batch, n)
-            yield epoch, position, group
-        epoch, position = epoch + 1, 0
 
 
 # ------------------------------------------------------------------------------------ step counts
