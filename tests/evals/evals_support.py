@@ -104,11 +104,20 @@ def write_orbench(path: Path) -> Path:
     ])  # fmt: skip
 
 
+def write_lab_eval(path: Path) -> Path:
+    """Two held-out prompts of every lab family, as a lab world writes them (eval.jsonl)."""
+    from alignlab.lab.tasks import TaskConfig, eval_set, write_eval_jsonl
+    from alignlab.lab.world import build_world
+
+    write_eval_jsonl(path, eval_set(build_world(), TaskConfig(n_eval_per_family=2)))
+    return path
+
+
 # The data file each suite reads, in its public format (suites with a built-in set need none).
 SUITE_FILES = {
     "xstest": write_xstest, "orbench": write_orbench, "advbench": write_advbench, "harmbench": write_harmbench,
     "jailbreak": write_harmbench, "sycophancy": write_truthfulqa, "truthfulqa_mc": write_truthfulqa,
-    "gcg": write_advbench,
+    "gcg": write_advbench, "lab": write_lab_eval,
 }  # fmt: skip
 
 

@@ -3,5 +3,5 @@ order `--list` shows them."""
 
 # isort: off
 from alignlab.evals.suites import refusal, harmful, injection, hierarchy, sycophancy  # noqa: F401
-from alignlab.evals.suites import honesty, winrate, diversity, gcg  # noqa: F401
+from alignlab.evals.suites import honesty, winrate, diversity, gcg, lab  # noqa: F401
 # isort: on
