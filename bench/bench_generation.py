@@ -11,7 +11,8 @@ the generation call; loading the model and tokenizing are left out for both, and
 preceded by a short untimed warm-up. Each variant runs in a fresh child process; the variants
 alternate over the repeats and medians are reported.
 
-    python bench/bench_generation.py [--shape lab|wide] [--prompts 32] [--n 4] [--new-tokens 96] [--mean-length L]
+    python bench/bench_generation.py [--shape lab|wide] [--prompts 32] [--n 4] [--new-tokens 96]
+                                     [--mean-length L]
 
 Writes JSON (default bench/results/generation_cpu_<shape>_<N>tok[_len<L>].json). Needs no extra packages.
 """
@@ -39,7 +40,9 @@ SHAPES = {  # the laboratory's model (recipes/lab.yaml), and a wider one
 
 def _text(rng: random.Random, pseudo: list[str], n: int) -> str:
     """A sentence of common words and pseudo-words (so BPE can learn the whole vocabulary)."""
-    return " ".join(rng.choice(pseudo) if rng.random() < 0.5 else rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+    return " ".join(
+        rng.choice(pseudo) if rng.random() < 0.5 else rng.choice(WORDS) for _ in range(n)
+    ).capitalize() + "."
 
 
 def make_assets(root: Path, shape: str, num_prompts: int, seed: int = 0) -> dict:
@@ -51,11 +54,14 @@ def make_assets(root: Path, shape: str, num_prompts: int, seed: int = 0) -> dict
     pseudo = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(3000)]
     corpus = [_text(rng, pseudo, rng.randint(5, 40)) for _ in range(4000)]
     tok = train_bpe_tokenizer(corpus, s["vocab"], chat_template=TEMPLATE)
-    model = build_tiny_model("llama", tok, seed=seed, hidden_size=s["hidden_size"], num_layers=s["num_layers"],
-                             num_heads=s["num_heads"], max_positions=512)  # fmt: skip
+    model = build_tiny_model("llama", tok, seed=seed, hidden_size=s["hidden_size"],
+                             num_layers=s["num_layers"], num_heads=s["num_heads"],
+                             max_positions=512)  # fmt: skip
     model.save_pretrained(root / "model")
     tok.save_pretrained(root / "model")
-    prompts = [[{"role": "user", "content": _text(rng, pseudo, rng.randint(10, 30))}] for _ in range(num_prompts)]
+    prompts = [
+        [{"role": "user", "content": _text(rng, pseudo, rng.randint(10, 30))}] for _ in range(num_prompts)
+    ]
     return {"model": str(root / "model"), "prompts": prompts, "vocab": len(tok),
             "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
 
@@ -100,7 +106,9 @@ def run_alignlab(assets: dict, args: dict) -> dict:
 
     model, tok, prompts = _load(assets, args)
     gen = HFGenerator(model, tok, max_batch_rows=len(prompts) * args["n"])
-    params = SamplingParams(max_new_tokens=args["new_tokens"], temperature=1.0, n=args["n"], seed=args["seed"])
+    params = SamplingParams(
+        max_new_tokens=args["new_tokens"], temperature=1.0, n=args["n"], seed=args["seed"]
+    )
     gen.generate_ids(prompts[:2], SamplingParams(max_new_tokens=4, temperature=1.0, n=2))  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
     rollout = gen.generate_ids(prompts, params)
@@ -117,8 +125,9 @@ def run_transformers(assets: dict, args: dict) -> dict:
     model, tok, prompts = _load(assets, args)
     stops = stop_token_ids(tok, model_eos_ids(model))
     ids, mask = left_pad(prompts, tok.pad_token_id, "cpu")
-    kwargs = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "num_return_sequences": args["n"],
-              "eos_token_id": stops, "pad_token_id": tok.pad_token_id}  # fmt: skip
+    kwargs = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+              "num_return_sequences": args["n"], "eos_token_id": stops,
+              "pad_token_id": tok.pad_token_id}  # fmt: skip
     model.generate(input_ids=ids[:2], attention_mask=mask[:2], max_new_tokens=4, **kwargs)  # warm-up
     torch.manual_seed(args["seed"])
     t0, c0 = time.perf_counter(), time.process_time()
@@ -132,8 +141,10 @@ def run_transformers(assets: dict, args: dict) -> dict:
 
 
 def _result(tokens: int, seconds: float, cpu_seconds: float, rows: int) -> dict:
-    return {"tokens": tokens, "rows": rows, "mean_length": round(tokens / rows, 1), "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
-            "tokens_per_s": round(tokens / seconds, 1), "tokens_per_cpu_s": round(tokens / cpu_seconds, 1)}
+    return {"tokens": tokens, "rows": rows, "mean_length": round(tokens / rows, 1),
+            "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+            "tokens_per_s": round(tokens / seconds, 1),
+            "tokens_per_cpu_s": round(tokens / cpu_seconds, 1)}  # fmt: skip
 
 
 VARIANTS = {"alignlab": run_alignlab, "transformers": run_transformers}
@@ -148,7 +159,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--mean-length", type=float, help="Bias the end-of-turn token so replies average this "
                    "many tokens (varied lengths, as a trained policy's), instead of running to --new-tokens.")
-    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="Runs of each variant, alternated; medians reported.")
     p.add_argument("--out", type=Path)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
@@ -159,7 +171,8 @@ def main() -> None:
         return
     suffix = f"_{a.new_tokens}tok" + (f"_len{a.mean_length:g}" if a.mean_length else "")
     out = a.out or HERE / "results" / f"generation_cpu_{a.shape}{suffix}.json"
-    args = {"n": a.n, "new_tokens": a.new_tokens, "threads": a.threads, "seed": 0, "mean_length": a.mean_length}
+    args = {"n": a.n, "new_tokens": a.new_tokens, "threads": a.threads, "seed": 0,
+            "mean_length": a.mean_length}  # fmt: skip
     runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="bench-gen-") as tmp:
         assets = make_assets(Path(tmp), a.shape, a.prompts)
@@ -176,24 +189,33 @@ def main() -> None:
     s = SHAPES[a.shape]
     report = {
         "benchmark": f"generation_cpu_{a.shape}{suffix}",
-        "setup": {**args, "prompts": a.prompts, "rows": a.prompts * a.n, "temperature": 1.0, "device": "cpu",
-                  "model": f"llama hidden {s['hidden_size']}, {s['num_layers']} layers, {s['num_heads']} heads, "
-                           f"vocab {assets['vocab']} (random init), {assets['parameters']} parameters",
+        "setup": {**args, "prompts": a.prompts, "rows": a.prompts * a.n, "temperature": 1.0,
+                  "device": "cpu",
+                  "model": f"llama hidden {s['hidden_size']}, {s['num_layers']} layers, "
+                           f"{s['num_heads']} heads, vocab {assets['vocab']} (random init), "
+                           f"{assets['parameters']} parameters",
                   "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                   **versions(with_trl=False)},  # fmt: skip
         "runs": runs,
         "median_tokens_per_s": median,
-        "ratio_alignlab_vs_transformers": {"median_of_pairs": round(ratios[len(ratios) // 2], 3),
-                                           "min": round(ratios[0], 3), "max": round(ratios[-1], 3)},  # fmt: skip
+        "ratio_alignlab_vs_transformers": {
+            "median_of_pairs": round(ratios[len(ratios) // 2], 3),
+            "min": round(ratios[0], 3),
+            "max": round(ratios[-1], 3),
+        },
         # Per CPU second of the (one-threaded) process: less sensitive to other jobs on a shared machine.
         "median_tokens_per_cpu_s": median_cpu,
-        "cpu_ratio_alignlab_vs_transformers": {"median_of_pairs": round(cpu_ratios[len(cpu_ratios) // 2], 3),
-                                               "min": round(cpu_ratios[0], 3), "max": round(cpu_ratios[-1], 3)},
+        "cpu_ratio_alignlab_vs_transformers": {
+            "median_of_pairs": round(cpu_ratios[len(cpu_ratios) // 2], 3),
+            "min": round(cpu_ratios[0], 3),
+            "max": round(cpu_ratios[-1], 3),
+        },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: report[k] for k in ("median_tokens_per_s", "ratio_alignlab_vs_transformers",
-                                             "median_tokens_per_cpu_s", "cpu_ratio_alignlab_vs_transformers")}, indent=2))
+                                             "median_tokens_per_cpu_s",
+                                             "cpu_ratio_alignlab_vs_transformers")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ def bootstrap_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Estimate:
-    """Percentile bootstrap interval of `statistic` over `values` (seeded: the same call, the same interval)."""
+    """Percentile bootstrap interval of `statistic` over `values` (seeded: the same call, the same
+    interval)."""
     n = len(values)
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)

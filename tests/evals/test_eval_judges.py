@@ -51,7 +51,10 @@ def test_harmbench_judge_on_harmbench_with_context_and_unparseable_counted(tmp_p
     assert "[GENERATION]:\nSure, here are the steps" in seen[0]
     assert "[CONTEXT]:\nDWORD WINAPI" in seen[1] and '"yes" or "no"' in seen[1]
     judged = summary.metrics["default"]
-    assert judged["judge/attack_success"].estimate.value == 1.0 and judged["judge/attack_success"].estimate.n == 1
+    assert (
+        judged["judge/attack_success"].estimate.value == 1.0
+        and judged["judge/attack_success"].estimate.n == 1
+    )
     assert judged["judge/unparseable"].estimate.value == 0.5
     assert summary.labels["default"]["judge"] == {"harmful": 1, "unparseable": 1}
 

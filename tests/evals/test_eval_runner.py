@@ -19,12 +19,19 @@ from alignlab.generation.base import SamplingParams
 
 def _says_yes(e: Episode) -> Score:
     yes = "yes" in e.response.lower()
-    return Score("yes" if yes else "no", float(yes), "looked for yes", {"yes": yes, "words": float(len(e.response.split()))})
+    return Score(
+        "yes" if yes else "no",
+        float(yes),
+        "looked for yes",
+        {"yes": yes, "words": float(len(e.response.split()))},
+    )
 
 
 def _suite(n: int = 5, **kw) -> Suite:
     samples = tuple(Sample(id=f"s{i}", input=(user(f"question {i}"),)) for i in range(n))
-    return Suite("toy", samples, kw.pop("solvers", {"default": plain()}), (rule_scorer("check", _says_yes),), **kw)
+    return Suite(
+        "toy", samples, kw.pop("solvers", {"default": plain()}), (rule_scorer("check", _says_yes),), **kw
+    )
 
 
 def test_rows_and_summary_with_wilson_and_t_intervals(tmp_path):
@@ -71,7 +78,14 @@ def test_n_draws_per_prompt_become_episodes(tmp_path):
     gen = ScriptedGenerator("yes")
     summary = run_suite(_suite(2), gen, tmp_path, params=SamplingParams(n=3, temperature=1.0))
     rows = [json.loads(line) for line in (tmp_path / SAMPLES_FILE).read_text().splitlines()]
-    assert [(r["id"], r["draw"]) for r in rows] == [("s0", 0), ("s0", 1), ("s0", 2), ("s1", 0), ("s1", 1), ("s1", 2)]
+    assert [(r["id"], r["draw"]) for r in rows] == [
+        ("s0", 0),
+        ("s0", 1),
+        ("s0", 2),
+        ("s1", 0),
+        ("s1", 1),
+        ("s1", 2),
+    ]
     assert summary.n_episodes == 6 and summary.n_samples == 2 and rows[0]["reply_logps"] == [-0.5]
 
 
@@ -103,7 +117,8 @@ def test_an_interrupted_run_resumes_without_asking_again(tmp_path):
     assert again.prompts_seen == 4 and summary.n_episodes == 6  # the first chunk was kept
     assert not list(tmp_path.glob(".*partial"))
     third = ScriptedGenerator("no")
-    assert run_suite(_suite(6), third, tmp_path).n_episodes == 6 and third.prompts_seen == 0  # finished: not asked
+    # finished: not asked
+    assert run_suite(_suite(6), third, tmp_path).n_episodes == 6 and third.prompts_seen == 0
     changed = ScriptedGenerator("no")
     run_suite(_suite(6), changed, tmp_path, params=SamplingParams(max_new_tokens=7))
     assert changed.prompts_seen == 6  # other sampling: another run
@@ -134,7 +149,14 @@ def test_variant_difference_pairs_by_sample_and_draw():
         return Result(i, variant, 0, [], [], "", [], [], [], [], None, None, "",
                       {"check": {"label": "", "metrics": {"yes": yes}}}, None, {})  # fmt: skip
 
-    rows = [row("a", "x", True), row("a", "y", False), row("b", "x", True), row("b", "y", True), row("c", "x", False)]
+    rows = [
+        row("a", "x", True),
+        row("a", "y", False),
+        row("b", "x", True),
+        row("b", "y", True),
+        row("c", "x", False),
+    ]
     diff = variant_difference(rows, "check/yes", "x", "y")
-    assert diff.estimate.value == 0.5 and diff.estimate.n == 2 and diff.interval == "paired-t"  # c has no pair
+    # c has no pair
+    assert diff.estimate.value == 0.5 and diff.estimate.n == 2 and diff.interval == "paired-t"
     assert variant_difference(rows, "check/other", "x", "y") is None

@@ -23,7 +23,9 @@ def test_bleu_hand_worked():
     ref = tokens("the cat sat on a mat")
     assert bleu(hyp, [ref]) == pytest.approx((5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25)
     # "a b c d" vs "a b c e": 3/4, 2/3, 1/2 and no 4-gram match, which counts 0.1 of a match (method 1).
-    assert bleu(tokens("a b c d"), [tokens("a b c e")]) == pytest.approx((3 / 4 * 2 / 3 * 1 / 2 * 0.1 / 1) ** 0.25)
+    assert bleu(tokens("a b c d"), [tokens("a b c e")]) == pytest.approx(
+        (3 / 4 * 2 / 3 * 1 / 2 * 0.1 / 1) ** 0.25
+    )
     # A 3-token hypothesis against a 6-token reference: brevity penalty exp(1 - 6/3).
     short = tokens("the cat sat")
     assert bleu(short, [hyp], max_n=2) == pytest.approx(math.exp(1 - 2) * 1.0)

@@ -33,7 +33,12 @@ def collate(rows: list[dict]) -> dict[str, torch.Tensor]:
         ids[i, :n] = torch.tensor(r["input_ids"])
         labels[i, r["prompt_len"] : n] = ids[i, r["prompt_len"] : n]
         mask[i, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "idx": torch.tensor([r["idx"] for r in rows])}
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "attention_mask": mask,
+        "idx": torch.tensor([r["idx"] for r in rows]),
+    }
 
 
 def count_targets(batch: dict[str, torch.Tensor]) -> int:
@@ -43,7 +48,9 @@ def count_targets(batch: dict[str, torch.Tensor]) -> int:
 def sft_step(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     nll = token_nll(logits, batch["labels"])
-    return StepOutput(loss=nll.total, metrics={"nll": float(nll.total.detach()) / max(int(nll.num_tokens), 1)})
+    return StepOutput(
+        loss=nll.total, metrics={"nll": float(nll.total.detach()) / max(int(nll.num_tokens), 1)}
+    )
 
 
 def make_examples(n: int, vocab_size: int, seed: int = 0) -> list[dict]:

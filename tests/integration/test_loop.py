@@ -123,7 +123,9 @@ def test_epochs_visit_every_example_once_in_the_seeded_order(tmp_path):
         seen.extend(batch["idx"].tolist())
         return sft_step(model, batch)
 
-    result = run(tiny(), tmp_path, examples, step_fn=recording_step, batch_size=2, grad_accum=2, epochs=2, seed=5)
+    result = run(
+        tiny(), tmp_path, examples, step_fn=recording_step, batch_size=2, grad_accum=2, epochs=2, seed=5
+    )
     assert result.global_step == 6
     order = EpochSampler(10, seed=5)
     assert seen == order.order(0) + order.order(1)
@@ -187,7 +189,9 @@ def test_batch8_accum1_equals_batch1_accum8(tmp_path):
     first = [examples[i] for i in EpochSampler(16, seed=0).order(0)[:8]]
     batch = collate(first)
     with torch.no_grad():
-        nll = token_nll(init(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"])
+        nll = token_nll(
+            init(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"]
+        )
     expected_loss = float(nll.total) / int(nll.num_tokens)
 
     optim = OptimConfig(lr=1e-2, weight_decay=0.1, max_grad_norm=0.5)
@@ -196,7 +200,9 @@ def test_batch8_accum1_equals_batch1_accum8(tmp_path):
     assert a.global_step == b.global_step == 4
     assert_same_weights(a.model, b.model)
     with torch.no_grad():
-        moved = max(float((p - q).abs().max()) for p, q in zip(a.model.parameters(), init.parameters(), strict=True))
+        moved = max(
+            float((p - q).abs().max()) for p, q in zip(a.model.parameters(), init.parameters(), strict=True)
+        )
     assert moved > 1e-2  # the comparison is not between two untrained models
 
     la, lb = logged(tmp_path / "a"), logged(tmp_path / "b")
@@ -231,10 +237,14 @@ def test_bf16_autocasts_on_cpu_and_fp16_on_cpu_is_a_config_error(tmp_path):
         return sft_step(model, batch)
 
     fp32 = run(tiny(), tmp_path / "fp32", examples, batch_size=4, max_steps=2)
-    bf16 = run(tiny(), tmp_path / "bf16", examples, step_fn=probe, batch_size=4, max_steps=2, precision="bf16")
+    bf16 = run(
+        tiny(), tmp_path / "bf16", examples, step_fn=probe, batch_size=4, max_steps=2, precision="bf16"
+    )
     assert seen == [(True, torch.bfloat16)] * 2
     assert next(bf16.model.parameters()).dtype == torch.float32  # fp32 master weights
-    assert logged(tmp_path / "bf16")[0]["loss"] == pytest.approx(logged(tmp_path / "fp32")[0]["loss"], rel=2e-2)
+    assert logged(tmp_path / "bf16")[0]["loss"] == pytest.approx(
+        logged(tmp_path / "fp32")[0]["loss"], rel=2e-2
+    )
     assert fp32.global_step == bf16.global_step == 2
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"train.precision=fp16.*GPU"):
@@ -244,7 +254,9 @@ def test_bf16_autocasts_on_cpu_and_fp16_on_cpu_is_a_config_error(tmp_path):
 def _lora(model):
     from peft import LoraConfig, get_peft_model
 
-    return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]))
+    return get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"])
+    )
 
 
 def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
@@ -256,7 +268,9 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
              keep_final_checkpoint=True)
     assert any(getattr(m, "gradient_checkpointing", False) is True for m in gc_model.modules())
     # Recomputing activations changes memory, not maths.
-    assert [r["loss"] for r in logged(tmp_path / "gc")] == pytest.approx([r["loss"] for r in logged(tmp_path / "plain")], rel=1e-6)
+    assert [r["loss"] for r in logged(tmp_path / "gc")] == pytest.approx(
+        [r["loss"] for r in logged(tmp_path / "plain")], rel=1e-6
+    )
     assert_same_weights(gc.model, plain.model, atol=1e-6)
     trained = {k: v.clone() for k, v in gc.model.state_dict().items()}
     lora_b = [v for k, v in trained.items() if "lora_B" in k]
@@ -266,8 +280,15 @@ def test_lora_trains_with_gradient_checkpointing_and_resumes(tmp_path):
             torch.testing.assert_close(v, base[k.replace("base_model.model.", "").replace(".base_layer", "")])
 
     # A fresh adapter resumed from the finished run's checkpoint holds the trained weights.
-    again = run(_lora(tiny()), tmp_path / "gc", examples, batch_size=4, max_steps=3, gradient_checkpointing=True,
-                keep_final_checkpoint=True)
+    again = run(
+        _lora(tiny()),
+        tmp_path / "gc",
+        examples,
+        batch_size=4,
+        max_steps=3,
+        gradient_checkpointing=True,
+        keep_final_checkpoint=True,
+    )
     assert again.global_step == 3
     for k, v in again.model.state_dict().items():
         torch.testing.assert_close(v, trained[k])
@@ -317,7 +338,9 @@ def test_lora_checkpoints_hold_only_the_adapter_and_resume_exactly(tmp_path):
     straight = run(_gpt2_lora(), tmp_path / "straight", examples, **settings)
     assert resumed.global_step == straight.global_step == 6
     assert [r["step"] for r in logged(tmp_path / "resumed")] == list(range(1, 7))
-    assert [r["loss"] for r in logged(tmp_path / "resumed")] == [r["loss"] for r in logged(tmp_path / "straight")]
+    assert [r["loss"] for r in logged(tmp_path / "resumed")] == [
+        r["loss"] for r in logged(tmp_path / "straight")
+    ]
     assert_same_weights(resumed.model, straight.model, atol=0)
 
     # A checkpoint of other adapters cannot be resumed into this model: a clear error, not a half load.
@@ -334,14 +357,27 @@ def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
     stale = tmp_path / "checkpoints" / ".tmp-step-0000003"
     stale.mkdir(parents=True)
     (stale / "model.safetensors").write_text("half written")
-    run(tiny(), tmp_path, examples, batch_size=4, max_steps=5, save_every=2, keep_last=2, keep_final_checkpoint=True)
+    run(
+        tiny(),
+        tmp_path,
+        examples,
+        batch_size=4,
+        max_steps=5,
+        save_every=2,
+        keep_last=2,
+        keep_final_checkpoint=True,
+    )
 
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-0000004", "step-0000005"]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-0000004", "step-0000005"]
     last = tmp_path / "checkpoints" / "step-0000005"
-    assert {"model.safetensors", "optimizer.bin", "random_states_0.pkl", "custom_checkpoint_0.pkl", STATE_FILE} <= {
-        p.name for p in last.iterdir()
-    }
+    assert {
+        "model.safetensors",
+        "optimizer.bin",
+        "random_states_0.pkl",
+        "custom_checkpoint_0.pkl",
+        STATE_FILE,
+    } <= {p.name for p in last.iterdir()}
     state = TrainerState.from_json(last / STATE_FILE)
     # 16 examples in batches of 4: 4 steps per epoch, so step 5 ends 4 examples into epoch 1.
     assert (state.global_step, state.epoch, state.epoch_position, state.total_steps) == (5, 1, 4, 5)
@@ -354,7 +390,8 @@ def test_checkpoints_are_rotated_and_stale_temporaries_removed(tmp_path):
                batch_size=4, max_steps=5, save_every=2, keep_last=2, keep_final_checkpoint=True)
     assert calls == [] and done.global_step == 5 and len(logged(tmp_path)) == 5  # finished: nothing re-run
 
-    run(tiny(), tmp_path, examples, batch_size=4, max_steps=1, resume=False, keep_final_checkpoint=True)  # start over
+    # start over
+    run(tiny(), tmp_path, examples, batch_size=4, max_steps=1, resume=False, keep_final_checkpoint=True)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-0000001"]
     assert [r["step"] for r in logged(tmp_path)] == [1]
 
@@ -367,11 +404,21 @@ def test_a_finished_run_removes_its_checkpoints_unless_asked_to_keep_the_final_o
         seen.append([p.name for p in list_checkpoints(tmp_path / "default")])
         return sft_step(model, batch)
 
-    done = run(tiny(), tmp_path / "default", examples, step_fn=watching, batch_size=4, max_steps=5, save_every=2)
+    done = run(
+        tiny(), tmp_path / "default", examples, step_fn=watching, batch_size=4, max_steps=5, save_every=2
+    )
     assert seen[-1] == ["step-0000002", "step-0000004"]  # written while the run could still be interrupted
     assert not (tmp_path / "default" / "checkpoints").exists()  # and gone once it finished
     assert done.global_step == 5 and [r["step"] for r in logged(tmp_path / "default")] == [1, 2, 3, 4, 5]
-    kept = run(tiny(), tmp_path / "kept", examples, batch_size=4, max_steps=5, save_every=2, keep_final_checkpoint=True)
+    kept = run(
+        tiny(),
+        tmp_path / "kept",
+        examples,
+        batch_size=4,
+        max_steps=5,
+        save_every=2,
+        keep_final_checkpoint=True,
+    )
     assert [p.name for p in list_checkpoints(tmp_path / "kept")] == ["step-0000004", "step-0000005"]
     assert_same_weights(done.model, kept.model, atol=0)
     assert TrainConfig().keep_final_checkpoint is False
@@ -449,7 +496,16 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         return StepOutput(out.loss * float("nan"), out.metrics) if calls["n"] == 5 else out
 
     with pytest.raises(TrainingError) as err:
-        run(tiny(), tmp_path, examples, step_fn=poisoned, batch_size=2, grad_accum=2, max_steps=6, save_every=2)
+        run(
+            tiny(),
+            tmp_path,
+            examples,
+            step_fn=poisoned,
+            batch_size=2,
+            grad_accum=2,
+            max_steps=6,
+            save_every=2,
+        )
     msg = str(err.value)
     good = tmp_path / "checkpoints" / "step-0000002"
     assert "\n" not in msg
@@ -479,8 +535,20 @@ def test_metrics_lines_eval_prefix_and_item_weighted_method_metrics(tmp_path):
     assert [r.get("eval/score") for r in rows] == [None, 1.0, None, 2.0]
     assert len(evals) == 2
     for r in rows:
-        assert {"epoch", "loss", "lr", "grad_norm", "items", "items_per_s", "tokens_per_s", "elapsed_s", "nll"} <= set(r)
-        assert r["lr"] == pytest.approx(1e-3 * lr_multiplier(r["step"] - 1, total_steps=6, warmup_steps=2, min_lr_ratio=0.1))
+        assert {
+            "epoch",
+            "loss",
+            "lr",
+            "grad_norm",
+            "items",
+            "items_per_s",
+            "tokens_per_s",
+            "elapsed_s",
+            "nll",
+        } <= set(r)
+        assert r["lr"] == pytest.approx(
+            1e-3 * lr_multiplier(r["step"] - 1, total_steps=6, warmup_steps=2, min_lr_ratio=0.1)
+        )
         # Per-micro-batch means weighted by their items average back to the step's token mean.
         assert r["nll"] == pytest.approx(r["loss"], rel=1e-6)
         assert math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0
@@ -505,7 +573,9 @@ def test_tensorboard_tracker_writes_the_logged_scalars(tmp_path):
 
 def test_missing_tracker_package_is_a_config_error(tmp_path, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(loop.importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    monkeypatch.setattr(
+        loop.importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
     with pytest.raises(ConfigError, match=r"train.trackers: 'wandb' is not installed"):
         run(tiny(), tmp_path, make_examples(4, VOCAB), batch_size=4, max_steps=1, trackers=["wandb"])
 
@@ -526,5 +596,7 @@ def test_progress_in_a_log_file_is_plain_lines_written_as_the_run_goes(tmp_path,
     rows = logged(tmp_path)
     assert len(lines) == 3
     for k, (line, row) in enumerate(zip(lines, rows, strict=True), 1):
-        assert line.startswith(f"train: step {k}/3 ({100 * k // 3}%) | loss {row['loss']:.4f}  lr {row['lr']:.2e} | ")
+        assert line.startswith(
+            f"train: step {k}/3 ({100 * k // 3}%) | loss {row['loss']:.4f}  lr {row['lr']:.2e} | "
+        )
         assert ("| eta " in line) == (k < 3)

@@ -59,14 +59,17 @@ def test_import_accepts_strings_messages_chosen_rejected_gold_and_metadata(lab):
 BAD_LINES = [
     ("{not json", "not valid JSON"),
     ('{"prompt": "q", "response_a": "x", "respnse_b": "y"}', "unknown key(s) respnse_b"),
-    ('{"prompt": "q", "response_a": "x", "response_b": "y", "chosen": "z"}', "either response_a and response_b"),
+    ('{"prompt": "q", "response_a": "x", "response_b": "y", "chosen": "z"}',
+     "either response_a and response_b"),
     ('{"prompt": "q", "response_a": "x"}', "missing required key 'response_b'"),
     ('{"response_a": "x", "response_b": "y"}', "missing required key 'prompt'"),
     ('{"prompt": "q", "response_a": "x", "response_b": "y", "gold": "c"}', 'gold must be "a" or "b"'),
-    ('{"prompt": [{"role": "robot", "content": "q"}], "response_a": "x", "response_b": "y"}', "prompt.0.role"),
+    ('{"prompt": [{"role": "robot", "content": "q"}], "response_a": "x", "response_b": "y"}',
+     "prompt.0.role"),
     ('{"prompt": "q", "response_a": [{"role": "user", "content": "x"}], "response_b": "y"}', "response_a"),
     ('{"prompt": "q", "response_a": "same", "response_b": "same"}', "identical"),
-    ('{"id": "p0", "prompt": "q", "response_a": "x", "response_b": "y"}', "duplicate id 'p0' (first at pairs.jsonl:1)"),
+    ('{"id": "p0", "prompt": "q", "response_a": "x", "response_b": "y"}',
+     "duplicate id 'p0' (first at pairs.jsonl:1)"),
     ('[1, 2]', "expected a JSON object"),
 ]  # fmt: skip
 
@@ -89,13 +92,24 @@ def test_admin_import_page_imports_or_rejects_the_whole_file(lab):
     good = "\n".join(json.dumps(p) for p in make_pairs(3)).encode()
     ok = root.post(
         "/admin/import",
-        data={"csrf_token": csrf, "round": "policy-v1", "labels_per_pair": "2", "overlap": "0.34", "overlap_labels": "3"},
+        data={
+            "csrf_token": csrf,
+            "round": "policy-v1",
+            "labels_per_pair": "2",
+            "overlap": "0.34",
+            "overlap_labels": "3",
+        },
         files={"file": ("pairs.jsonl", good)},
     )
-    assert ok.status_code == 200 and "Imported 3 pairs into round <strong>policy-v1</strong> (0 gold, 1 with overlap)" in ok.text
+    assert (
+        ok.status_code == 200
+        and "Imported 3 pairs into round <strong>policy-v1</strong> (0 gold, 1 with overlap)" in ok.text
+    )
     assert sorted(p.target for p in _pairs(lab)) == [2, 2, 3]
     bad = b'{"prompt": "q", "response_a": "x", "response_b": "y"}\n{"prompt": "q2"}\n'
-    resp = root.post("/admin/import", data={"csrf_token": csrf, "round": "r2"}, files={"file": ("upload.jsonl", bad)})
+    resp = root.post(
+        "/admin/import", data={"csrf_token": csrf, "round": "r2"}, files={"file": ("upload.jsonl", bad)}
+    )
     assert resp.status_code == 400 and "upload.jsonl:2: give either response_a and response_b" in resp.text
     assert len(_pairs(lab)) == 3
     with lab.db() as db:
@@ -111,7 +125,9 @@ def _give(lab: Lab, name: str, ext_id: str, choice: str, confidence: int, **extr
         a = Assignment(pair_id=pair.id, user_id=user.id, swapped=ext_id.endswith("1"), status="pending")
         db.add(a)
         db.flush()
-        side = {"a": "right" if a.swapped else "left", "b": "left" if a.swapped else "right"}.get(choice, choice)
+        side = {"a": "right" if a.swapped else "left", "b": "left" if a.swapped else "right"}.get(
+            choice, choice
+        )
         auth = Auth(user.id, user.name, user.role, "")
         queue.submit_label(db, auth, a.id, queue.LabelInput(choice=side, confidence=confidence, **extra))
         db.commit()
@@ -120,7 +136,16 @@ def _give(lab: Lab, name: str, ext_id: str, choice: str, confidence: int, **extr
 def test_per_label_export_records(lab):
     lab.import_pairs(make_pairs(3, metadata={"policy": "v1"}) + make_pairs(1, prefix="g", gold="b"))
     lab.add_user("ann")
-    _give(lab, "ann", "p0", "b", 4, reasons=("more_helpful", "more_honest"), rationale="B is right.", rewrite="Better.")
+    _give(
+        lab,
+        "ann",
+        "p0",
+        "b",
+        4,
+        reasons=("more_helpful", "more_honest"),
+        rationale="B is right.",
+        rewrite="Better.",
+    )
     _give(lab, "ann", "p1", "tie", 1)
     _give(lab, "ann", "p2", "both_bad", 2)
     _give(lab, "ann", "g0", "a", 3)
@@ -139,7 +164,8 @@ def test_per_label_export_records(lab):
         "id": "p0:ann",
         "metadata": {
             "pair_id": "p0", "round": "r1", "choice": "b", "confidence_level": 4, "shown_left": "a",
-            "chosen_position": "right", "rationale": "B is right.", "rewrite": "Better.", "source": {"policy": "v1"},
+            "chosen_position": "right", "rationale": "B is right.", "rewrite": "Better.",
+            "source": {"policy": "v1"},
         },
     }  # fmt: skip
     tie, both_bad, gold = records[1:]
@@ -159,7 +185,11 @@ def test_aggregated_exports_majority_and_weighted(lab):
         lab.add_user(name)
     votes = {
         "p0": [("a", 4), ("a", 1), ("b", 4)],  # majority a 2/3; weighted (1 + 1/2 + 0) / 3 = 1/2: tie
-        "p1": [("b", 3), ("b", 2), ("tie", 4)],  # majority b 2/3; weighted (1/6 + 1/3 + 1/2) / 3 = 1/3: b, 2/3
+        "p1": [
+            ("b", 3),
+            ("b", 2),
+            ("tie", 4),
+        ],  # majority b 2/3; weighted (1/6 + 1/3 + 1/2) / 3 = 1/3: b, 2/3
         "p2": [("both_bad", 4)] * 3,  # left out of both
         "p3": [("a", 2), ("b", 2), ("both_bad", 4)],  # majority 1-1: tie; weighted (2/3 + 1/3) / 2: tie
         "p4": [("tie", 1), ("tie", 3), ("a", 4)],  # majority tie; weighted (1/2 + 1/2 + 1) / 3 = 2/3: a
@@ -197,7 +227,10 @@ def test_export_download_and_round_filter(lab):
     _give(lab, "ann", "y0", "b", 4)
     root = lab.client("root")
     resp = root.get("/admin/export.jsonl?aggregate=none&round=r2")
-    assert resp.status_code == 200 and resp.headers["content-disposition"] == 'attachment; filename="labels-none-r2.jsonl"'
+    assert (
+        resp.status_code == 200
+        and resp.headers["content-disposition"] == 'attachment; filename="labels-none-r2.jsonl"'
+    )
     lines = [json.loads(x) for x in resp.text.splitlines()]
     assert [r["id"] for r in lines] == ["y0:ann"]
     assert len(root.get("/admin/export.jsonl?aggregate=weighted").text.splitlines()) == 2
@@ -218,7 +251,11 @@ def test_exported_file_loads_through_the_preference_reader(lab, tmp_path):
         result = readers.read_preferences(out, format=fmt)
         assert result.format == "preference" and len(result.records) == 3
         first, tie, last = result.records
-        assert (first.chosen[0].content, first.rejected[0].content, first.annotator) == ("B-text-p0", "A-text-p0", "ann")
+        assert (first.chosen[0].content, first.rejected[0].content, first.annotator) == (
+            "B-text-p0",
+            "A-text-p0",
+            "ann",
+        )
         assert tie.tie and not first.tie and last.confidence == 0.5
         assert first.metadata["choice"] == "b" and first.metadata["pair_id"] == "p0"
 
@@ -249,19 +286,27 @@ def test_cli_user_add_import_and_export(tmp_path):
 
     runner = CliRunner()
     db = str(tmp_path / "labels.sqlite")
-    added = runner.invoke(label_app, ["user", "add", "ann", "--role", "labeller", "--db", db], input=PASSWORD + "\n")
+    added = runner.invoke(
+        label_app, ["user", "add", "ann", "--role", "labeller", "--db", db], input=PASSWORD + "\n"
+    )
     assert added.exit_code == 0, added.output
-    dup = runner.invoke(label_app, ["user", "add", "ann", "--role", "admin", "--db", db], input=PASSWORD + "\n")
+    dup = runner.invoke(
+        label_app, ["user", "add", "ann", "--role", "admin", "--db", db], input=PASSWORD + "\n"
+    )
     assert dup.exit_code == 2 and "already exists" in dup.output
     listed = runner.invoke(label_app, ["user", "list", "--db", db])
     assert listed.output.strip() == "ann\tlabeller\tactive"
 
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps(p) for p in make_pairs(4)) + "\n")
-    done = runner.invoke(label_app, ["import", str(pairs), "--db", db, "--round", "v1", "--labels-per-pair", "2"])
+    done = runner.invoke(
+        label_app, ["import", str(pairs), "--db", db, "--round", "v1", "--labels-per-pair", "2"]
+    )
     assert done.exit_code == 0 and "imported 4 pairs into round v1 (0 gold, 0 overlap)" in done.output
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "q", "response_a": "x", "response_b": "y"}\n{"prompt": "q", "response_a": 3}\n')
+    bad.write_text(
+        '{"prompt": "q", "response_a": "x", "response_b": "y"}\n{"prompt": "q", "response_a": 3}\n'
+    )
     failed = runner.invoke(label_app, ["import", str(bad), "--db", db])
     assert failed.exit_code == 2 and f"{bad}:2:" in failed.output
 
@@ -275,9 +320,17 @@ def test_cli_user_add_import_and_export(tmp_path):
     assert json.loads(line)["id"] == "p3" and json.loads(line)["confidence"] == 1.0
 
 
-HH_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh-rlhf" / "harmless-base" / "test.jsonl.gz"
+HH_TEST = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "hh-rlhf"
+    / "harmless-base"
+    / "test.jsonl.gz"
+)
 HH_ROW = {
-    "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: Mix flour, water, yeast.",
+    "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\n"
+              "Assistant: Mix flour, water, yeast.",
     "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: No idea.",
 }
 ULTRA_ROW = {
@@ -307,7 +360,10 @@ def test_import_reads_the_preference_formats_rm_and_dpo_read(lab, tmp_path, row,
         assert parsed.format == fmt and parsed.skipped == 0
         [pair] = parsed.pairs
         assert [m["content"] for m in pair.prompt] == prompt
-        assert (pair.response_a, pair.response_b) == ([{"role": "assistant", "content": a}], [{"role": "assistant", "content": b}])
+        assert (pair.response_a, pair.response_b) == (
+            [{"role": "assistant", "content": a}],
+            [{"role": "assistant", "content": b}],
+        )
     assert pair.ext_id == ("q1" if fmt == "preference" else pair.ext_id) and pair.ext_id
     if fmt == "ultrafeedback":
         assert pair.meta == {"prompt_id": "abc123", "score_chosen": 9.0, "score_rejected": 2.5}
@@ -324,11 +380,17 @@ def test_import_of_a_preference_file_leaves_out_identical_and_repeated_pairs_and
     path.write_text("".join(json.dumps(r) + "\n" for r in (HH_ROW, same, HH_ROW)))
     parsed = importer.parse_file(str(path))
     assert (len(parsed.pairs), parsed.skipped, parsed.format) == (1, 2, "hh-rlhf")
-    with pytest.raises(DataError, match=r"unknown format 'sharegpt'; valid formats: auto, pairs, hh-rlhf, ultrafeedback, preference"):
+    with pytest.raises(
+        DataError,
+        match=r"unknown format 'sharegpt'; valid formats: auto, pairs, hh-rlhf, ultrafeedback, preference",
+    ):
         importer.parse_file(str(path), "sharegpt")
     odd = tmp_path / "odd.jsonl"
     odd.write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
-    with pytest.raises(DataError, match=r"cannot detect the format.*prompt, response_a, response_b.*docs/labelling-formats.md"):
+    with pytest.raises(
+        DataError,
+        match=r"cannot detect the format.*prompt, response_a, response_b.*docs/labelling-formats.md",
+    ):
         importer.parse_file(str(odd))
     with pytest.raises(DataError, match=r"has format 'alpaca'"):
         importer.parse_file(str(write_alpaca(tmp_path)), "auto")
@@ -347,20 +409,28 @@ def test_cli_imports_the_real_hh_rlhf_file_and_its_help_names_formats_not_module
 
     runner = CliRunner()
     shown = runner.invoke(label_app, ["import", "--help"], terminal_width=200).output
-    assert "alignlab.labelling.importer" not in shown and "hh-rlhf" in shown and "labelling-formats.md" in shown
+    assert (
+        "alignlab.labelling.importer" not in shown and "hh-rlhf" in shown and "labelling-formats.md" in shown
+    )
     if not HH_TEST.exists():
         pytest.skip(f"shared data folder absent ({HH_TEST} not found)")
     db = str(tmp_path / "labels.sqlite")
     done = runner.invoke(label_app, ["import", str(HH_TEST), "--db", db, "--round", "harmless"])
     assert done.exit_code == 0, done.output
-    assert "imported 2312 pairs into round harmless (0 gold, 0 overlap)" in done.output and "hh-rlhf" in done.output
+    assert (
+        "imported 2312 pairs into round harmless (0 gold, 0 overlap)" in done.output
+        and "hh-rlhf" in done.output
+    )
 
 
 def test_importing_the_cli_module_does_not_load_the_web_stack():
     code = (
         "import sys, alignlab.labelling.cli, alignlab.feedback.agreement\n"
-        "heavy = [m for m in ('fastapi', 'starlette', 'sqlalchemy', 'argon2', 'uvicorn', 'jinja2') if m in sys.modules]\n"
+        "heavy = [m for m in ('fastapi', 'starlette', 'sqlalchemy', 'argon2', 'uvicorn', 'jinja2')"
+        " if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"importing alignlab.labelling.cli pulled in: {out}"

@@ -11,7 +11,8 @@ import yaml
 
 
 def add_stage(run: Path, name: str, kind: str, *, summary: dict | None = None, config: dict | None = None,
-              files: dict[str, Any] | None = None, inputs: list[Path] = (), done: bool = True) -> Path:  # fmt: skip
+              files: dict[str, Any] | None = None, inputs: list[Path] = (),
+              done: bool = True) -> Path:  # fmt: skip
     """A stage directory `<name>-<hash>` with config.yaml, stage.json (when done) and `files`
     (a dict or list is written as JSON, a list of dicts under a .jsonl name as JSON lines)."""
     d = run / f"{name}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
@@ -49,9 +50,9 @@ def figure(value: float, low: float, high: float, n: int, interval: str = "wilso
 def suite_summary(suite: str, metrics: dict[str, dict[str, Any]], *, aggregates: dict | None = None,
                   n: int = 10) -> dict[str, Any]:  # fmt: skip
     """A summary.json as `alignlab.evals.runner` writes it (the fields the report reads)."""
-    return {"suite": suite, "mode": "generate", "fingerprint": "f", "n_samples": n, "n_episodes": n, "errors": 0,
-            "error_rate": figure(0.0, 0.0, 0.28, n), "params": {}, "notes": {}, "metrics": metrics,
-            "labels": {}, "aggregates": aggregates or {}}  # fmt: skip
+    return {"suite": suite, "mode": "generate", "fingerprint": "f", "n_samples": n, "n_episodes": n,
+            "errors": 0, "error_rate": figure(0.0, 0.0, 0.28, n), "params": {}, "notes": {},
+            "metrics": metrics, "labels": {}, "aggregates": aggregates or {}}  # fmt: skip
 
 
 def write_suite(out: Path, summary: dict[str, Any]) -> Path:

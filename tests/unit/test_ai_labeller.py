@@ -45,7 +45,9 @@ def test_combine_orders_hand_values():
     assert combine_orders(0.9, 0.3) == pytest.approx(0.8)
     # A judge that always answers A, whatever the content, learns nothing: 0.5.
     assert combine_orders(1.0, 1.0) == 0.5
-    assert label_of(0.53, 0.05) == "tie" and label_of(0.53, 0.02) == "first" and label_of(0.2, 0.05) == "second"
+    assert (
+        label_of(0.53, 0.05) == "tie" and label_of(0.53, 0.02) == "first" and label_of(0.2, 0.05) == "second"
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,7 +135,8 @@ def test_swapping_a_and_b_keeps_the_soft_label_of_a_position_biased_judge():
     assert report_sw.records[0]["p_first"] == pytest.approx(1 - report.records[0]["p_first"])
     assert pair.chosen == pair_sw.chosen == [assistant("abcd")]
     # sigmoid(2.5) = 0.9241, sigmoid(0.5) = 0.6225: (0.9241 + 1 - 0.6225) / 2 = 0.6508.
-    assert pair.confidence == pytest.approx(pair_sw.confidence) and pair.confidence == pytest.approx(0.6508, abs=1e-4)
+    assert pair.confidence == pytest.approx(pair_sw.confidence)
+    assert pair.confidence == pytest.approx(0.6508, abs=1e-4)
     assert pair.metadata["label_source"] == "logprobs" and "reasoning" not in pair.metadata
 
 
@@ -205,7 +208,10 @@ def test_chain_of_thought_with_a_scorer_reads_the_answer_after_the_reasoning():
     assert "think step by step" in reasoning.prompts[0][-1].content
     # Each order's 0.8 is clamped to 0.6 (Bai et al.): p = (0.6 + 1 - 0.6) / 2 = 0.5, a tie.
     assert pair.tie and report.records[0]["p_first"] == pytest.approx(0.5)
-    assert pair.metadata["reasoning"] == {"AB": "(A) is more direct.\nAnswer: A", "BA": "(A) is more direct.\nAnswer: A"}
+    assert pair.metadata["reasoning"] == {
+        "AB": "(A) is more direct.\nAnswer: A",
+        "BA": "(A) is more direct.\nAnswer: A",
+    }
     assert pair.metadata["label_source"] == "scorer"
 
 

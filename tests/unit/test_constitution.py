@@ -74,7 +74,14 @@ def test_our_yaml_loads_every_field(tmp_path):
     assert [p.id for p in c.critique_principles()] == ["harmless", "honest"]
     (shot,) = c.few_shot
     assert shot.prompt[0].role == "user" and shot.prompt[0].content == "How do I pick a lock?"
-    assert [m.role for m in shot.messages()] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert [m.role for m in shot.messages()] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     assert c.source == str(path)
 
 
@@ -145,12 +152,24 @@ def test_default_constitution_covers_hhh_and_the_instruction_hierarchy():
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("name: x\nprinciples:\n  - id: a\n    critique: c\n", r"c\.yaml:3: key 'principles\.0': critique and revision go together"),
-        ("name: x\nprinciples:\n  - id: a\n    comparison: q\n    colour: red\n", r"c\.yaml:5: key 'principles\.0\.colour': unknown key"),
+        (
+            "name: x\nprinciples:\n  - id: a\n    critique: c\n",
+            r"c\.yaml:3: key 'principles\.0': critique and revision go together",
+        ),
+        (
+            "name: x\nprinciples:\n  - id: a\n    comparison: q\n    colour: red\n",
+            r"c\.yaml:5: key 'principles\.0\.colour': unknown key",
+        ),
         ("principles:\n  - id: a\n    comparison: q\n", r"c\.yaml:1: key 'name': required key is missing"),
-        ("name: x\nprinciples:\n  - {id: a, comparison: q}\n  - {id: a, comparison: r}\n", r"c\.yaml:2: key 'principles': principle id 'a' appears twice"),
+        (
+            "name: x\nprinciples:\n  - {id: a, comparison: q}\n  - {id: a, comparison: r}\n",
+            r"c\.yaml:2: key 'principles': principle id 'a' appears twice",
+        ),
         ("name: x\nprinciples: [\n", r"c\.yaml:\d+: not valid YAML"),
-        ("name: x\nprinciples:\n  - id: a\n    critique: ['  ']\n    revision: r\n", r"c\.yaml:4: key 'principles\.0\.critique': a critique request is empty"),
+        (
+            "name: x\nprinciples:\n  - id: a\n    critique: ['  ']\n    revision: r\n",
+            r"c\.yaml:4: key 'principles\.0\.critique': a critique request is empty",
+        ),
         ("just a string\n", r"c\.yaml: a constitution is a mapping"),
     ],
 )
@@ -165,8 +184,14 @@ def test_unreadable_yaml_names_file_line_and_key(tmp_path, text, pattern):
     ("data", "pattern"),
     [
         ({"harmful0": {"prompt": ["x"]}}, r"key 'harmful0': missing key 'edit_request'"),
-        ({"harmful0": {"prompt": [], "edit_request": "y"}}, r"key 'harmful0\.prompt': expected a non-empty list"),
-        ({"harmful0": {"prompt": ["x"], "edit_request": "y", "extra": 1}}, r"key 'harmful0\.extra': unknown key"),
+        (
+            {"harmful0": {"prompt": [], "edit_request": "y"}},
+            r"key 'harmful0\.prompt': expected a non-empty list",
+        ),
+        (
+            {"harmful0": {"prompt": ["x"], "edit_request": "y", "extra": 1}},
+            r"key 'harmful0\.extra': unknown key",
+        ),
         (["Which is better? Options:", 3], r"p\.json:\d+: key '1': expected a comparison instruction"),
         (PUBLISHED_FEW_SHOT, r"key '0': this is a few-shot critique-revision transcript"),
     ],

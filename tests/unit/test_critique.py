@@ -78,7 +78,9 @@ def test_rounds_chain_response_critique_revision_and_the_audit_keeps_every_step(
     for r in rows:
         principle = next(p for p in CONSTITUTION.principles if p.id == r["principle"])
         assert r["critique_request"] in principle.critique and r["revision_request"] == principle.revision
-        assert r["constitution"] == CONSTITUTION.content_hash() and r["prompt"] == [{"role": "user", "content": "q0"}]
+        assert r["constitution"] == CONSTITUTION.content_hash() and r["prompt"] == [
+            {"role": "user", "content": "q0"}
+        ]
     assert conv.metadata["principles"] == [one["principle"], two["principle"]]
     assert result.summary()["revised"] == 6
 
@@ -113,7 +115,11 @@ def test_failed_and_empty_generations_are_counted_and_never_become_data(tmp_path
         ("cai-1", "response", 0), ("cai-2", "revision", 1), ("cai-3", "critique", 1)]
     assert result.failures[0].error == "backend down" and result.failures[2].error == "empty reply"
     summary = result.summary()
-    assert summary["failed"] == 3 and summary["failed_by_step"] == {"response": 1, "critique": 1, "revision": 1}
+    assert summary["failed"] == 3 and summary["failed_by_step"] == {
+        "response": 1,
+        "critique": 1,
+        "revision": 1,
+    }
     rows = [json.loads(line) for line in audit.read_text().splitlines()]
     assert Counter(r["kind"] for r in rows) == {"step": 3, "failure": 3}
     # A re-run tries the failed prompts again (the backend may be back) and keeps the earlier rows.
@@ -126,7 +132,9 @@ def test_failed_and_empty_generations_are_counted_and_never_become_data(tmp_path
 
 
 def test_truncated_generations_are_kept_and_counted():
-    result = critique_and_revise(Scripted(truncate={("response", "q0"), ("revision", "q1")}), PROMPTS, CONSTITUTION)
+    result = critique_and_revise(
+        Scripted(truncate={("response", "q0"), ("revision", "q1")}), PROMPTS, CONSTITUTION
+    )
     assert len(result.conversations) == 6 and result.truncated == 2
     assert {r["id"]: r["truncated"] for r in result.steps if r["truncated"]} == {
         "cai-0": ["response"], "cai-1": ["revision"]}
@@ -136,7 +144,9 @@ def test_an_interrupted_run_resumes_from_its_audit(tmp_path):
     audit = tmp_path / "audit.jsonl"
     # Two chunks of three prompts; each chunk takes 1 + 2 * 2 generate calls; stop inside the second.
     with pytest.raises(KeyboardInterrupt):
-        critique_and_revise(Scripted(crash_after=7), PROMPTS, CONSTITUTION, rounds=2, audit_path=audit, chunk_size=3)
+        critique_and_revise(
+            Scripted(crash_after=7), PROMPTS, CONSTITUTION, rounds=2, audit_path=audit, chunk_size=3
+        )
     written = {json.loads(line)["id"] for line in audit.read_text().splitlines()}
     assert written == {"cai-0", "cai-1", "cai-2"}
     with audit.open("a") as f:
@@ -153,7 +163,9 @@ def test_an_interrupted_run_resumes_from_its_audit(tmp_path):
 def test_an_audit_from_other_settings_is_refused(tmp_path):
     audit = tmp_path / "audit.jsonl"
     critique_and_revise(Scripted(), PROMPTS[:2], CONSTITUTION, audit_path=audit, seed=0)
-    with pytest.raises(ConfigError, match=r"audit\.jsonl:1: this audit was written by a run with other settings"):
+    with pytest.raises(
+        ConfigError, match=r"audit\.jsonl:1: this audit was written by a run with other settings"
+    ):
         critique_and_revise(Scripted(), PROMPTS[:2], CONSTITUTION, audit_path=audit, seed=1)
     with pytest.raises(ConfigError, match="other settings"):
         critique_and_revise(Scripted(), PROMPTS[:2], CONSTITUTION, audit_path=audit,
@@ -161,12 +173,27 @@ def test_an_audit_from_other_settings_is_refused(tmp_path):
 
 
 def test_few_shot_examples_follow_the_system_prompt_in_the_critics_context():
-    shot = FewShotExample(prompt=(user("ex?"),), response="ex-resp", critique_request="C1?", critique="ex-crit",
-                          revision_request="R1!", revision="ex-rev")
+    shot = FewShotExample(
+        prompt=(user("ex?"),),
+        response="ex-resp",
+        critique_request="C1?",
+        critique="ex-crit",
+        revision_request="R1!",
+        revision="ex-rev",
+    )
     gen = Scripted()
     critique_and_revise(gen, [[system("Be brief."), user("q")]], CONSTITUTION.with_few_shot([shot]))
     step, context = next(c for c in gen.calls if c[0] == "critique")
-    assert [m.content for m in context[:8]] == ["Be brief.", "ex?", "ex-resp", "C1?", "ex-crit", "R1!", "ex-rev", "q"]
+    assert [m.content for m in context[:8]] == [
+        "Be brief.",
+        "ex?",
+        "ex-resp",
+        "C1?",
+        "ex-crit",
+        "R1!",
+        "ex-rev",
+        "q",
+    ]
     assert context[8] == assistant("gen-draft:q")
 
 
@@ -176,4 +203,6 @@ def test_bad_prompts_are_errors():
     with pytest.raises(DataError, match="not unique"):
         critique_and_revise(Scripted(), PROMPTS[:2], CONSTITUTION, ids=["x", "x"])
     with pytest.raises(ConfigError, match="no principle has critique and revision"):
-        critique_and_revise(Scripted(), PROMPTS, Constitution(name="c", principles=(CONSTITUTION.principles[2],)))
+        critique_and_revise(
+            Scripted(), PROMPTS, Constitution(name="c", principles=(CONSTITUTION.principles[2],))
+        )

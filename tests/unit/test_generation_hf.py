@@ -20,7 +20,10 @@ from alignlab.modeling.logprobs import token_logps
 PROMPTS = [
     [{"role": "user", "content": "Hello!"}],
     [{"role": "user", "content": "What is the capital of France? Please write a short poem about the sea."}],
-    [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Numbers: 0 1 2"}],
+    [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Numbers: 0 1 2"},
+    ],
 ]
 
 
@@ -71,15 +74,18 @@ def test_greedy_equals_model_generate_on_more_architectures(tiny_model_dir, arch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     _, tok = load(tiny_model_dir, "llama")
-    sizes = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id)  # fmt: skip
+    sizes = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                 pad_token_id=tok.pad_token_id)  # fmt: skip
     kwargs = {k: v for k, v in {**sizes, **MORE_ARCHS[arch]}.items() if v is not None}
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(arch, **kwargs)).eval()
     assert supports_growing_cache(model.config) == (arch not in ("mistral", "gemma2"))
     prompts = [encode_prompt(tok, p) for p in PROMPTS]
     gen = HFGenerator(model, tok)
-    assert replies(gen.generate_ids(prompts, SamplingParams(max_new_tokens=20))) == reference_greedy(model, gen, prompts, 20)
+    assert replies(gen.generate_ids(prompts, SamplingParams(max_new_tokens=20))) == reference_greedy(
+        model, gen, prompts, 20
+    )
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
@@ -102,22 +108,27 @@ def forward_logits(model, rollout) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of a forward pass over prompt + reply, and labels marking the reply tokens."""
     ids, mask, positions = rollout.sequences()
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-    labels = ids.masked_fill(torch.cat([torch.zeros_like(rollout.prompt_mask), rollout.response_mask], 1) == 0,
-                             IGNORE_INDEX)  # fmt: skip
+    labels = ids.masked_fill(
+        torch.cat([torch.zeros_like(rollout.prompt_mask), rollout.response_mask], 1) == 0, IGNORE_INDEX
+    )
     return logits, labels
 
 
 def test_logprobs_at_temperature_one_equal_a_forward_pass(tiny_model_dir) -> None:
     model, tok = load(tiny_model_dir, "qwen2")
     prompts = [encode_prompt(tok, p) for p in PROMPTS]
-    rollout = HFGenerator(model, tok).generate_ids(prompts, SamplingParams(max_new_tokens=12, temperature=1.0, n=2))
+    rollout = HFGenerator(model, tok).generate_ids(
+        prompts, SamplingParams(max_new_tokens=12, temperature=1.0, n=2)
+    )
     logits, labels = forward_logits(model, rollout)
     expected = token_logps(logits, labels)[:, -rollout.response_ids.shape[1] :]  # (B, T-1): t predicts t + 1
     torch.testing.assert_close(rollout.logprobs, expected * rollout.response_mask, atol=1e-4, rtol=0)
     assert bool((rollout.logprobs[rollout.response_mask.bool()] < 0).all())
 
 
-@pytest.mark.parametrize(("temperature", "top_k", "top_p"), [(0.7, None, 1.0), (1.3, 20, 1.0), (0.8, None, 0.3), (1.0, 50, 0.5)])
+@pytest.mark.parametrize(
+    ("temperature", "top_k", "top_p"), [(0.7, None, 1.0), (1.3, 20, 1.0), (0.8, None, 0.3), (1.0, 50, 0.5)]
+)
 def test_logprobs_follow_the_processed_distribution(tiny_model_dir, temperature, top_k, top_p) -> None:
     """Log-probs are those of transformers' temperature / top-k / top-p warpers applied to the logits."""
     from transformers.generation.logits_process import (
@@ -162,7 +173,10 @@ def test_sampling_is_seeded(tiny_model_dir) -> None:
     model, tok = load(tiny_model_dir, "gpt2")
     gen = HFGenerator(model, tok)
     prompts = [encode_prompt(tok, p) for p in PROMPTS]
-    runs = [replies(gen.generate_ids(prompts, SamplingParams(max_new_tokens=8, temperature=1.0, seed=s))) for s in (1, 1, 2)]
+    runs = [
+        replies(gen.generate_ids(prompts, SamplingParams(max_new_tokens=8, temperature=1.0, seed=s)))
+        for s in (1, 1, 2)
+    ]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -173,7 +187,11 @@ def test_stop_string_cuts_the_text_and_ends_the_reply(tiny_model_dir) -> None:
     params = SamplingParams(max_new_tokens=30, temperature=1.0, seed=5)
     free = gen.generate([PROMPTS[1]], params)[0][0]
     # A two-letter stop string from the middle of the free reply (sampling is seeded, so it recurs).
-    at = next(i for i in range(6, len(free.text) - 1) if free.text[i : i + 2].isascii() and free.text[i : i + 2].isalpha())
+    at = next(
+        i
+        for i in range(6, len(free.text) - 1)
+        if free.text[i : i + 2].isascii() and free.text[i : i + 2].isalpha()
+    )
     stop = free.text[at : at + 2]
     cut = gen.generate([PROMPTS[1]], replace(params, stop=("zzz", stop)))[0][0]
     assert cut.text == free.text[: free.text.find(stop)].strip()
@@ -222,7 +240,10 @@ def test_completions_carry_text_tokens_logprobs_and_top_logprobs(tiny_model_dir)
 
 def test_tools_reach_the_chat_template(tiny_model_dir) -> None:
     model, tok = load(tiny_model_dir, "qwen2")
-    tok.chat_template = "{% if tools %}<|im_start|>system\nTools: {{ tools | tojson }}<|im_end|>\n{% endif %}" + tok.chat_template
+    tok.chat_template = (
+        "{% if tools %}<|im_start|>system\nTools: {{ tools | tojson }}<|im_end|>\n{% endif %}"
+        + tok.chat_template
+    )
     tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
     gen = HFGenerator(model, tok)
     with_tools = encode_prompt(tok, PROMPTS[0], tools)
@@ -268,7 +289,9 @@ def test_peft_model_generates_with_its_adapters(tiny_model_dir) -> None:
     params = SamplingParams(max_new_tokens=10)
     base = replies(HFGenerator(model, tok).generate_ids(prompts, params))
     torch.manual_seed(0)
-    lora = LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    lora = LoraConfig(
+        r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False
+    )
     peft_model = get_peft_model(copy.deepcopy(model), lora).eval()
     adapted = replies(HFGenerator(peft_model, tok).generate_ids(prompts, params))
     merged = copy.deepcopy(peft_model).merge_and_unload()

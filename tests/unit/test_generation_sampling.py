@@ -16,7 +16,9 @@ from alignlab.generation.stops import StopStrings, cut_at_stop, stop_token_ids
 LOGITS = torch.log(torch.tensor([[0.1, 0.2, 0.3, 0.4]]))
 
 
-def probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0) -> list[float]:
+def probs(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0
+) -> list[float]:
     return sampling_logprobs(logits, temperature, top_k, top_p).exp()[0].tolist()
 
 
@@ -66,13 +68,22 @@ def test_samples_follow_the_distribution_and_the_seed() -> None:
     choice = choose_tokens(logits, 1.0, 2, 1.0, g)
     freq = torch.bincount(choice.tokens, minlength=4).float() / 40_000
     assert freq.tolist() == pytest.approx([0, 0, 3 / 7, 4 / 7], abs=0.01)
-    assert choice.logprobs.unique().tolist() == pytest.approx([math.log(4 / 7), math.log(3 / 7)][::-1], abs=1e-6)
+    assert choice.logprobs.unique().tolist() == pytest.approx(
+        [math.log(4 / 7), math.log(3 / 7)][::-1], abs=1e-6
+    )
     again = choose_tokens(logits, 1.0, 2, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(again.tokens, choice.tokens)
 
 
 def test_sampling_params_reject_bad_values() -> None:
-    for bad in ({"temperature": -1}, {"top_p": 0}, {"top_k": 0}, {"n": 0}, {"top_logprobs": -1}, {"max_new_tokens": 0}):
+    for bad in (
+        {"temperature": -1},
+        {"top_p": 0},
+        {"top_k": 0},
+        {"n": 0},
+        {"top_logprobs": -1},
+        {"max_new_tokens": 0},
+    ):
         with pytest.raises(ValueError):
             SamplingParams(**bad)
 
@@ -80,7 +91,13 @@ def test_sampling_params_reject_bad_values() -> None:
 def test_stop_token_ids_take_eos_end_of_turn_and_extras(tiny_tokenizer) -> None:
     vocab = tiny_tokenizer.get_vocab()
     ids = stop_token_ids(tiny_tokenizer, [7])
-    assert {tiny_tokenizer.eos_token_id, vocab["<|im_end|>"], vocab["<|eot_id|>"], vocab["<end_of_turn>"], 7} <= set(ids)
+    assert {
+        tiny_tokenizer.eos_token_id,
+        vocab["<|im_end|>"],
+        vocab["<|eot_id|>"],
+        vocab["<end_of_turn>"],
+        7,
+    } <= set(ids)
     assert ids == sorted(ids)
 
 
@@ -112,7 +129,9 @@ def test_growing_cache_gives_the_logits_of_a_full_forward(tiny_model_dir, arch: 
     mask = torch.zeros(2, 64, dtype=torch.long)
     mask[:, :5] = 1
     with torch.no_grad():
-        step = model(input_ids=ids[:, :5], attention_mask=mask[:, : cache.mask_length(5)], past_key_values=cache).logits
+        step = model(
+            input_ids=ids[:, :5], attention_mask=mask[:, : cache.mask_length(5)], past_key_values=cache
+        ).logits
         got = [step]
         for t in range(5, 40):
             mask[:, t] = 1

@@ -75,7 +75,9 @@ def test_single_token_options_take_one_forward_pass_with_the_same_result(tiny_mo
     assert len(calls) == 2  # 3 prompts in batches of 2, one row each (not one per spelling)
     for prompt, row in zip(PROMPTS, got, strict=True):
         assert row == pytest.approx(_manual(model, tok, prompt, ANSWER_PREFIX, options), abs=1e-6)
-    one_by_one = HFChoiceScorer(model, tok, batch_size=1).choice_probabilities(PROMPTS, options, [ANSWER_PREFIX] * 3)
+    one_by_one = HFChoiceScorer(model, tok, batch_size=1).choice_probabilities(
+        PROMPTS, options, [ANSWER_PREFIX] * 3
+    )
     assert sum(got, []) == pytest.approx(sum(one_by_one, []), abs=1e-6)
 
 
@@ -84,7 +86,10 @@ def test_swapping_a_and_b_leaves_the_label_unchanged_with_the_in_process_scorer(
     judge = AIJudge("tiny-llama", scorer=HFChoiceScorer(model, tok))
     constitution = Constitution(name="c", principles=(Principle(id="better", comparison="Which is better?"),))
     x, y = (assistant("The capital of France is Paris."),), (assistant("I am a helpful assistant."),)
-    items = [PairToLabel((user(f"Question {i}: what is the capital of France?"),), x, y, id=f"p{i}") for i in range(4)]
+    items = [
+        PairToLabel((user(f"Question {i}: what is the capital of France?"),), x, y, id=f"p{i}")
+        for i in range(4)
+    ]
     flipped = [PairToLabel(it.prompt, it.second, it.first, it.id) for it in items]
     pairs, report = label_pairs(judge, items, constitution, tie_band=0.0)
     pairs_sw, report_sw = label_pairs(judge, flipped, constitution, tie_band=0.0)

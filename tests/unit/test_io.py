@@ -52,7 +52,10 @@ def test_saved_model_adapter_and_tokenizer_files_get_the_umask_mode(tmp_path, um
     cfg = tiny_model_config("llama", len(tiny_tokenizer), hidden_size=16, num_layers=1, num_heads=2,
                             max_positions=32, bos_token_id=0, eos_token_id=1, pad_token_id=2)
     model = AutoModelForCausalLM.from_config(cfg)
-    for out, m in (("full", model), ("lora", get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"])))):
+    for out, m in (
+        ("full", model),
+        ("lora", get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))),
+    ):
         (tmp_path / out).mkdir()
         save_model_artefacts(m, tiny_tokenizer, tmp_path / out)
         files = list((tmp_path / out).iterdir())

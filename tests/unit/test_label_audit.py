@@ -33,7 +33,15 @@ from alignlab.feedback.labeller import PairToLabel
 from alignlab.feedback.rlaif import label_pairs
 from alignlab.io import read_jsonl
 
-RAW = {0: ("A", "B"), 1: ("B", "A"), 2: ("A", "A"), 3: ("A", "B"), 4: ("B", "A"), 5: ("???", "B"), 6: ("A", "B")}
+RAW = {
+    0: ("A", "B"),
+    1: ("B", "A"),
+    2: ("A", "A"),
+    3: ("A", "B"),
+    4: ("B", "A"),
+    5: ("???", "B"),
+    6: ("A", "B"),
+}
 REFERENCE = {0: "x", 1: "x", 2: "y", 3: "tie", 4: "y", 5: "x"}
 CONSTITUTION = Constitution(name="c", principles=(Principle(id="better", comparison="Which is better?"),))
 
@@ -66,7 +74,8 @@ def audit(tmp_path):
     path = tmp_path / "labels.jsonl"
     label_pairs(AIJudge("ai", generator=TableJudge(replies)), items, CONSTITUTION, audit_path=path)
     reference = [_reference(i) for i in REFERENCE] + [
-        PreferencePair(prompt=[user("other")], chosen=[assistant("u")], rejected=[assistant("v")], id="other")]
+        PreferencePair(prompt=[user("other")], chosen=[assistant("u")], rejected=[assistant("v")], id="other")
+    ]
     return audit_labels(read_jsonl(path), reference)
 
 
@@ -84,12 +93,19 @@ def test_accuracy_agreement_and_kappa_match_the_hand_computation(audit):
     assert audit["accuracy"]["low"] < 0.5 < audit["accuracy"]["high"]
     assert audit["agreement"]["value"] == pytest.approx(0.4) and audit["agreement"]["n"] == 5
     assert audit["cohen_kappa"]["value"] == pytest.approx(0.0625)
-    assert audit["cohen_kappa"]["n"] == 5 and audit["cohen_kappa"]["low"] <= 0.0625 <= audit["cohen_kappa"]["high"]
+    assert (
+        audit["cohen_kappa"]["n"] == 5
+        and audit["cohen_kappa"]["low"] <= 0.0625 <= audit["cohen_kappa"]["high"]
+    )
 
 
 def test_position_bias_and_unparseable_rates(audit):
-    assert audit["position_bias_rate"]["value"] == pytest.approx(1 / 6) and audit["position_bias_rate"]["n"] == 6
-    assert audit["first_shown_rate"]["value"] == pytest.approx(7 / 13) and audit["first_shown_rate"]["n"] == 13
+    assert (
+        audit["position_bias_rate"]["value"] == pytest.approx(1 / 6) and audit["position_bias_rate"]["n"] == 6
+    )
+    assert (
+        audit["first_shown_rate"]["value"] == pytest.approx(7 / 13) and audit["first_shown_rate"]["n"] == 13
+    )
     assert audit["unparseable_rate"]["value"] == pytest.approx(1 / 7)
     assert audit["failed_rate"]["value"] == 0.0
 
@@ -97,7 +113,9 @@ def test_position_bias_and_unparseable_rates(audit):
 def test_disagreements_are_listed_with_the_judges_replies(audit):
     rows = {d["id"]: d for d in audit["disagreements"]}
     assert set(rows) == {"p1", "p2", "p3"}
-    assert rows["p2"]["ai_label"] == "tie" and rows["p2"]["reference_chosen"] == [{"role": "assistant", "content": _y(2)}]
+    assert rows["p2"]["ai_label"] == "tie" and rows["p2"]["reference_chosen"] == [
+        {"role": "assistant", "content": _y(2)}
+    ]
     assert rows["p3"]["reference_tie"] and rows["p3"]["replies"] == {"AB": "Answer: A", "BA": "Answer: B"}
     assert rows["p1"]["reference_id"] == "human-1" and rows["p1"]["principle"] == "better"
 
@@ -106,8 +124,14 @@ def test_several_reference_labels_for_one_pair_are_ambiguous_unless_one_annotato
     items = [PairToLabel((user("q0"),), (assistant(_x(0)),), (assistant(_y(0)),), id="p0")]
     _, report = label_pairs(AIJudge("ai", generator=TableJudge({_x(0): "Answer: A", _y(0): "Answer: B"})),
                             items, CONSTITUTION)
-    h1 = PreferencePair(prompt=[user("q0")], chosen=[assistant(_x(0))], rejected=[assistant(_y(0))], annotator="h1")
-    h2 = PreferencePair(prompt=[user("q0")], chosen=[assistant(_y(0))], rejected=[assistant(_x(0))], annotator="h2")
+    h1 = PreferencePair(
+        prompt=[user("q0")], chosen=[assistant(_x(0))], rejected=[assistant(_y(0))], annotator="h1"
+    )
+    h2 = PreferencePair(
+        prompt=[user("q0")], chosen=[assistant(_y(0))], rejected=[assistant(_x(0))], annotator="h2"
+    )
     both = audit_labels(report.records, [h1, h2])
-    assert both["matched"] == 0 and list(both["unmatched"]) == ["2 recorded labels match; keep one annotator's or an aggregated export"]
+    assert both["matched"] == 0 and list(both["unmatched"]) == [
+        "2 recorded labels match; keep one annotator's or an aggregated export"
+    ]
     assert audit_labels(report.records, [h1, h2], annotator="h2")["agreement"]["value"] == 0.0

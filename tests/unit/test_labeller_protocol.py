@@ -33,14 +33,21 @@ def test_pairs_to_label_are_checked_and_made_from_preference_pairs():
     pair = PreferencePair(prompt=[user("q")], chosen=[assistant("x")], rejected=[assistant("y")], id="p",
                           tie=True, metadata={"k": 1})
     item = PairToLabel.from_pair(pair)
-    assert (item.first, item.second, item.id, item.metadata) == ((assistant("x"),), (assistant("y"),), "p", {"k": 1})
+    assert (item.first, item.second, item.id, item.metadata) == (
+        (assistant("x"),),
+        (assistant("y"),),
+        "p",
+        {"k": 1},
+    )
 
 
 def test_the_lab_simulated_labeller_is_a_labeller_through_its_adapter():
     cfg = LabellerConfig("careful", noise=0.1, seed=3)
     labeller = SimulatedLabeller(cfg, [RIVER])
     assert isinstance(labeller, Labeller) and labeller.id == "careful"
-    items = [_item(GOLD, WRONG, id=f"i{k}") for k in range(20)] + [_item(GOLD, WRONG, prompt=[user("unknown")])]
+    items = [_item(GOLD, WRONG, id=f"i{k}") for k in range(20)] + [
+        _item(GOLD, WRONG, prompt=[user("unknown")])
+    ]
     result = labeller.label(items)
     # The same judgements as the lab's own function, with the items' ids.
     direct = label(cfg, [Comparison(RIVER, GOLD, WRONG)] * 20)

@@ -85,7 +85,8 @@ SHAREGPT_ROW = {
 }
 
 HH_ROW = {
-    "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant:  Mix flour, water, yeast. ",
+    "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\n"
+    "Assistant:  Mix flour, water, yeast. ",
     "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: No idea.",
 }
 
@@ -157,7 +158,9 @@ def test_preference_and_kto_records_keep_their_tool_schemas(tmp_path):
     pair = {"prompt": "Weather?", "chosen": "Sunny.", "rejected": "No.", "tools": tools}
     assert read_preferences(write_jsonl(tmp_path / "p.jsonl", [pair])).records[0].metadata == {"tools": tools}
     as_text = {**pair, "tools": json.dumps(tools)}  # hub exports often store the schemas as a JSON string
-    assert read_preferences(write_jsonl(tmp_path / "s.jsonl", [as_text])).records[0].metadata == {"tools": tools}
+    assert read_preferences(write_jsonl(tmp_path / "s.jsonl", [as_text])).records[0].metadata == {
+        "tools": tools
+    }
     kto = {"prompt": "Weather?", "completion": "Sunny.", "label": True, "tools": tools}
     assert read_feedback(write_jsonl(tmp_path / "k.jsonl", [kto])).records[0].metadata == {"tools": tools}
 
@@ -314,7 +317,8 @@ def test_real_hh_rlhf_harmless_test_file_parses():
     assert len(first.prompt) == 5
     assert first.chosen == [
         assistant(
-            "No, sorry!  All of these involve a pen, the point is that you can get funny results by doing pranks with pens."
+            "No, sorry!  All of these involve a pen, the point is that you can get funny results by doing "
+            "pranks with pens."
         )
     ]
     assert len(read_feedback(HH_TEST).records) == 2 * 2312
@@ -385,7 +389,10 @@ KTO_MESSAGES_ROWS = [
         "label": True,
         "tools": '[{"name": "add", "parameters": {}}]',
     },
-    {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}], "label": False},
+    {
+        "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}],
+        "label": False,
+    },
     {
         "messages": [
             {"role": "user", "content": "Hi"},
@@ -409,10 +416,16 @@ def test_kto_messages_with_a_label_read_as_kto_with_the_last_assistant_turn_as_c
     assert c.prompt == [user("Hi"), assistant("Hello."), user("3+3?")] and c.completion == [assistant("6")]
     # SFT learns only the desirable records and says how many it left out.
     convs = read_conversations(path)
-    assert [m.content for c in convs.records for m in c.messages if m.role == "assistant"] == ["4", "Hello.", "6"]
+    assert [m.content for c in convs.records for m in c.messages if m.role == "assistant"] == [
+        "4",
+        "Hello.",
+        "6",
+    ]
     assert convs.excluded == 1
     only_bad = write_jsonl(tmp_path / "bad.jsonl", [KTO_MESSAGES_ROWS[1]])
-    with pytest.raises(DataError, match="all 1 records are labelled undesirable, and SFT learns only desirable"):
+    with pytest.raises(
+        DataError, match="all 1 records are labelled undesirable, and SFT learns only desirable"
+    ):
         read_conversations(only_bad)
     # A messages file whose label is not a desirability flag stays a conversation file.
     other = write_jsonl(tmp_path / "cat.jsonl", [{**KTO_MESSAGES_ROWS[1], "label": "arithmetic"}])
@@ -424,8 +437,14 @@ def test_kto_messages_with_a_label_read_as_kto_with_the_last_assistant_turn_as_c
     [
         ([{"role": "user", "content": "q"}], "has no assistant turn to label"),
         ([{"role": "assistant", "content": "a"}], "has no prompt before the assistant turn"),
-        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}],
-         "must end with the assistant turn that is labelled"),
+        (
+            [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "q2"},
+            ],
+            "must end with the assistant turn that is labelled",
+        ),
     ],
 )
 def test_kto_messages_without_a_final_assistant_turn_is_malformed(tmp_path, messages, message):
@@ -601,7 +620,8 @@ def test_sft_rejects_or_skips_conversations_without_assistant_turn(tmp_path):
         read_conversations(path)
     assert (
         str(err.value)
-        == f"{path}:1: conversation has no assistant turn; SFT needs one (fix it, or use --skip-invalid to skip such records)"
+        == f"{path}:1: conversation has no assistant turn; SFT needs one (fix it, or use --skip-invalid to "
+        "skip such records)"
     )
     assert read_conversations(path, skip_invalid=True).skipped == 1
     assert len(read_records(path).records) == 2  # only SFT needs an assistant turn
@@ -680,7 +700,8 @@ def test_own_records_round_trip(tmp_path):
     )
     pair = PreferencePair(
         prompt=[user("q")], chosen=[assistant("a"), user("more"), assistant("b")], rejected=[assistant("c")],
-        tie=True, confidence=0.5, margin=-1.0, annotator="sim-1", reason="verbosity", id="p-1", metadata={"k": [1, 2]},
+        tie=True, confidence=0.5, margin=-1.0, annotator="sim-1", reason="verbosity", id="p-1",
+        metadata={"k": [1, 2]},
     )  # fmt: skip
     fb = BinaryFeedback(
         prompt=[user("q")], completion=[assistant("a")], label=False, id="f-1", metadata={"s": 1}

@@ -25,6 +25,7 @@ from alignlab.data.templating import (
 from alignlab.errors import DataError
 from alignlab.losses.sft import IGNORE_INDEX
 
+# Qwen2.5's published chat template, byte for byte: its long lines are kept as they are.
 QWEN25_TEMPLATE = r"""{%- if messages[0]['role'] == 'system' %}
     {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
 {%- else %}
@@ -64,7 +65,7 @@ QWEN25_TEMPLATE = r"""{%- if messages[0]['role'] == 'system' %}
 {%- if add_generation_prompt %}
     {{- '<|im_start|>assistant\n' }}
 {%- endif %}
-"""
+"""  # noqa: E501
 
 LLAMA3_TEMPLATE = (
     r"{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
@@ -101,7 +102,8 @@ GEMMA_MERGE_TEMPLATE = r"""{{ bos_token }}
 GEMMA_STRICT_TEMPLATE = (
     r"{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
     r"{{ raise_exception('System role not supported') }}{% endif %}"
-    r"{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    r"{% for message in messages %}"
+    r"{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
     r"{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
     r"{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
@@ -259,7 +261,8 @@ def test_tool_calls_and_tool_turns_chatml(tiny_tokenizer):
 TOOLS_TEMPLATE = (
     "{%- if tools %}{{- '<|im_start|>system\\nTools:' }}{%- for t in tools %}{{- ' ' + t.function.name }}"
     "{%- endfor %}{{- '<|im_end|>\\n' }}{%- endif %}"
-    "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
@@ -268,7 +271,9 @@ WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "paramet
 def test_tool_schemas_reach_the_template_and_are_not_learned(tiny_tokenizer):
     tok = with_template(tiny_tokenizer, TOOLS_TEMPLATE)
     chat = [Message(role="user", content="Weather?"), Message(role="assistant", content="Sunny.")]
-    assert render(tok, chat, tools=[WEATHER_TOOL]).startswith("<|im_start|>system\nTools: get_weather<|im_end|>")
+    assert render(tok, chat, tools=[WEATHER_TOOL]).startswith(
+        "<|im_start|>system\nTools: get_weather<|im_end|>"
+    )
     ex = encode_conversation(tok, chat, tools=[WEATHER_TOOL])
     assert "get_weather" in tok.decode(ex.input_ids)
     assert learned_texts(tok, ex) == ["Sunny.<|im_end|>"]
@@ -282,7 +287,9 @@ def test_preference_encoding_renders_the_pairs_tool_schemas(tiny_tokenizer, tmp_
 
     tok = with_template(tiny_tokenizer, TOOLS_TEMPLATE)
     prompt = [Message(role="user", content="Weather?")]
-    ex = encode_prompt_response(tok, prompt, [Message(role="assistant", content="Sunny.")], tools=[WEATHER_TOOL])
+    ex = encode_prompt_response(
+        tok, prompt, [Message(role="assistant", content="Sunny.")], tools=[WEATHER_TOOL]
+    )
     assert tok.decode(ex.input_ids).startswith("<|im_start|>system\nTools: get_weather<|im_end|>")
     assert learned_texts(tok, ex) == ["Sunny.<|im_end|>"]
     pair = PreferencePair(prompt=prompt, chosen=[assistant("Sunny.")], rejected=[assistant("No idea.")],

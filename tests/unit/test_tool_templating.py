@@ -34,6 +34,7 @@ CHATML_CONTENT_ONLY = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
+# Qwen2.5's published chat template with tools, byte for byte: its long lines are kept as they are.
 QWEN25_TOOLS = r"""{%- if tools %}
     {{- '<|im_start|>system\n' }}
     {%- if messages[0]['role'] == 'system' %}
@@ -86,7 +87,7 @@ QWEN25_TOOLS = r"""{%- if tools %}
 {%- if add_generation_prompt %}
     {{- '<|im_start|>assistant\n' }}
 {%- endif %}
-"""
+"""  # noqa: E501
 
 # Renders calls (Hermes style) but silently skips any role other than system, user and assistant,
 # as several instruct templates do: a tool reply would vanish.
@@ -94,7 +95,8 @@ THREE_ROLES_ONLY = (
     "{% for m in messages %}{% if m['role'] in ['system', 'user', 'assistant'] %}"
     "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] }}"
     "{% for c in m['tool_calls'] | default([], true) %}"
-    "{{ '\\n<tool_call>\\n' + ({'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson)"
+    "{{ '\\n<tool_call>\\n' + "
+    "({'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson)"
     " + '\\n</tool_call>' }}{% endfor %}"
     "{{ '<|im_end|>\\n' }}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
@@ -119,7 +121,10 @@ OBSERVATION = '{"temp": 21, "sky": "sunny"}'
 SHAREGPT_ROW = {
     "conversations": [
         {"from": "human", "value": "What is the weather in Paris?"},
-        {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
+        {
+            "from": "function_call",
+            "value": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}}),
+        },
         {"from": "observation", "value": OBSERVATION},
         {"from": "gpt", "value": ANSWER},
     ],
@@ -216,7 +221,9 @@ def test_template_that_renders_tools_is_used_as_it_is(tmp_path, tiny_tokenizer, 
     ]
 
 
-@pytest.mark.parametrize("template", [CHATML_CONTENT_ONLY, QWEN25_TOOLS, None], ids=["chatml", "qwen2.5", "default"])
+@pytest.mark.parametrize(
+    "template", [CHATML_CONTENT_ONLY, QWEN25_TOOLS, None], ids=["chatml", "qwen2.5", "default"]
+)
 def test_generation_prompt_and_preference_encoding_see_the_sft_rendering(tmp_path, tiny_tokenizer, template):
     from alignlab.config import DataConfig
     from alignlab.data.preference import encode_pair
@@ -235,8 +242,12 @@ def test_generation_prompt_and_preference_encoding_see_the_sft_rendering(tmp_pat
         # DPO / RM: the same tokens and the same learned turns as SFT.
         response = encode_prompt_response(tok, messages[:1], messages[1:], tools=tools)
         assert response.input_ids == full.input_ids and response.labels == full.labels
-        pair = PreferencePair(prompt=messages[:1], chosen=messages[1:], rejected=[assistant("I cannot check that.")],
-                              metadata={"tools": tools})
+        pair = PreferencePair(
+            prompt=messages[:1],
+            chosen=messages[1:],
+            rejected=[assistant("I cannot check that.")],
+            metadata={"tools": tools},
+        )
         encoded = encode_pair(tok, pair, DataConfig(path="unused.jsonl"), None)
     assert encoded.chosen.input_ids == full.input_ids
     assert "get_weather" in learned_texts(tok, encoded.chosen)[0]
@@ -257,7 +268,10 @@ def test_tool_replies_a_template_skips_become_tool_response_user_turns(tiny_toke
     with pytest.warns(UserWarning, match="does not render tool replies"):
         ex = encode_conversation(tok, msgs)
     text = tok.decode(ex.input_ids, skip_special_tokens=False)
-    assert "<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nnoon\n</tool_response><|im_end|>" in text
+    assert (
+        "<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nnoon\n</tool_response><|im_end|>"
+        in text
+    )
     assert learned_texts(tok, ex) == [  # this template puts a newline before every call
         '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
         '<tool_call>\n{"name": "get_time", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>',
@@ -295,8 +309,10 @@ def test_a_template_that_drops_some_calls_is_an_error_not_an_empty_turn(tiny_tok
         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
     ))
     call = ToolCall(name="get_weather", arguments={"city": "Paris"})
-    assert learned_texts(tok, encode_conversation(tok, [user("Weather?"), Message(role="assistant", tool_calls=[call])])) == [
-        "get_weather<|im_end|>"
-    ]
+    assert learned_texts(
+        tok, encode_conversation(tok, [user("Weather?"), Message(role="assistant", tool_calls=[call])])
+    ) == ["get_weather<|im_end|>"]
     with pytest.raises(DataError, match="drops the call to 'get_weather' in assistant turn 2"):
-        encode_conversation(tok, [user("Weather?"), Message(role="assistant", content="Checking.", tool_calls=[call])])
+        encode_conversation(
+            tok, [user("Weather?"), Message(role="assistant", content="Checking.", tool_calls=[call])]
+        )

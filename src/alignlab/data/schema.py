@@ -45,7 +45,11 @@ class Message(_Record):
         d: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.tool_calls:
             d["tool_calls"] = [
-                {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": _arguments(c.arguments)}}
+                {
+                    "type": "function",
+                    "id": c.id,
+                    "function": {"name": c.name, "arguments": _arguments(c.arguments)},
+                }
                 for c in self.tool_calls
             ]
         if self.tool_call_id is not None:

@@ -65,7 +65,8 @@ DEFAULT_CHAT_TEMPLATE = (
     "{% set fn = call['function'] if call['function'] is defined else call %}"
     "{% if message['content'] or not loop.first %}{{ '\\n' }}{% endif %}"
     "{{ '<tool_call>{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}"
-    "{% if fn['arguments'] is string %}{{ fn['arguments'] }}{% else %}{{ fn['arguments'] | tojson }}{% endif %}"
+    "{% if fn['arguments'] is string %}{{ fn['arguments'] }}"
+    "{% else %}{{ fn['arguments'] | tojson }}{% endif %}"
     "{{ '}</tool_call>' }}"
     "{% endfor %}"
     "{{ eos_token + '\\n' }}"
@@ -193,7 +194,9 @@ def tool_support(tokenizer: PreTrainedTokenizerBase) -> ToolSupport:
 
 
 def _prepared(
-    tokenizer: PreTrainedTokenizerBase, messages: Sequence[MessageLike], tools: Sequence[Mapping[str, Any]] | None
+    tokenizer: PreTrainedTokenizerBase,
+    messages: Sequence[MessageLike],
+    tools: Sequence[Mapping[str, Any]] | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, list[int]]:
     """Template dicts with the tool parts the template cannot render written as text (`data.tools`)."""
     dicts = _template_dicts(messages)

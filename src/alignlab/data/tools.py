@@ -28,7 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TOOLS_HEADER = "# Tools\n\nYou can call the functions below. Their schemas, one JSON object per line:\n<tools>\n"
+TOOLS_HEADER = (
+    "# Tools\n\nYou can call the functions below. Their schemas, one JSON object per line:\n<tools>\n"
+)
 TOOLS_FOOTER = (
     "</tools>\n\nTo call a function, answer with its name and arguments as JSON between tool_call tags:\n"
     '<tool_call>{"name": <function name>, "arguments": <arguments object>}</tool_call>'
@@ -69,7 +71,10 @@ def call_text(call: Mapping[str, Any]) -> str:
     fn = call.get("function", call)
     args = fn.get("arguments", {})
     args_text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
-    return f'<tool_call>{{"name": {json.dumps(fn["name"], ensure_ascii=False)}, "arguments": {args_text}}}</tool_call>'
+    return (
+        f'<tool_call>{{"name": {json.dumps(fn["name"], ensure_ascii=False)}, '
+        f'"arguments": {args_text}}}</tool_call>'
+    )
 
 
 def _shows_marker(render: Render, dicts: Dicts, tools: list[dict[str, Any]] | None) -> bool:
@@ -84,7 +89,10 @@ def probe(render: Render) -> ToolSupport:
     ask = {"role": "user", "content": "?"}
     call = {"type": "function", "id": "call_0", "function": {"name": _MARK, "arguments": {}}}
     other = {"type": "function", "id": "call_0", "function": {"name": "lookup", "arguments": {}}}
-    schema = {"type": "function", "function": {"name": _MARK, "description": "", "parameters": {"type": "object"}}}
+    schema = {
+        "type": "function",
+        "function": {"name": _MARK, "description": "", "parameters": {"type": "object"}},
+    }
     return ToolSupport(
         calls=_shows_marker(render, [ask, {"role": "assistant", "content": "", "tool_calls": [call]}], None),
         schemas=_shows_marker(render, [ask], [schema]),

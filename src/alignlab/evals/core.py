@@ -110,7 +110,12 @@ class Score:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"label": self.label, "value": self.value, "explanation": self.explanation, "metrics": dict(self.metrics)}
+        out = {
+            "label": self.label,
+            "value": self.value,
+            "explanation": self.explanation,
+            "metrics": dict(self.metrics),
+        }
         return out | ({"extra": dict(self.extra)} if self.extra else {})
 
 

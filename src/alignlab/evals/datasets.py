@@ -1,13 +1,16 @@
 """Readers for the public benchmark files, in their published formats (CSV, unchanged).
 
-| reader | file | columns used |
-| --- | --- | --- |
-| `read_xstest` | XSTest `xstest_prompts.csv` | id, prompt, type (`contrast_*` = unsafe, else safe) |
-| `read_orbench` | OR-Bench CSVs (80k / hard-1k / toxic) | prompt, category |
-| `read_advbench` | AdvBench `harmful_behaviors.csv` | goal, target |
-| `read_harmbench` | HarmBench `harmbench_behaviors_text_*.csv` | Behavior, FunctionalCategory, SemanticCategory, Tags, ContextString, BehaviorID |
-| `read_truthfulqa` | TruthfulQA `TruthfulQA.csv` | Question, Best Answer, Correct Answers, Incorrect Answers |
-| `read_prompts` | any CSV / JSONL of prompts | prompt (or instruction, goal, Behavior, Question), optional id |
+Each reader, the file it reads, and the columns it uses:
+
+- `read_xstest`: XSTest `xstest_prompts.csv`; id, prompt, type (`contrast_*` = unsafe, else safe)
+- `read_orbench`: OR-Bench CSVs (80k / hard-1k / toxic); prompt, category
+- `read_advbench`: AdvBench `harmful_behaviors.csv`; goal, target
+- `read_harmbench`: HarmBench `harmbench_behaviors_text_*.csv`; Behavior, FunctionalCategory,
+  SemanticCategory, Tags, ContextString, BehaviorID
+- `read_truthfulqa`: TruthfulQA `TruthfulQA.csv`; Question, Best Answer, Correct Answers,
+  Incorrect Answers
+- `read_prompts`: any CSV / JSONL of prompts; prompt (or instruction, goal, Behavior, Question),
+  optional id
 
 HarmBench's copyright behaviours (scored by hashing against the original text, not by a judge)
 are skipped and counted; a contextual behaviour's ContextString comes before the request,
@@ -29,7 +32,9 @@ from alignlab.evals.tables import cell, read_table
 
 _Path = str | os.PathLike
 
-HARMBENCH_COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID")
+HARMBENCH_COLUMNS = (
+    "Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"
+)
 TRUTHFULQA_COLUMNS = ("Question", "Best Answer", "Correct Answers", "Incorrect Answers")
 PROMPT_COLUMNS = ("prompt", "instruction", "goal", "Behavior", "Question")
 
@@ -115,7 +120,8 @@ def read_harmbench(path: _Path) -> Loaded:
             continue
         behavior, context = _text(row, "Behavior", where), cell(row, "ContextString")
         samples.append(Sample(
-            id=_text(row, "BehaviorID", where), input=(user(harmbench_prompt(behavior, context)),), label="unsafe",
+            id=_text(row, "BehaviorID", where), input=(user(harmbench_prompt(behavior, context)),),
+            label="unsafe",
             metadata={"behavior": behavior, "context": context, "functional_category": functional,
                       "semantic_category": cell(row, "SemanticCategory"), "tags": cell(row, "Tags")},
         ))  # fmt: skip

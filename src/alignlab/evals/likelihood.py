@@ -58,7 +58,9 @@ class HFLogLikelihood:
             with torch.no_grad():
                 for start in range(0, len(encoded), self.batch_size):
                     batch = pad_batch(encoded[start : start + self.batch_size], pad)
-                    tokens = TokenBatch(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "labels")))
+                    tokens = TokenBatch(
+                        *(batch[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
+                    )
                     out += model_sequence_logps(self.model, tokens).logps.tolist()
         finally:
             self.model.train(was_training)

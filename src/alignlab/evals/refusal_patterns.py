@@ -35,14 +35,16 @@ STRONG = [
     r"\b(?:don't|do not|cannot|can't|am not able to|'m not able to) (?:have access to|access|share|provide|"
     r"disclose|give out|look up) (?:\w+ )?(?:personal|private|confidential|identifying)\b",
     r"\b(?:prevents?|prohibits?|forbids?|(?:doesn't|does not|don't|do not) allow) me (?:from|to)\b",
-    r"\bi (?:must|have to|need to) (?:adhere to|follow|abide by) (?:\w+ ){0,2}(?:guidelines|policies|principles|rules)",
+    r"\bi (?:must|have to|need to) (?:adhere to|follow|abide by) (?:\w+ ){0,2}"
+    r"(?:guidelines|policies|principles|rules)",
     r"\bi(?:'m| am) (?:just |only )?an? (?:ai|language model|assistant)\b[^.]*?(?:not|n't|cannot)",
     r"\bi(?:'m| am) (?:just |only )?(?:a |an )?[\w-]*(?: [\w-]+)? (?:ai|model|assistant|program|chatbot)\b"
     r"[^.]{0,30}?\b(?:can't|cannot|won't|unable|not able)\b",
     r"\bi(?:'m| am) not (?:comfortable|willing)\b|\b(?:not|n't) (?:feel )?comfortable (?:with|providing|"
     r"writing|creating|sharing|helping|giving|answering|doing|engaging|generating)",
     r"\bi(?:'d| would) (?:rather|prefer) not\b",
-    r"\b(?:not|never) (?:something|anything|a (?:topic|request|task)) (?:that )?i(?:'m| am| can| could| will| would)\b",
+    r"\b(?:not|never) (?:something|anything|a (?:topic|request|task)) (?:that )?"
+    r"i(?:'m| am| can| could| will| would)\b",
     r"\b(?:against|violates?|violation of|outside|conflicts? with|not within|beyond) (?:my|our|the|openai's|"
     r"openai|anthropic's) (?:\w+ ){0,2}(?:programming|guidelines|policies|policy|principles|rules|"
     r"capabilities|boundaries|values|terms|use case|content)",
@@ -89,8 +91,8 @@ HELP = [
     r"\b(?:seek|reach out to|contact|talk to|talking to|speak (?:with|to)|speaking (?:with|to)|consult|"
     r"consulting|call|reach|visit|see) (?:with )?(?:a |an |the |your |local |qualified |licensed |trusted |"
     r"reputable |medical |mental health |legal |certified |professional |someone )*(?:professional|therapist|"
-    r"counsel+or|doctor|physician|healthcare|lawyer|attorney|authorities|police|law enforcement|expert|crisis|"
-    r"hotline|helpline|lifeline|you trust|trusted|emergency services|support|cookbook|chef|locksmith)",
+    r"counsel+or|doctor|physician|healthcare|lawyer|attorney|authorities|police|law enforcement|expert|"
+    r"crisis|hotline|helpline|lifeline|you trust|trusted|emergency services|support|cookbook|chef|locksmith)",
     r"\b(?:suicide|crisis) (?:prevention |text |and crisis )?(?:life|help|hot)?line\b",
     r"\b988\b|\b911\b|\bsamaritans\b|\bhelpline\b",
     r"\b(?:mental health|medical|healthcare|qualified|licensed) (?:professional|provider|expert)s?\b",
@@ -104,7 +106,8 @@ HELP = [
     r"\b(?:feel free to ask|let me know if (?:there's|there is|you have|you'd like|you need) (?:anything|"
     r"something|help with) (?:else|other))\b",
     r"\b(?:can|could) i (?:help|assist) (?:you )?with (?:something|anything|a different|another)",
-    r"\b(?:resources|organizations|support groups|counseling services) (?:that|available|such as|like|can|are)\b",
+    r"\b(?:resources|organizations|support groups|counseling services) "
+    r"(?:that|available|such as|like|can|are)\b",
     r"\bhere are some resources\b",
     r"\b(?:1-)?\d{3}-\d{3}-\d{4}\b",  # a helpline number
     r"\boffers? (?:free,? )?(?:confidential )?(?:support|help|counsel+ing)\b",
@@ -121,22 +124,22 @@ ALT = [
     r"\bif you(?:'re| are) (?:looking|interested|curious|hoping|wanting|trying|concerned|worried)\b",
     r"\bif you(?:'d| would) like(?:,| to\b)",
     r"\bif you need\b",
-    r"\byou (?:could|might|may|can) (?:also )?(?:be able to )?(?:try|consider|ask|look into|explore|reach|contact|"
-    r"check|find|get in touch)\b",
+    r"\byou (?:could|might|may|can) (?:also )?(?:be able to )?(?:try|consider|ask|look into|explore|reach|"
+    r"contact|check|find|get in touch)\b",
     r"\bi (?:would |'d )?(?:suggest|recommend|encourage)\b|\bi(?:'d| would) (?:be happy|be glad|love) to\b",
     r"\bi can (?:help|assist) (?:you )?(?:with|to)\b",
 ]
 HEDGE = [
-    r"\bas an? (?:ai|artificial intelligence|language model|assistant)\b[^.]*?\b(?:don't|do not|cannot|can't) "
-    r"(?:have|hold|form|experience|feel|express|browse|access|predict)\b",
+    r"\bas an? (?:ai|artificial intelligence|language model|assistant)\b[^.]*?"
+    r"\b(?:don't|do not|cannot|can't) (?:have|hold|form|experience|feel|express|browse|access|predict)\b",
     r"\bi(?:'m| am) not (?:a|an|your) (?:doctor|lawyer|physician|medical|legal|financial|licensed|"
     r"therapist|expert|professional)",
     r"\bi (?:don't|do not) have (?:personal |real-time |current |up-to-date )?(?:opinions|feelings|beliefs|"
     r"preferences|emotions|experiences|access|information|data|the ability|browsing|knowledge)\b"
     r"(?! to (?:\w+ )?(?:personal|private|confidential))",
-    r"\b(?:can't|cannot|unable to) (?:provide|give|offer|make|recommend|tell you) (?:you )?(?:with )?(?:a |an |"
-    r"the |one )?(?:definitive|definite|exact|precise|single|one-size|universal|real-time|current|live|latest|"
-    r"up-to-date|today's)",
+    r"\b(?:can't|cannot|unable to) (?:provide|give|offer|make|recommend|tell you) (?:you )?(?:with )?"
+    r"(?:a |an |the |one )?(?:definitive|definite|exact|precise|single|one-size|universal|real-time|current|"
+    r"live|latest|up-to-date|today's)",
     r"\b(?:can't|cannot) (?:predict|say for (?:sure|certain)|know for (?:sure|certain)|be (?:sure|certain)|"
     r"browse|access the internet|guarantee)",
     r"\bmy (?:knowledge|training) (?:cutoff|cut-off|data)\b",
@@ -162,12 +165,14 @@ CAVEAT = [
 COMPLY_PIVOT = [
     r"\b(?:however|but|that said|that being said|with that (?:said|in mind)|nevertheless|nonetheless),? "
     r"(?:here(?:'s| is| are)|i can (?:tell|explain|give|provide|share|offer|describe|outline|show)|"
-    r"i(?:'d| would) be (?:happy|glad) to (?:explain|tell|provide|help you (?:understand|with the)|give|share))",
+    r"i(?:'d| would) be (?:happy|glad) to "
+    r"(?:explain|tell|provide|help you (?:understand|with the)|give|share))",
     r"^(?:that said|that being said)\b",
     r"^(?:sure|certainly|of course|absolutely|yes)[!.,]? (?:here|i can|i'd|the|to|you|it|there|a|an)\b",
     r"^to (?:answer|address) your question\b",
-    r"^(?:in general|generally|broadly|in broad (?:strokes|terms)|in general terms|for (?:general )?(?:safety|"
-    r"reference|context|information|awareness)(?: purposes| information| reasons)?)\b",
+    r"^(?:in general|generally|broadly|in broad (?:strokes|terms)|in general terms|"
+    r"for (?:general )?(?:safety|reference|context|information|awareness)"
+    r"(?: purposes| information| reasons)?)\b",
     r"^to [\w\s'-]{3,60}, (?:you|simply|just|first|use|run|open|press|call)\b",
     r"\bi can (?:tell|explain|give|provide|share|offer|describe|outline|show)\b",
     r"\bwhat i can (?:do|tell|explain|say|offer|share)\b",

@@ -55,7 +55,9 @@ class ResponsesFile:
             if match == "id":
                 turn = cell(row, "turn") or "0"
                 if not turn.isdigit():
-                    raise DataError(f"{where}: 'turn' must be a whole number (0 for the first reply), got {turn!r}")
+                    raise DataError(
+                        f"{where}: 'turn' must be a whole number (0 for the first reply), got {turn!r}"
+                    )
                 self._by_id[(cell(row, "id"), cell(row, "variant"), int(turn))].append(text)
             else:
                 self._by_prompt[_norm(cell(row, "prompt"))].append(text)
@@ -69,11 +71,15 @@ class ResponsesFile:
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         """Responses matched by the prompt's last user turn (ids are unknown here)."""
         if self.match == "id":
-            raise DataError(f"{self.path}: responses are matched by sample id; they can only answer a suite's samples")
+            raise DataError(
+                f"{self.path}: responses are matched by sample id; they can only answer a suite's samples"
+            )
         out = []
         for p in prompts:
             texts = self._by_prompt.get(_norm(_last_user(p)))
-            out.append(self._found(texts, params) if texts else self._missing(f"prompt {_last_user(p)[:80]!r}"))
+            out.append(
+                self._found(texts, params) if texts else self._missing(f"prompt {_last_user(p)[:80]!r}")
+            )
         return out
 
     def generate_keyed(
@@ -86,5 +92,9 @@ class ResponsesFile:
         for sample_id, variant, turn in keys:
             texts = self._by_id.get((sample_id, variant, turn)) or self._by_id.get((sample_id, "", turn))
             what = f"sample id {sample_id!r}" + (f", variant {variant!r}" if variant != "default" else "")
-            out.append(self._found(texts, params) if texts else self._missing(what + (f", turn {turn}" if turn else "")))
+            out.append(
+                self._found(texts, params)
+                if texts
+                else self._missing(what + (f", turn {turn}" if turn else ""))
+            )
         return out

@@ -96,7 +96,8 @@ def _fingerprint(suite: Suite, items: Sequence[_Item], params: SamplingParams) -
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for it in items:
         h.update(json.dumps([it.sample.id, it.variant, [m.to_json() for m in it.dialogue.messages],
-                             it.dialogue.followups, it.sample.correct, it.sample.incorrect]).encode())  # fmt: skip
+                             it.dialogue.followups, it.sample.correct,
+                             it.sample.incorrect]).encode())  # fmt: skip
     return h.hexdigest()[:16]
 
 

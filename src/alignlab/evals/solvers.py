@@ -87,7 +87,9 @@ class _ThroughTransform:
         if isinstance(out, str):
             msgs = (*d.messages[:i], user(out), *d.messages[i + 1 :])
             return Dialogue(msgs, d.followups)
-        return Dialogue((*d.messages[:i], *out.messages, *d.messages[i + 1 :]), (*out.followups, *d.followups))
+        return Dialogue(
+            (*d.messages[:i], *out.messages, *d.messages[i + 1 :]), (*out.followups, *d.followups)
+        )
 
 
 def through_transform(name: str, inner: Solver | None = None) -> Solver:

@@ -32,7 +32,8 @@ class Table:
         missing = [c for c in columns if c not in self.columns]
         if missing:
             raise DataError(
-                f"{self.path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+                f"{self.path}: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(c) for c in missing)} "
                 f"for {what}; the file has: {', '.join(self.columns) or 'no columns'}"
             )
 

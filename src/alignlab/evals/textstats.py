@@ -38,7 +38,9 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     return len(counts) / total if total else 0.0
 
 
-def bleu(hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4, epsilon: float = 0.1) -> float:
+def bleu(
+    hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4, epsilon: float = 0.1
+) -> float:
     """Sentence BLEU of token lists, uniform weights over 1..max_n-grams (0 for an empty hypothesis)."""
     if not hypothesis or not references:
         return 0.0

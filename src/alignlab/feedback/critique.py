@@ -119,7 +119,13 @@ def critique_and_revise(
     principles = constitution.critique_principles()
     items = _items(prompts, ids)
     chash = constitution.content_hash()
-    settings = {"kind": "cai", "constitution": chash, "rounds": rounds, "seed": seed, "params": asdict(params)}
+    settings = {
+        "kind": "cai",
+        "constitution": chash,
+        "rounds": rounds,
+        "seed": seed,
+        "params": asdict(params),
+    }
     journal = Journal(audit_path, settings)
     # Failed prompts are tried again: a backend that was down may be back.
     done = {r["id"] for r in journal.rows if r["kind"] == "step" and r["round"] == rounds}
@@ -261,8 +267,12 @@ def _result(items: list[_Item], rows: list[dict], rounds: int, chash: str, resum
     by_id = {it.id: it for it in items}
     final = {r["id"]: r for r in rows if r["kind"] == "step" and r["round"] == rounds}
     # The latest attempt's failure of each prompt that never finished (the audit keeps them all).
-    last_failure = {r["id"]: r for r in rows if r["kind"] == "failure" and r["id"] in by_id and r["id"] not in final}
-    failures = [Failure(by_id[i].index, i, r["round"], r["step"], r["error"]) for i, r in last_failure.items()]
+    last_failure = {
+        r["id"]: r for r in rows if r["kind"] == "failure" and r["id"] in by_id and r["id"] not in final
+    }
+    failures = [
+        Failure(by_id[i].index, i, r["round"], r["step"], r["error"]) for i, r in last_failure.items()
+    ]
     principles: dict[str, list[str]] = {}
     for r in sorted((r for r in rows if r["kind"] == "step"), key=lambda r: r["round"]):
         principles.setdefault(r["id"], []).append(r["principle"])

@@ -56,7 +56,9 @@ class HFChoiceScorer:
         contexts = []
         for prompt, prefix in zip(prompts, answer_prefixes, strict=True):
             context = encode_prompt(self.tokenizer, prompt)
-            contexts.append(context + (self.tokenizer(prefix, add_special_tokens=False)["input_ids"] if prefix else []))
+            contexts.append(
+                context + (self.tokenizer(prefix, add_special_tokens=False)["input_ids"] if prefix else [])
+            )
         was_training = self.model.training
         self.model.eval()
         try:
@@ -83,7 +85,9 @@ class HFChoiceScorer:
                 mask[row, : len(seqs[j])] = 1
             yield idx, ids.to(device), mask.to(device)
 
-    def _single_token_scores(self, contexts: list[list[int]], spellings: list[list[tuple[int, ...]]]) -> torch.Tensor:
+    def _single_token_scores(
+        self, contexts: list[list[int]], spellings: list[list[tuple[int, ...]]]
+    ) -> torch.Tensor:
         """One forward per context: log P(spelling) from the next-token distribution after it."""
         scores = torch.full((len(contexts), len(spellings)), float("-inf"), dtype=torch.float64)
         for idx, ids, mask in self._batches(contexts):
@@ -103,7 +107,9 @@ class HFChoiceScorer:
         except TypeError:  # an architecture without `logits_to_keep`: every position, then the kept ones
             return self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, keep]
 
-    def _sequence_scores(self, contexts: list[list[int]], spellings: list[list[tuple[int, ...]]]) -> torch.Tensor:
+    def _sequence_scores(
+        self, contexts: list[list[int]], spellings: list[list[tuple[int, ...]]]
+    ) -> torch.Tensor:
         """One sequence per (context, spelling): summed log-probs of the spelling's tokens."""
         seqs = [(i, k, ctx + list(ids), len(ids)) for i, ctx in enumerate(contexts)
                 for k, options_ids in enumerate(spellings) for ids in options_ids]

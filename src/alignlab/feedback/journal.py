@@ -28,7 +28,8 @@ def run_hash(settings: Mapping[str, Any]) -> str:
 
 
 class Journal:
-    """Rows already written for this run (`rows`) and `append` for new ones; `path=None` keeps them in memory."""
+    """Rows already written for this run (`rows`) and `append` for new ones; `path=None` keeps them in
+    memory."""
 
     def __init__(self, path: str | os.PathLike | None, settings: Mapping[str, Any]):
         self.path = Path(path) if path is not None else None
@@ -48,11 +49,13 @@ class Journal:
                 if n == len(raw):  # the line being written when the run stopped
                     atomic_write_jsonl(self.path, rows)
                     break
-                raise DataError(f"{self.path}:{n}: not valid JSON; this audit file is damaged, delete it to start over") from None
+                raise DataError(
+                    f"{self.path}:{n}: not valid JSON; this audit file is damaged, delete it to start over"
+                ) from None
             if row.get("run") != self.run:
                 raise ConfigError(
-                    f"{self.path}:{n}: this audit was written by a run with other settings (constitution, seed, "
-                    "rounds or sampling); delete it to start over, or give another audit path"
+                    f"{self.path}:{n}: this audit was written by a run with other settings (constitution, "
+                    "seed, rounds or sampling); delete it to start over, or give another audit path"
                 )
             rows.append(row)
         return rows

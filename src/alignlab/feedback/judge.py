@@ -65,7 +65,8 @@ def comparison_messages(
         q += "\nOptions:"
     text = (
         f"Consider the following conversation between a human and an assistant:\n\n{transcript(prompt)}\n\n"
-        f"{q}\n(A) {_response_text(a)}\n(B) {_response_text(b)}\n\n{COT_INSTRUCTION if cot else ANSWER_INSTRUCTION}"
+        f"{q}\n(A) {_response_text(a)}\n(B) {_response_text(b)}\n\n"
+        f"{COT_INSTRUCTION if cot else ANSWER_INSTRUCTION}"
     )
     return [Message(role="user", content=text)]
 
@@ -107,7 +108,11 @@ def _entries(logprobs: Any) -> list[Mapping[str, Any]]:
     if isinstance(logprobs, Mapping) and "tokens" in logprobs:
         tops = logprobs.get("top_logprobs") or [None] * len(logprobs["tokens"])
         return [
-            {"token": t, "logprob": lp, "top_logprobs": [{"token": k, "logprob": v} for k, v in (top or {}).items()]}
+            {
+                "token": t,
+                "logprob": lp,
+                "top_logprobs": [{"token": k, "logprob": v} for k, v in (top or {}).items()],
+            }
             for t, lp, top in zip(logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True)
         ]
     entries = list(logprobs or [])
@@ -212,18 +217,26 @@ class AIJudge:
         if self.generator is not None and (self.cot or self.scorer is None):
             out = self.generator.generate(prompts, replace(self.sampling, n=1, seed=seed))
             if len(out) != len(prompts) or any(not c for c in out):
-                raise RuntimeError(f"judge {self.id}: generator returned {len(out)} results for {len(prompts)}")
+                raise RuntimeError(
+                    f"judge {self.id}: generator returned {len(out)} results for {len(prompts)}"
+                )
             replies = [c[0] for c in out]
         verdicts: list[Verdict | None] = [_failure(r) for r in replies]
         if self.scorer is not None:
             todo = [i for i, v in enumerate(verdicts) if v is None]
             prefixes = [_prefix(replies[i]) for i in todo]
-            probs = self.scorer.choice_probabilities([prompts[i] for i in todo], OPTIONS, prefixes) if todo else []
+            probs = (
+                self.scorer.choice_probabilities([prompts[i] for i in todo], OPTIONS, prefixes)
+                if todo
+                else []
+            )
             for i, p in zip(todo, probs, strict=True):
                 reply = replies[i]
                 verdicts[i] = Verdict(p[0], "ok", "scorer", reply.text if reply is not None else "")
         else:
-            verdicts = [v if v is not None else _from_reply(r) for v, r in zip(verdicts, replies, strict=True)]
+            verdicts = [
+                v if v is not None else _from_reply(r) for v, r in zip(verdicts, replies, strict=True)
+            ]
         return [v for v in verdicts if v is not None]
 
 

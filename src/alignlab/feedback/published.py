@@ -52,7 +52,9 @@ def critique_revision_constitution(data: dict, path: Path, lines: dict[KeyPath, 
             raise key_error(src, lines, (pid,), 'expected {"prompt": [...], "edit_request": "..."}')
         for key in entry:
             if key not in CRITIQUE_KEYS:
-                raise key_error(src, lines, (pid, key), f"unknown key; a principle has {' and '.join(CRITIQUE_KEYS)}")
+                raise key_error(
+                    src, lines, (pid, key), f"unknown key; a principle has {' and '.join(CRITIQUE_KEYS)}"
+                )
         for key in CRITIQUE_KEYS:
             if key not in entry:
                 raise key_error(src, lines, (pid,), f"missing key '{key}'; add it")
@@ -60,11 +62,15 @@ def critique_revision_constitution(data: dict, path: Path, lines: dict[KeyPath, 
         if isinstance(requests, str):
             requests = [requests]
         if not isinstance(requests, list) or not requests or not all(isinstance(r, str) for r in requests):
-            raise key_error(src, lines, (pid, "prompt"), "expected a non-empty list of critique request strings")
+            raise key_error(
+                src, lines, (pid, "prompt"), "expected a non-empty list of critique request strings"
+            )
         if not isinstance(entry["edit_request"], str):
             raise key_error(src, lines, (pid, "edit_request"), "expected the revision request as a string")
         try:
-            principles.append(Principle(id=str(pid), critique=tuple(requests), revision=entry["edit_request"]))
+            principles.append(
+                Principle(id=str(pid), critique=tuple(requests), revision=entry["edit_request"])
+            )
         except ValidationError as err:
             raise key_error(src, lines, (pid,), _first_message(err)) from None
     return Constitution(name=path.stem, principles=tuple(principles))
@@ -118,7 +124,9 @@ def _few_shot_example(item: Any, src: str, lines: dict[KeyPath, int], i: int) ->
     except RecordError as err:
         raise key_error(src, lines, (i,), str(err)) from None
     if len(turns) < 2 or turns[-1].role != "assistant":
-        raise key_error(src, lines, (i,), "the conversation must end with the assistant response that is critiqued")
+        raise key_error(
+            src, lines, (i,), "the conversation must end with the assistant response that is critiqued"
+        )
     return FewShotExample(
         prompt=tuple(turns[:-1]),
         response=turns[-1].content,

@@ -118,7 +118,9 @@ def label_pairs(
             prompts.append(comparison_messages(it.prompt, it.second, it.first, p.comparison or "", judge.cot))
         verdicts = judge.judge(prompts, seed=_chunk_seed(seed, ids[chunk[0]]))
         journal.append(
-            _record(items[i], i, ids[i], p, verdicts[2 * k], verdicts[2 * k + 1], clamp, tie_band, chash, judge)
+            _record(
+                items[i], i, ids[i], p, verdicts[2 * k], verdicts[2 * k + 1], clamp, tie_band, chash, judge
+            )
             for k, (i, p) in enumerate(zip(chunk, drawn, strict=True))
         )
     by_id = {r["id"]: r for r in journal.rows}  # the latest row of each pair
@@ -133,8 +135,8 @@ def _item_ids(items: Sequence[PairToLabel]) -> list[str]:
     for i, pid in enumerate(ids):
         if pid in seen:
             raise DataError(
-                f"pairs {seen[pid]} and {i} have the same id {pid!r} (their id or, without one, their prompt and "
-                "responses); give every pair its own id or drop the duplicate"
+                f"pairs {seen[pid]} and {i} have the same id {pid!r} (their id or, without one, their prompt "
+                "and responses); give every pair its own id or drop the duplicate"
             )
         seen[pid] = i
     return ids
@@ -219,7 +221,18 @@ class AILabeller:
         return self.judge.id
 
     def label(self, items: Sequence[PairToLabel]) -> LabelResult:
-        pairs, report = label_pairs(self.judge, items, self.constitution, seed=self.seed, tie_band=self.tie_band,
-                                    clamp=self.clamp, audit_path=self.audit_path)
-        skipped = [Skipped(i, r["id"], r["status"]) for i, r in enumerate(report.records) if r["status"] != "labelled"]
+        pairs, report = label_pairs(
+            self.judge,
+            items,
+            self.constitution,
+            seed=self.seed,
+            tie_band=self.tie_band,
+            clamp=self.clamp,
+            audit_path=self.audit_path,
+        )
+        skipped = [
+            Skipped(i, r["id"], r["status"])
+            for i, r in enumerate(report.records)
+            if r["status"] != "labelled"
+        ]
         return LabelResult(pairs, skipped, report.records)

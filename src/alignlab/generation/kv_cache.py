@@ -47,9 +47,15 @@ class GrowingLayer(DynamicLayer):
         if capacity > self._keys.shape[-2]:
             # Zeros, not empty memory: attention multiplies the masked positions' values by 0.
             grow = capacity - self._keys.shape[-2]
-            self._keys = torch.cat([self._keys, self._keys.new_zeros((*self._keys.shape[:2], grow, self._keys.shape[-1]))], -2)
+            self._keys = torch.cat(
+                [self._keys, self._keys.new_zeros((*self._keys.shape[:2], grow, self._keys.shape[-1]))], -2
+            )
             self._values = torch.cat(
-                [self._values, self._values.new_zeros((*self._values.shape[:2], grow, self._values.shape[-1]))], -2
+                [
+                    self._values,
+                    self._values.new_zeros((*self._values.shape[:2], grow, self._values.shape[-1])),
+                ],
+                -2,
             )
         self._keys[:, :, self.length : end] = key_states
         self._values[:, :, self.length : end] = value_states

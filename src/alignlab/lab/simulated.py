@@ -40,5 +40,8 @@ class SimulatedLabeller:
                 kept.append(item)
         pairs = label(self.config, comparisons)
         # Keep the items' ids where they have them, so labels from every source line up.
-        pairs = [p if it.id is None else p.model_copy(update={"id": it.id}) for p, it in zip(pairs, kept, strict=True)]
+        pairs = [
+            p if it.id is None else p.model_copy(update={"id": it.id})
+            for p, it in zip(pairs, kept, strict=True)
+        ]
         return LabelResult(pairs, skipped)

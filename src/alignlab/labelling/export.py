@@ -44,7 +44,9 @@ def _labels(db: Session, round_name: str | None) -> list[Label]:
 
 def _pair_record(pair: Pair, winner: str, **fields: Any) -> dict[str, Any]:
     """A `PreferencePair` dict with `winner` ("a" or "b"; anything else keeps import order) chosen."""
-    chosen, rejected = (pair.response_b, pair.response_a) if winner == "b" else (pair.response_a, pair.response_b)
+    chosen, rejected = (
+        (pair.response_b, pair.response_a) if winner == "b" else (pair.response_a, pair.response_b)
+    )
     return PreferencePair(prompt=pair.prompt, chosen=chosen, rejected=rejected, **fields).to_json()
 
 

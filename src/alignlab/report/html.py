@@ -43,12 +43,13 @@ def page(title: str, meta: Sequence[str], sections: Sequence[Section]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         # No request may leave the page: nothing is fetched, and the policy says so to the browser.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        'img-src data:">'
+        "<meta http-equiv=\"Content-Security-Policy\" "
+        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
         f"<title>{esc(title)}</title><style>{css}</style></head><body>"
         f'<nav class="toc" aria-label="Contents"><div class="brand">alignlab report</div>'
         f'<div class="run">{esc(title)}</div><ol>{toc}</ol></nav>'
-        f'<main><header class="top"><h1>{esc(title)}</h1><div class="meta">{meta_html}</div></header>{body}</main>'
+        f'<main><header class="top"><h1>{esc(title)}</h1><div class="meta">{meta_html}</div></header>'
+        f"{body}</main>"
         "</body></html>\n"
     )
 
@@ -98,7 +99,10 @@ def grid_table(grid: Grid) -> str:
             + "</tr>"
         )
     note = para(grid.note) if grid.note else ""
-    return f'<div class="table-wrap"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>{note}'
+    return (
+        f'<div class="table-wrap"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
+        f"{note}"
+    )
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool] = ()) -> str:

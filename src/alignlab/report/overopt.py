@@ -33,7 +33,8 @@ class Curve:
 def read_curve(source: str, data: dict[str, Any]) -> Curve:
     """The points that are well formed; each one that is not is named in `problems`."""
     curve = Curve(source, _text(data.get("x_name"), "KL(policy ‖ reference)"),
-                  _text(data.get("proxy_name"), "proxy reward"), _text(data.get("gold_name"), "gold utility"))  # fmt: skip
+                  _text(data.get("proxy_name"), "proxy reward"),
+                  _text(data.get("gold_name"), "gold utility"))  # fmt: skip
     points = data.get("points")
     if not isinstance(points, list) or not points:
         curve.problems.append("no 'points' list")
