@@ -30,7 +30,7 @@ import alignlab
 from alignlab.config import Section, apply_overrides, load_yaml, validate_config
 from alignlab.distributed import init_processes, is_main_process, wait_for_everyone
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.io import atomic_write_json, atomic_write_text
+from alignlab.io import atomic_write_json, atomic_write_text, ensure_writable_dir
 from alignlab.run_index import NullRunIndex, RunIndex, open_run_index
 from alignlab.stage_io import DONE_FILE, write_config
 from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, stage_context
@@ -178,8 +178,8 @@ def run_recipe(
     recipe_dir = Path(recipe_path).resolve().parent if recipe_path else Path.cwd()
     stages = plan(recipe, run_dir, recipe_dir, source=recipe_path or "recipe")
     check_inputs(stages, recipe_path or "recipe")
+    ensure_writable_dir(run_dir, "run directory")
     index = (index or RunIndex()) if main else NullRunIndex()
-    run_dir.mkdir(parents=True, exist_ok=True)
     if main:
         atomic_write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     # Decided before anything runs, so every process skips the same stages.
@@ -219,8 +219,7 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     kind = get_stage_kind(kind_name)
     stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config), output.resolve())
     check_inputs([stage], source)
-    if stage.dir.is_file():
-        raise ConfigError(f"--output {output}: is a file; give the directory to write the stage into")
+    ensure_writable_dir(output, "--output")
     init_processes()
     if (stage.dir / DONE_FILE).exists():
         raise AlignlabError(
