@@ -199,7 +199,7 @@ def run_recipe(
                 continue
             summaries[s.name] = _execute(s, inputs, run_id, run_dir, index, log)
     except BaseException as err:
-        index.finish_run(run_id, "failed", _one_line(err))
+        index.finish_run(run_id, _failure(err), _one_line(err))
         raise
     index.finish_run(run_id, "done")
     if main:
@@ -231,7 +231,7 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     try:
         summary = _execute(stage, [], run_id, None, index, log, announce=False)
     except BaseException as err:
-        index.finish_run(run_id, "failed", _one_line(err))
+        index.finish_run(run_id, _failure(err), _one_line(err))
         raise
     index.finish_run(run_id, "done")
     return summary
@@ -260,7 +260,7 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
         ctx = stage_context(s.kind.name, s.dir, name=s.name, run_dir=run_dir, log=log)
         summary = run_stage(s.kind, s.config, ctx)
     except BaseException as err:
-        index.finish_stage(sid, "failed", error=_one_line(err))
+        index.finish_stage(sid, _failure(err), error=_one_line(err))
         if main and not isinstance(err, AlignlabError | KeyboardInterrupt):
             (s.dir / "error.log").write_text(traceback.format_exc())
         raise
@@ -273,6 +273,11 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
     if announce:
         log(f"stage {s.name} done in {summary['seconds']:.1f}s")
     return summary
+
+
+def _failure(err: BaseException) -> str:
+    """The status a run or stage ends with when `err` stops it: Ctrl-C interrupts, the rest fails."""
+    return "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
 
 
 def _one_line(err: BaseException) -> str:

@@ -4,6 +4,8 @@ one line and exit status 2."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -31,6 +33,19 @@ def log(msg: str) -> None:
         console.print(msg, markup=False)
 
 
+@contextmanager
+def resume_hint(how: str) -> Iterator[None]:
+    """On Ctrl-C, say how to resume (`how`) and exit 130.
+
+    Typer turns a KeyboardInterrupt into exit 130 inside the command's call, before `main` could see
+    it, so the commands that resume wrap their work in this."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(f"interrupted; {how}", markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"alignlab {alignlab.__version__}")
@@ -53,6 +68,6 @@ def main(argv: list[str] | None = None) -> None:
     except AlignlabError as err:
         console.print(f"error: {err}", markup=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        console.print("interrupted; re-run the same command to resume from the last checkpoint", markup=False)
+    except KeyboardInterrupt:  # outside a command (e.g. while the help is printed)
+        console.print("interrupted", markup=False)
         sys.exit(130)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from alignlab.cli.app import app, log
+from alignlab.cli.app import app, log, resume_hint
 from alignlab.cli.options import Overrides
 from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table
 
@@ -24,7 +24,9 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
 
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
-    result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
+    with resume_hint("run the same command again: finished stages are skipped and the interrupted one "
+                     "resumes from its last checkpoint"):
+        result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
     for stage in result.stages:
         view = show_summary(stage.kind, stage.name, result.summaries[stage.name])
         if view is not None:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, get_type_hints
 import typer
 from typer.core import TyperCommand
 
-from alignlab.cli.app import log
+from alignlab.cli.app import log, resume_hint
 from alignlab.config import apply_overrides, describe_key, load_yaml, set_dotted, validate_config
 from alignlab.stages import get_stage_kind
 
@@ -139,5 +139,6 @@ def run_stage_command(kind: str, output: Path, config_file: Path | None, overrid
         set_dotted(data, key, value)
     source = str(config_file) if config_file else None
     config = validate_config(stage.config, apply_overrides(data, overrides), source=source)
-    run_in_dir(stage.name, config, output, source=source or "command line", log=log)
+    with resume_hint(f"run the same command again to resume from the last checkpoint in {output}"):
+        run_in_dir(stage.name, config, output, source=source or "command line", log=log)
     log(f"{stage.name} done: {output}")
