@@ -189,15 +189,9 @@ def run_recipe(
     summaries: dict[str, dict[str, Any]] = {}
     by_name = {s.name: s for s in stages}
     try:
-        for s in stages:
-            inputs = [str(by_name[d].dir) for d in s.deps]
-            if done[s.name]:
-                log(f"skip stage {s.name}: already done ({s.dir})")
-                summaries[s.name] = json.loads((s.dir / DONE_FILE).read_text()).get("summary", {})
-                sid = index.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
-                index.finish_stage(sid, "skipped", summaries[s.name])
-                continue
-            summaries[s.name] = _execute(s, inputs, run_id, run_dir, index, log)
+        with index.alive(run_id):
+            for s in stages:
+                summaries[s.name] = _run_or_skip(s, done[s.name], by_name, run_id, run_dir, index, log)
     except BaseException as err:
         index.finish_run(run_id, _failure(err), _one_line(err))
         raise
@@ -207,6 +201,19 @@ def run_recipe(
         atomic_write_json(run_dir / "summary.json", summary)
     wait_for_everyone()
     return RunResult(run_id, run_dir, stages, summaries)
+
+
+def _run_or_skip(s: PlannedStage, done: bool, by_name: dict[str, PlannedStage], run_id: int, run_dir: Path,
+                 index: RunIndex, log: Log) -> dict[str, Any]:
+    """One stage of a recipe: skipped (its summary read back) when done, else executed."""
+    inputs = [str(by_name[d].dir) for d in s.deps]
+    if not done:
+        return _execute(s, inputs, run_id, run_dir, index, log)
+    log(f"skip stage {s.name}: already done ({s.dir})")
+    summary = json.loads((s.dir / DONE_FILE).read_text()).get("summary", {})
+    sid = index.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
+    index.finish_stage(sid, "skipped", summary)
+    return summary
 
 
 def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str = "command line",
@@ -229,7 +236,8 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     index = open_run_index()
     run_id = index.start_run(kind.name, None, str(stage.dir))
     try:
-        summary = _execute(stage, [], run_id, None, index, log, announce=False)
+        with index.alive(run_id):
+            summary = _execute(stage, [], run_id, None, index, log, announce=False)
     except BaseException as err:
         index.finish_run(run_id, _failure(err), _one_line(err))
         raise

@@ -48,15 +48,24 @@ def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_d
 
 
 @app.command()
-def runs(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20) -> None:
-    """List recorded runs and their stages (newest first)."""
-    from alignlab.run_index import RunIndex
+def runs(
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+    all_projects: Annotated[bool, typer.Option("--all", help="List the runs of every project.")] = False,
+) -> None:
+    """List recorded runs and their stages (newest first): those of this project (the git work tree
+    you are in, else this directory) unless --all."""
+    from alignlab.run_index import RunIndex, project_dir
 
-    rows = RunIndex().runs(limit)
+    index = RunIndex()
+    project = None if all_projects else project_dir()
+    rows = index.runs(limit, project=project)
     if not rows:
-        print("no runs recorded yet")
+        total = index.count_runs()
+        where = f" in {project}" if project is not None else ""
+        others = f"; --all lists {total} run{'s' * (total != 1)} of other projects" if total and project else ""
+        print(f"no runs recorded yet{where}{others}")
         return
-    Console(width=200).print(runs_table(rows))
+    Console(width=200).print(runs_table(rows, project))
 
 
 @app.command()

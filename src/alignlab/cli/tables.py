@@ -6,17 +6,23 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 
-def runs_table(rows: Sequence) -> Table:
-    """Recorded runs (`RunIndex.runs`), newest first, with each stage's status."""
-    table = Table(title="runs")
-    for col in ("id", "name", "started", "status", "stages"):
-        table.add_column(col)
+def runs_table(rows: Sequence, project=None) -> Table:
+    """Recorded runs (`RunIndex.runs`), newest first: where each wrote and a digest of its config
+    (the stage directory's key), so runs of one name can be told apart."""
+    title = f"runs of {project} (--all: every project)" if project is not None else "runs"
+    table = Table(title=title)
+    for col in ("id", "name", "started", "status", "directory", "config", "stages"):
+        table.add_column(col, overflow="fold")
     for r in rows:
         stages = ", ".join(f"{s.name}:{s.status}" for s in r.stages) or "-"
         started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(str(r.id), r.name, started, r.status, stages)
+        # A stage command's run is one stage: its key. A recipe's stage keys are in its stage dirs.
+        config = r.stages[0].hash if len(r.stages) == 1 and r.recipe is None else (r.recipe or "-")
+        table.add_row(*map(Text, (str(r.id), r.name, started, r.status, r.run_dir or "-", config or "-",
+                                  stages)))
     return table
 
 
