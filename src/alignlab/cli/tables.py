@@ -1,4 +1,6 @@
-"""Tables the commands print: runs, a recipe's plan, the stage kinds and the losses (rich)."""
+"""Tables the commands print: runs, a recipe's plan, the stage kinds and the losses (rich).
+
+Cells are `Text`, never markup: a path, a name or a description holding "[...]" prints as written."""
 
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ def plan_table(recipe: str, stages: Sequence) -> Table:
     for col in ("stage", "kind", "needs", "status", "directory"):
         table.add_column(col)
     for s in stages:
-        table.add_row(s.name, s.kind.name, ", ".join(s.deps) or "-", "done" if s.done else "to run",
-                      str(s.dir))
+        status = "done" if s.done else "to run"
+        table.add_row(*map(Text, (s.name, s.kind.name, ", ".join(s.deps) or "-", status, str(s.dir))))
     return table
 
 
@@ -44,7 +46,7 @@ def stages_table(kinds: Iterable) -> Table:
         table.add_column(col, overflow="fold")
     for k in kinds:
         outputs = "\n".join(f"{name}: {a.path} ({a.kind})" for name, a in k.outputs.items())
-        table.add_row(k.name, k.help, outputs or "-")
+        table.add_row(*map(Text, (k.name, k.help, outputs or "-")))
     return table
 
 
@@ -58,5 +60,6 @@ def losses_table(specs: Iterable) -> Table:
         if s.estimated:
             params += f" (estimated per batch: {', '.join(s.estimated)})"
         needs = f"{s.logps}" + (f" + NLL ({s.nll})" if s.needs_nll else "")
-        table.add_row(s.name, s.inputs, "yes" if s.needs_reference else "no", needs, params, s.description)
+        table.add_row(*map(Text, (s.name, s.inputs, "yes" if s.needs_reference else "no", needs, params,
+                                  s.description)))
     return table
