@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from rich.table import Table
 from rich.text import Text
 
+from alignlab.losses.params import describe_ranges
+
 
 def runs_table(rows: Sequence, project=None) -> Table:
     """Recorded runs (`RunIndex.runs`), newest first: where each wrote and a digest of its config
@@ -59,6 +61,8 @@ def losses_table(specs: Iterable) -> Table:
         params = ", ".join(f"{k}={v}" for k, v in s.hyperparameters.items()) or "-"
         if s.estimated:
             params += f" (estimated per batch: {', '.join(s.estimated)})"
+        if describe_ranges(s.ranges):
+            params += f"; valid: {describe_ranges(s.ranges)}"
         needs = f"{s.logps}" + (f" + NLL ({s.nll})" if s.needs_nll else "")
         table.add_row(*map(Text, (s.name, s.inputs, "yes" if s.needs_reference else "no", needs, params,
                                   s.description)))
