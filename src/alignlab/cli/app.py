@@ -30,7 +30,8 @@ def log(msg: str) -> None:
     from alignlab.distributed import is_main_process
 
     if is_main_process():
-        console.print(msg, markup=False)
+        # soft_wrap: one line stays one line in a log file, where rich would wrap at 80 columns.
+        console.print(msg, markup=False, soft_wrap=True)
 
 
 @contextmanager

@@ -7,6 +7,9 @@ path for a 3 M parameter lab model and a 7 B checkpoint.
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +137,8 @@ def load_causal_lm(
     if is_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, path)
+        with quiet_peft_deprecations():
+            model = PeftModel.from_pretrained(model, path)
         if merge_adapter:
             model = model.merge_and_unload()
     return model.to(dev)
@@ -192,9 +196,21 @@ def apply_lora(
     if seed is not None:
         torch.manual_seed(seed)
     try:
-        return get_peft_model(model, cfg)
+        with quiet_peft_deprecations():
+            return get_peft_model(model, cfg)
     except ValueError as err:
         raise ConfigError(f"config key 'lora.target_modules': {first_line(err)}") from None
+
+
+@contextmanager
+def quiet_peft_deprecations() -> Iterator[None]:
+    """Silence the one FutureWarning peft triggers in transformers on every LoRA model it wraps
+    (peft reads `is_gradient_checkpointing`, deprecated in transformers 5 for
+    `is_activation_checkpointing`): the user can do nothing about it. Other warnings pass."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        yield
 
 
 def count_parameters(model) -> tuple[int, int]:

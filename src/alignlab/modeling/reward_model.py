@@ -39,6 +39,7 @@ from alignlab.modeling.loading import (
     check_model_source,
     first_line,
     load_causal_lm,
+    quiet_peft_deprecations,
     resolve_device,
     resolve_dtype,
 )
@@ -266,7 +267,8 @@ def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: floa
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                      task_type="SEQ_CLS")
     try:
-        members = [get_peft_model(m, cfg) for m in model.members]
+        with quiet_peft_deprecations():
+            members = [get_peft_model(m, cfg) for m in model.members]
     except ValueError as err:
         raise ConfigError(f"config key 'lora.target_modules': {first_line(err)}") from None
     return RewardModel(members, model.kind)
