@@ -23,7 +23,13 @@ from alignlab.config.core import (
 )
 from alignlab.config.lm import InitConfig, PretrainConfig, SFTConfig, TextDataConfig
 from alignlab.config.preference import DPOConfig, ReferenceConfig
-from alignlab.config.reward import EnsembleConfig, RewardLossConfig, RewardModelConfig, ScoreConfig
+from alignlab.config.reward import (
+    EnsembleConfig,
+    RewardLossConfig,
+    RewardModelConfig,
+    ScoreConfig,
+    ScoreDataConfig,
+)
 from alignlab.config.sections import (
     DataConfig,
     LoRAConfig,
@@ -50,6 +56,7 @@ __all__ = [
     "SFTConfig",
     "ScheduleConfig",
     "ScoreConfig",
+    "ScoreDataConfig",
     "Section",
     "TextDataConfig",
     "TrainConfig",

@@ -55,14 +55,25 @@ class RewardModelConfig(TrainedStageConfig):
     report_bins: int = Field(default=10, gt=0, description="Bins of the calibration reliability table.")
 
 
+class ScoreDataConfig(DataConfig):
+    """The records to score; their length defaults to the one the reward model was trained at."""
+
+    max_length: int | None = Field(
+        default=None, gt=0,
+        description="Truncate each scored sequence to this many tokens; null = the length the reward model "
+        "was trained at (its reward_model.json), else 1024.",
+    )
+
+
 class ScoreConfig(Section):
     """Score (prompt, response) records with a reward model."""
 
     reward_model: ModelConfig = Field(
         description="Reward model directory written by the rm stage (or any HF one)."
     )
-    data: DataConfig = Field(
-        description="Conversations (last assistant turn scored), preference pairs, or KTO records."
+    data: ScoreDataConfig = Field(
+        description="Conversations (last assistant turn scored), prompt + response (or completion) records, "
+        "preference pairs, or KTO records."
     )
     batch_size: int = Field(default=16, gt=0, description="Sequences per forward pass.")
     aggregate: Aggregate | None = Field(

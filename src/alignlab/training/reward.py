@@ -171,8 +171,8 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
                    dropped=float(split.dropped))
     if result.is_main_process:  # the others only wait: the files come from one process
         save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate,
-                          std_coef=ens.std_coef,
-                          state_dict=result.state_dict)
+                          std_coef=ens.std_coef, state_dict=result.state_dict,
+                          max_length=config.data.max_length)
         report = write_report(result.model, split, pad, config, ctx)
         summary.update({f"report/{k}": float(report[k]) for k in ("accuracy",
                                                                   "ece") if report.get(k) is not None})
