@@ -86,7 +86,7 @@ def test_rm_ensemble_of_separate_models_grouped_by_length(tmp_path, tiny_model_d
             "train.batch_size=4", "train.group_by_length=true", *COMMON)
     assert len(read_metrics(out)) == 3
     report = json.loads((out / "report.json").read_text())
-    assert report["split"] == "train" and report["members"] == 2 and len(report["member_accuracy"]) == 2
+    assert report["split"] == "eval" and report["members"] == 2 and len(report["member_accuracy"]) == 2
     assert (out / "member-0" / "model.safetensors").exists() and (out / "member-1" / "config.json").exists()
     manifest = json.loads((out / "reward_model.json").read_text())
     assert manifest["kind"] == "models" and manifest["aggregate"] == "min"
@@ -159,3 +159,17 @@ def test_score_reads_prompt_response_records(tmp_path, tiny_model_dir):
     run_cli("score", "--reward-model", rm, "--data", data, "--output", tmp_path / "s1")
     run_cli("score", "--reward-model", rm, "--data", as_completion, "--output", tmp_path / "s2")
     assert len(_rewards(tmp_path / "s1")) == 2 and _rewards(tmp_path / "s1") == _rewards(tmp_path / "s2")
+
+
+def test_rm_reports_on_held_out_pairs_by_default(tmp_path, tiny_model_dir):
+    """The report is what the README promises, held-out accuracy, without asking for a hold-out."""
+    rows = [pair(f"{p} ({i})", g, b) for i in range(5) for p, g, b in zip(PROMPTS, GOOD, BAD, strict=True)]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)  # 20 pairs: a fifth (4) held out, not 5 % (1)
+    out = tmp_path / "rm"
+    run_cli("rm", "--model", tiny_model_dir("llama"), "--data", data, "--output", out, "--max-steps", 1,
+            *COMMON)
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"] == "eval" and report["pairs"] == 4
+    assert json.loads((out / "stage.json").read_text())["summary"]["train_pairs"] == 16.0
+    lo, hi = report["accuracy_interval"]
+    assert 0.0 <= lo <= report["accuracy"] <= hi <= 1.0

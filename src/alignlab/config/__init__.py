@@ -25,6 +25,7 @@ from alignlab.config.lm import InitConfig, PretrainConfig, SFTConfig, TextDataCo
 from alignlab.config.preference import DPOConfig, ReferenceConfig
 from alignlab.config.reward import (
     EnsembleConfig,
+    RewardDataConfig,
     RewardLossConfig,
     RewardModelConfig,
     ScoreConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "PretrainConfig",
     "ReferenceConfig",
     "Registered",
+    "RewardDataConfig",
     "RewardLossConfig",
     "RewardModelConfig",
     "SFTConfig",
