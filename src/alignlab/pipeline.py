@@ -133,18 +133,26 @@ def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "reci
     return list(planned.values())
 
 
-def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe") -> None:
-    """Every input file or model directory that no stage produces must exist now."""
+def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe", *, in_recipe: bool = True) -> None:
+    """Every input file or model directory that no stage produces must exist now. Keys are named
+    as in a recipe (`stages.sft.config.model.path`), or as in the stage's own config."""
+    from alignlab.modeling.loading import missing_model_hint
+
     produced = [str(s.dir) for s in stages]
+    problems = []
     for s in stages:
-        for key, kind, value, parent in _input_fields(s.config, f"stages.{s.name}.config"):
+        for key, kind, value, parent in _input_fields(s.config, f"stages.{s.name}.config" if in_recipe else ""):
             if value is None or any(value.startswith(p) for p in produced):
                 continue
             p = Path(value).expanduser()
             if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
-                raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
+                hub_key = key.rsplit(".", 1)[0] + ".allow_hub" if "allow_hub" in type(parent).model_fields else ""
+                hint = missing_model_hint(value, hub_key) if hub_key else "check the path"
+                problems.append(f"config key '{key}': model directory '{value}' not found; {hint}")
             if kind == "file" and not p.exists():
-                raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
+                problems.append(f"config key '{key}': file '{value}' not found")
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
 # ------------------------------------------------------------------------------------ running
@@ -225,7 +233,7 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     """
     kind = get_stage_kind(kind_name)
     stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config), output.resolve())
-    check_inputs([stage], source)
+    check_inputs([stage], source, in_recipe=False)
     ensure_writable_dir(output, "--output")
     init_processes()
     if (stage.dir / DONE_FILE).exists():
@@ -377,7 +385,7 @@ def _input_fields(model: Any, prefix: str):
         return
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        key = f"{prefix}.{name}"
+        key = f"{prefix}.{name}" if prefix else name
         extra = field.json_schema_extra
         if isinstance(extra, dict) and "input" in extra:
             yield key, extra["input"], value, model

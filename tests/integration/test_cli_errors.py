@@ -145,3 +145,38 @@ def test_output_where_writing_is_refused_is_one_line(capsys, monkeypatch, tmp_pa
     err = fail(capsys, "sft", "--model", str(tiny_model_dir("llama")), "--data", str(good_data),
                "--output", str(tmp_path / "out"))
     assert f"--output {tmp_path / 'out'}: cannot be written (Permission denied)" in err
+
+
+def test_json_errors_read_as_sentences(capsys, tmp_path, tiny_model_dir):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": "abc\n')  # an unterminated string: json says "starting at"
+    err = fail(capsys, *sft_args(tiny_model_dir("llama"), bad, tmp_path))
+    assert "bad.jsonl:1" in err and "at at" not in err and "column" in err
+
+
+def test_empty_json_and_jsonl_files_give_the_same_message(capsys, tmp_path, tiny_model_dir):
+    messages = []
+    for name in ("empty.json", "empty.jsonl"):
+        f = tmp_path / name
+        f.write_text("")
+        messages.append(fail(capsys, *sft_args(tiny_model_dir("llama"), f, tmp_path)).replace(name, "FILE"))
+    assert messages[0] == messages[1] and "is empty" in messages[0]
+
+
+def test_a_hub_like_model_id_names_the_flag_key_and_the_allow_hub_setting(capsys, tmp_path, good_data):
+    err = fail(capsys, *sft_args("SomeOrg/some-model-135M", good_data, tmp_path))
+    assert "config key 'model.path'" in err and "stages." not in err
+    assert "model.allow_hub=true" in err and "SomeOrg/some-model-135M" in err
+
+
+def test_a_model_directory_without_tokenizer_files_says_so(capsys, tmp_path, tiny_model_dir, good_data):
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in tiny_model_dir("llama").iterdir():
+        if not f.name.startswith(("tokenizer", "special_tokens", "chat_template")):
+            shutil.copy(f, bare / f.name)
+    err = fail(capsys, *sft_args(bare, good_data, tmp_path))
+    assert "bare" in err and "tokenizer" in err and not err.rstrip(")").rstrip().endswith(":")
+    assert "tokenizer.json" in err

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alignlab.data.formats import detect_format, format_names
+from alignlab.data.readers import json_problem
 from alignlab.data.schema import PreferencePair
 from alignlab.errors import DataError
 from alignlab.labelling.models import Pair, Round
@@ -146,7 +147,7 @@ def parse_lines(lines: Iterable[str], source: str) -> list[ParsedPair]:
             try:
                 yield f"{source}:{n}", json.loads(raw)
             except json.JSONDecodeError as err:
-                raise DataError(f"{source}:{n}: not valid JSON ({err.msg} at column {err.colno})") from None
+                raise DataError(f"{source}:{n}: {json_problem(err)}") from None
 
     return _parse_objects(rows(), source)
 

@@ -62,17 +62,22 @@ def check_model_source(path: str, allow_hub: bool) -> bool:
         raise ModelLoadError(
             f"{path}: is a file, not a model directory; give the directory holding config.json"
         )
-    looks_like_hub_id = path.count("/") == 1 and not path.startswith((".", "/", "~"))
-    if allow_hub and looks_like_hub_id:
+    if allow_hub and looks_like_hub_id(path):
         return False
-    hint = (
-        " or set model.allow_hub=true to download this hub id"
-        if looks_like_hub_id
-        else "; check the path"
-    )
-    raise ModelLoadError(
-        f"model directory '{path}' not found: give a local Hugging Face model directory{hint}"
-    )
+    raise ModelLoadError(f"model directory '{path}' not found: {missing_model_hint(path)}")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """`org/name`: what a Hugging Face hub id looks like (a relative two-part path does too)."""
+    return path.count("/") == 1 and not path.startswith((".", "/", "~"))
+
+
+def missing_model_hint(path: str, allow_hub_key: str = "model.allow_hub") -> str:
+    """What to do about a model path that is no local directory."""
+    where = "give a local Hugging Face model directory"
+    if looks_like_hub_id(path):
+        return f"{where}, or set {allow_hub_key}=true to download this hub id"
+    return f"{where}; check the path"
 
 
 def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None = None,
@@ -86,6 +91,11 @@ def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None =
         if local and (Path(path) / ADAPTER_CONFIG).exists() and not _has_tokenizer(path)
         else path
     )
+    if Path(src).is_dir() and not _has_tokenizer(src):
+        raise ModelLoadError(
+            f"{path}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the tokenizer into the model "
+            "directory (tokenizer.save_pretrained)"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(
             src, revision=revision, local_files_only=not allow_hub, trust_remote_code=trust_remote_code
@@ -230,10 +240,19 @@ def _adapter_base(path: str) -> str:
     return base
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+# Older checkpoints may hold only a slow tokenizer's vocabulary files.
+_VOCAB_FILES = ("vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
 def _has_tokenizer(path: str) -> bool:
-    return any(Path(path, f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+    return any(Path(path, f).exists() for f in (*TOKENIZER_FILES, *_VOCAB_FILES))
 
 
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """A library's error message as one line: its lines joined (a first line may end in a colon that
+    introduces the rest), cut at `limit` characters."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())
+    if not text:
+        return type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
