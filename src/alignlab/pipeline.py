@@ -105,7 +105,36 @@ def stage_hash(kind: StageKind, config: BaseModel) -> str:
 
 
 def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe") -> list[PlannedStage]:
-    """Validate every stage, resolve references, order by dependencies, compute stage directories."""
+    """Validate every stage, resolve references, order by dependencies, compute stage directories.
+
+    Every stage is validated: one ConfigError names the problems of all of them."""
+    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source)
+    _raise_all(problems, source)
+    return planned
+
+
+def validate_recipe(recipe: Recipe, run_dir: Path, recipe_dir: Path, *,
+                    source: str = "recipe") -> list[PlannedStage]:
+    """`plan`, then `check_inputs`: every problem of every stage in one ConfigError."""
+    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source)
+    problems += _input_problems(planned, in_recipe=True)
+    _raise_all(problems, source)
+    return planned
+
+
+Problem = tuple[type[AlignlabError], str]  # the error class one problem alone would raise, its message
+
+
+def _raise_all(problems: list[Problem], source: str) -> None:
+    """One error for all problems: the problem's own class when there is one, else a ConfigError."""
+    if problems:
+        cls = problems[0][0] if len(problems) == 1 else ConfigError
+        raise cls(f"{source}: " + "; ".join(msg for _, msg in problems))
+
+
+def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path,
+              source: str) -> tuple[list[PlannedStage], list[Problem]]:
+    """The stages that validate, in run order, and the problems of those that do not."""
     refs = {name: _refs(spec.config) for name, spec in recipe.stages.items()}
     deps = {name: {stage for stage, _ in r} - {"recipe_dir"} for name, r in refs.items()}
     for name, ds in deps.items():
@@ -116,26 +145,48 @@ def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "reci
                 f"stages are {', '.join(recipe.stages)}"
             )
     planned: dict[str, PlannedStage] = {}
+    problems: list[Problem] = []
     for name in _topological_order(deps, source):
-        spec = recipe.stages[name]
-        kind = get_stage_kind(spec.kind)
-        _check_artefacts(name, refs[name], planned, source)
-        prefix = f"stages.{name}.config"
-        # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
-        by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps[name]}
-        by_hash = _substitute(spec.config, by_hash, recipe_dir)
-        digest = stage_hash(kind, validate_config(kind.config, by_hash, prefix=prefix, source=source))
-        stage_dir = (run_dir / f"{name}-{digest}").resolve()
-        by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps[name]}
-        resolved = _substitute(spec.config, by_dir, recipe_dir)
-        config = validate_config(kind.config, resolved, prefix=prefix, source=source)
-        planned[name] = PlannedStage(name, kind, config, tuple(sorted(deps[name])), digest, stage_dir)
-    return list(planned.values())
+        try:
+            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, recipe_dir)
+        except AlignlabError as err:
+            problems.append((type(err), str(err)))
+            continue
+        if stage is not None:
+            planned[name] = stage
+    return list(planned.values()), problems
+
+
+def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: dict[str, PlannedStage],
+                run_dir: Path, recipe_dir: Path) -> PlannedStage | None:
+    """One stage validated and keyed; None when a stage it needs did not validate (its own config is
+    still checked, with placeholders for those stages)."""
+    kind = get_stage_kind(spec.kind)
+    prefix = f"stages.{name}.config"
+    missing = deps - set(planned)
+    if missing:
+        values: dict[str, tuple[str, StageKind | None]] = {d: ("@invalid", None) for d in missing}
+        values.update({d: (str(planned[d].dir), planned[d].kind) for d in deps - missing})
+        validate_config(kind.config, _substitute(spec.config, values, recipe_dir), prefix=prefix)
+        return None
+    _check_artefacts(name, refs, planned)
+    # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
+    by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps}
+    by_hash = _substitute(spec.config, by_hash, recipe_dir)
+    digest = stage_hash(kind, validate_config(kind.config, by_hash, prefix=prefix))
+    stage_dir = (run_dir / f"{name}-{digest}").resolve()
+    by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps}
+    config = validate_config(kind.config, _substitute(spec.config, by_dir, recipe_dir), prefix=prefix)
+    return PlannedStage(name, kind, config, tuple(sorted(deps)), digest, stage_dir)
 
 
 def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe", *, in_recipe: bool = True) -> None:
     """Every input file or model directory that no stage produces must exist now. Keys are named
     as in a recipe (`stages.sft.config.model.path`), or as in the stage's own config."""
+    _raise_all(_input_problems(stages, in_recipe=in_recipe), source)
+
+
+def _input_problems(stages: Sequence[PlannedStage], *, in_recipe: bool) -> list[Problem]:
     from alignlab.modeling.loading import missing_model_hint
 
     produced = [str(s.dir) for s in stages]
@@ -148,11 +199,10 @@ def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe", *, in_r
             if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
                 hub_key = key.rsplit(".", 1)[0] + ".allow_hub" if "allow_hub" in type(parent).model_fields else ""
                 hint = missing_model_hint(value, hub_key) if hub_key else "check the path"
-                problems.append(f"config key '{key}': model directory '{value}' not found; {hint}")
+                problems.append((ConfigError, f"config key '{key}': model directory '{value}' not found; {hint}"))
             if kind == "file" and not p.exists():
-                problems.append(f"config key '{key}': file '{value}' not found")
-    if problems:
-        raise ConfigError(f"{source}: " + "; ".join(problems))
+                problems.append((ConfigError, f"config key '{key}': file '{value}' not found"))
+    return problems
 
 
 # ------------------------------------------------------------------------------------ running
@@ -184,8 +234,7 @@ def run_recipe(
     main = is_main_process()
     log = log if main else _silent
     recipe_dir = Path(recipe_path).resolve().parent if recipe_path else Path.cwd()
-    stages = plan(recipe, run_dir, recipe_dir, source=recipe_path or "recipe")
-    check_inputs(stages, recipe_path or "recipe")
+    stages = validate_recipe(recipe, run_dir, recipe_dir, source=recipe_path or "recipe")
     ensure_writable_dir(run_dir, "run directory")
     index = (index or RunIndex()) if main else NullRunIndex()
     if main:
@@ -314,28 +363,28 @@ def _refs(obj: Any) -> set[tuple[str, str | None]]:
     return set()
 
 
-def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage],
-                     source: str) -> None:
+def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage]) -> None:
     for stage, artefact in sorted(refs, key=str):
         if artefact is None or stage == "recipe_dir":
             continue
         outputs = planned[stage].kind.outputs
         if artefact not in outputs:
             raise PipelineError(
-                f"{source}: stage '{name}' refers to ${{{stage}.{artefact}}}, but a "
+                f"stage '{name}' refers to ${{{stage}.{artefact}}}, but a "
                 f"{planned[stage].kind.name} stage has no output '{artefact}'; "
                 f"its outputs are {', '.join(outputs) or 'none'}"
             )
 
 
-def _substitute(obj: Any, values: dict[str, tuple[str, StageKind]], recipe_dir: Path) -> Any:
-    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it."""
+def _substitute(obj: Any, values: dict[str, tuple[str, StageKind | None]], recipe_dir: Path) -> Any:
+    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it
+    (a stage of kind None is a placeholder: every reference to it becomes its text)."""
 
     def repl(m: re.Match[str]) -> str:
         if m.group(1) == "recipe_dir":
             return str(recipe_dir)
         where, kind = values[m.group(1)]
-        if m.group(2) is None:
+        if m.group(2) is None or kind is None:
             return where
         rel = kind.outputs[m.group(2)].path
         return where if rel == "." else f"{where}/{rel}"

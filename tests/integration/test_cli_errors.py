@@ -180,3 +180,12 @@ def test_a_model_directory_without_tokenizer_files_says_so(capsys, tmp_path, tin
     err = fail(capsys, *sft_args(bare, good_data, tmp_path))
     assert "bare" in err and "tokenizer" in err and not err.rstrip(")").rstrip().endswith(":")
     assert "tokenizer.json" in err
+
+
+def test_validate_reports_the_errors_of_every_stage_in_one_line(capsys, tmp_path):
+    r = tmp_path / "r.yaml"
+    r.write_text("name: r\nstages:\n"
+                 "  s:\n    kind: sft\n    config: {model: {path: m}, data: {path: d}, trian: {}}\n"
+                 "  t:\n    kind: dpo\n    config: {model: {path: '${s}'}, data: {path: d}, loss: dpoo}\n")
+    err = fail(capsys, "validate", str(r))
+    assert "'stages.s.config.trian': unknown key" in err and "'stages.t.config.loss'" in err

@@ -10,7 +10,16 @@ from pydantic import Field
 from alignlab import stages as stage_registry
 from alignlab.config import Section
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.pipeline import RECIPE_FILE, Recipe, check_inputs, load_recipe, plan, run_in_dir, run_recipe
+from alignlab.pipeline import (
+    RECIPE_FILE,
+    Recipe,
+    check_inputs,
+    load_recipe,
+    plan,
+    run_in_dir,
+    run_recipe,
+    validate_recipe,
+)
 from alignlab.run_index import RunIndex
 from alignlab.stage_io import Artefact
 from alignlab.stages import StageKind
@@ -194,3 +203,20 @@ def test_the_run_directory_keeps_the_recipe_as_run(tmp_path):
     run_recipe(r, run_dir=tmp_path / "run", log=lambda m: None)
     kept = Recipe.model_validate(yaml.safe_load((tmp_path / "run" / RECIPE_FILE).read_text()))
     assert kept == r and kept.stages["a"].config == {"text": "B"}  # with the override applied
+
+
+def test_validation_reports_every_stage_s_errors_at_once(tmp_path):
+    r = recipe(
+        a={"kind": "echo", "config": {"txt": "A"}},
+        b={"kind": "echo", "config": {"text": "${a}", "fail": "sometimes"}},
+        c={"kind": "echo", "config": {"text": "C", "source": str(tmp_path / "missing.txt")}},
+        d={"kind": "nope"},
+    )
+    with pytest.raises(ConfigError) as err:
+        validate_recipe(r, tmp_path, tmp_path, source="r.yaml")
+    message = str(err.value)
+    assert message.startswith("r.yaml: ") and message.count("r.yaml") == 1
+    for part in ("'stages.a.config.txt': unknown key", "'stages.b.config.fail'", "unknown stage kind 'nope'",
+                 "'stages.c.config.source': file '"):
+        assert part in message, part
+    assert "\n" not in message

@@ -38,12 +38,11 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
 def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
              overrides: Overrides = None) -> None:
     """Check a recipe (keys, types, references, input files) without building any model."""
-    from alignlab.pipeline import check_inputs, load_recipe, plan
+    from alignlab.pipeline import load_recipe, validate_recipe
 
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
-    stages = plan(r, target, recipe.resolve().parent, source=str(recipe))
-    check_inputs(stages, str(recipe))
+    stages = validate_recipe(r, target, recipe.resolve().parent, source=str(recipe))
     Console().print(plan_table(r.name, stages))
 
 
