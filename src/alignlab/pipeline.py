@@ -19,7 +19,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from alignlab.distributed import init_processes, is_main_process, wait_for_every
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
 from alignlab.io import atomic_write_json, atomic_write_text, ensure_writable_dir
 from alignlab.run_index import NullRunIndex, RunIndex, open_run_index
+from alignlab.stage_inputs import CACHE_FILE as FINGERPRINTS
+from alignlab.stage_inputs import FingerprintCache, changed_inputs_note, external_inputs, input_problems
 from alignlab.stage_io import DONE_FILE, write_config
 from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, stage_context
 
@@ -60,8 +62,11 @@ class PlannedStage:
     kind: StageKind
     config: BaseModel  # validated, references resolved to directories
     deps: tuple[str, ...]
-    hash: str
+    hash: str  # the directory's key: kind, config, upstream hashes, input fingerprints, release
     dir: Path
+    # config key -> {path, fingerprint} of each input from outside the recipe (`stage_inputs`)
+    inputs: dict[str, dict] = field(default_factory=dict)
+    config_hash: str = ""  # the key without the input fingerprints: same config, other data?
 
     @property
     def done(self) -> bool:
@@ -97,26 +102,34 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return validate_config(Recipe, apply_overrides(data, mapped), source=str(path))
 
 
-def stage_hash(kind: StageKind, config: BaseModel) -> str:
-    """Key of a stage directory: kind, validated config and the alignlab release (which may compute
-    a stage differently)."""
-    key = {"kind": kind.name, "config": config.model_dump(mode="json"), "alignlab": alignlab.__version__}
+def stage_hash(kind: StageKind, config: BaseModel, inputs: dict[str, dict] | None = None) -> str:
+    """Key of a stage directory: kind, validated config, the fingerprints of the input files it reads
+    from outside the recipe (`stage_inputs.external_inputs`) and the alignlab release (which may
+    compute a stage differently)."""
+    key: dict[str, Any] = {"kind": kind.name, "config": config.model_dump(mode="json"),
+                           "alignlab": alignlab.__version__}
+    if inputs:  # absent when there are none, so such stages keep the keys they always had
+        key["inputs"] = {k: v["fingerprint"] for k, v in inputs.items()}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:HASH_LEN]
 
 
-def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe") -> list[PlannedStage]:
+def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe",
+         cache: FingerprintCache | None = None) -> list[PlannedStage]:
     """Validate every stage, resolve references, order by dependencies, compute stage directories.
 
-    Every stage is validated: one ConfigError names the problems of all of them."""
-    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source)
+    Every stage is validated: one ConfigError names the problems of all of them. Input files are
+    fingerprinted with `cache` (default: the one kept in `run_dir`, read only)."""
+    cache = cache if cache is not None else FingerprintCache(run_dir / FINGERPRINTS)
+    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source, cache)
     _raise_all(problems, source)
     return planned
 
 
-def validate_recipe(recipe: Recipe, run_dir: Path, recipe_dir: Path, *,
-                    source: str = "recipe") -> list[PlannedStage]:
+def validate_recipe(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe",
+                    cache: FingerprintCache | None = None) -> list[PlannedStage]:
     """`plan`, then `check_inputs`: every problem of every stage in one ConfigError."""
-    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source)
+    cache = cache if cache is not None else FingerprintCache(run_dir / FINGERPRINTS)
+    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source, cache)
     problems += _input_problems(planned, in_recipe=True)
     _raise_all(problems, source)
     return planned
@@ -132,8 +145,8 @@ def _raise_all(problems: list[Problem], source: str) -> None:
         raise cls(f"{source}: " + "; ".join(msg for _, msg in problems))
 
 
-def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path,
-              source: str) -> tuple[list[PlannedStage], list[Problem]]:
+def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
+              cache: FingerprintCache) -> tuple[list[PlannedStage], list[Problem]]:
     """The stages that validate, in run order, and the problems of those that do not."""
     refs = {name: _refs(spec.config) for name, spec in recipe.stages.items()}
     deps = {name: {stage for stage, _ in r} - {"recipe_dir"} for name, r in refs.items()}
@@ -148,7 +161,8 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path,
     problems: list[Problem] = []
     for name in _topological_order(deps, source):
         try:
-            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, recipe_dir)
+            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, recipe_dir,
+                                cache)
         except AlignlabError as err:
             problems.append((type(err), str(err)))
             continue
@@ -158,7 +172,7 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path,
 
 
 def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: dict[str, PlannedStage],
-                run_dir: Path, recipe_dir: Path) -> PlannedStage | None:
+                run_dir: Path, recipe_dir: Path, cache: FingerprintCache) -> PlannedStage | None:
     """One stage validated and keyed; None when a stage it needs did not validate (its own config is
     still checked, with placeholders for those stages)."""
     kind = get_stage_kind(spec.kind)
@@ -172,12 +186,14 @@ def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: 
     _check_artefacts(name, refs, planned)
     # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
     by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps}
-    by_hash = _substitute(spec.config, by_hash, recipe_dir)
-    digest = stage_hash(kind, validate_config(kind.config, by_hash, prefix=prefix))
+    keyed = validate_config(kind.config, _substitute(spec.config, by_hash, recipe_dir), prefix=prefix)
+    inputs = external_inputs(keyed, cache)  # what the recipe does not produce: data files, base models
+    digest = stage_hash(kind, keyed, inputs)
     stage_dir = (run_dir / f"{name}-{digest}").resolve()
     by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps}
     config = validate_config(kind.config, _substitute(spec.config, by_dir, recipe_dir), prefix=prefix)
-    return PlannedStage(name, kind, config, tuple(sorted(deps)), digest, stage_dir)
+    return PlannedStage(name, kind, config, tuple(sorted(deps)), digest, stage_dir, inputs,
+                        stage_hash(kind, keyed))
 
 
 def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe", *, in_recipe: bool = True) -> None:
@@ -187,22 +203,9 @@ def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe", *, in_r
 
 
 def _input_problems(stages: Sequence[PlannedStage], *, in_recipe: bool) -> list[Problem]:
-    from alignlab.modeling.loading import missing_model_hint
-
     produced = [str(s.dir) for s in stages]
-    problems = []
-    for s in stages:
-        for key, kind, value, parent in _input_fields(s.config, f"stages.{s.name}.config" if in_recipe else ""):
-            if value is None or any(value.startswith(p) for p in produced):
-                continue
-            p = Path(value).expanduser()
-            if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
-                hub_key = key.rsplit(".", 1)[0] + ".allow_hub" if "allow_hub" in type(parent).model_fields else ""
-                hint = missing_model_hint(value, hub_key) if hub_key else "check the path"
-                problems.append((ConfigError, f"config key '{key}': model directory '{value}' not found; {hint}"))
-            if kind == "file" and not p.exists():
-                problems.append((ConfigError, f"config key '{key}': file '{value}' not found"))
-    return problems
+    return [problem for s in stages
+            for problem in input_problems(s.config, f"stages.{s.name}.config" if in_recipe else "", produced)]
 
 
 # ------------------------------------------------------------------------------------ running
@@ -234,11 +237,13 @@ def run_recipe(
     main = is_main_process()
     log = log if main else _silent
     recipe_dir = Path(recipe_path).resolve().parent if recipe_path else Path.cwd()
-    stages = validate_recipe(recipe, run_dir, recipe_dir, source=recipe_path or "recipe")
+    cache = FingerprintCache(run_dir / FINGERPRINTS)
+    stages = validate_recipe(recipe, run_dir, recipe_dir, source=recipe_path or "recipe", cache=cache)
     ensure_writable_dir(run_dir, "run directory")
     index = (index or RunIndex()) if main else NullRunIndex()
     if main:
         atomic_write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        cache.save()
     # Decided before anything runs, so every process skips the same stages.
     done = {s.name: s.done for s in stages}
     wait_for_everyone()
@@ -265,6 +270,9 @@ def _run_or_skip(s: PlannedStage, done: bool, by_name: dict[str, PlannedStage], 
     """One stage of a recipe: skipped (its summary read back) when done, else executed."""
     inputs = [str(by_name[d].dir) for d in s.deps]
     if not done:
+        note = changed_inputs_note(s.name, s.dir, s.inputs, s.config_hash)
+        if note:
+            log(note)
         return _execute(s, inputs, run_id, run_dir, index, log)
     log(f"skip stage {s.name}: already done ({s.dir})")
     summary = json.loads((s.dir / DONE_FILE).read_text()).get("summary", {})
@@ -281,7 +289,9 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     artefacts, a run-index row); it must not hold a finished stage already.
     """
     kind = get_stage_kind(kind_name)
-    stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config), output.resolve())
+    inputs = external_inputs(config)
+    stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config, inputs), output.resolve(), inputs,
+                         stage_hash(kind, config))
     check_inputs([stage], source, in_recipe=False)
     ensure_writable_dir(output, "--output")
     init_processes()
@@ -331,7 +341,8 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
         raise
     summary = {**summary, "seconds": round(time.time() - start, 2)}
     if main:
-        done = {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary}
+        done = {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary,
+                "config_hash": s.config_hash, "input_files": s.inputs}
         atomic_write_json(s.dir / DONE_FILE, done)
     index.finish_stage(sid, "done", summary, artefacts=s.artefacts())
     wait_for_everyone()  # the next stage may read this one's files
@@ -417,26 +428,3 @@ def _topological_order(deps: dict[str, set[str]], source: str) -> list[str]:
     for n in deps:  # recipe order breaks ties, so independent stages run in the order written
         visit(n, [])
     return order
-
-
-def _input_fields(model: Any, prefix: str):
-    """(dotted key, 'file' | 'model', value, section) of every field marked as an input path,
-    in nested sections and in lists or mappings of sections."""
-    if isinstance(model, dict):
-        for k, v in model.items():
-            yield from _input_fields(v, f"{prefix}.{k}")
-        return
-    if isinstance(model, list | tuple):
-        for i, v in enumerate(model):
-            yield from _input_fields(v, f"{prefix}.{i}")
-        return
-    if not isinstance(model, BaseModel):
-        return
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        key = f"{prefix}.{name}" if prefix else name
-        extra = field.json_schema_extra
-        if isinstance(extra, dict) and "input" in extra:
-            yield key, extra["input"], value, model
-        else:
-            yield from _input_fields(value, key)

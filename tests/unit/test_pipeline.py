@@ -220,3 +220,20 @@ def test_validation_reports_every_stage_s_errors_at_once(tmp_path):
                  "'stages.c.config.source': file '"):
         assert part in message, part
     assert "\n" not in message
+
+
+def test_a_changed_input_file_changes_the_stage_key_and_is_reported(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("one")
+    r = recipe(a={"kind": "echo", "config": {"text": "A", "source": str(src)}},
+               b={"kind": "echo", "config": {"text": "B", "source": "${a}/out.txt"}})
+    logs: list[str] = []
+    first = run_recipe(r, run_dir=tmp_path / "run", log=logs.append)
+    assert run_recipe(r, run_dir=tmp_path / "run", log=logs.append).stages[0].hash == first.stages[0].hash
+    src.write_text("two")
+    logs.clear()
+    second = run_recipe(r, run_dir=tmp_path / "run", log=logs.append)
+    assert [s.hash != f.hash for s, f in zip(second.stages, first.stages, strict=True)] == [True, True]
+    assert (second.stages[1].dir / "out.txt").read_text() == "B|A|two"
+    assert any("stage a: input source" in line and "changed since" in line for line in logs)
+    assert CALLS == ["a", "b", "a", "b"]
