@@ -349,6 +349,11 @@ def format_names(kind: RecordKind | None = None) -> list[str]:
     return [name for name, spec in FORMATS.items() if kind is None or spec.kind == kind]
 
 
+def format_choices() -> list[str]:
+    """What a config's `data.format` takes: auto (detect), then every format name."""
+    return ["auto", *format_names()]
+
+
 def detect_format(rec: dict) -> FormatSpec | None:
     """The format whose keys `rec` has, or None."""
     return next((spec for spec in FORMATS.values() if spec.detect(rec)), None)

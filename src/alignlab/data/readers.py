@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alignlab.data.fields import json_problem
 from alignlab.data.formats import (
     FORMATS,
     FormatSpec,
@@ -87,11 +88,6 @@ def _suffix(path: Path) -> str:
 
 def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-
-
-def json_problem(e: json.JSONDecodeError) -> str:
-    """`not valid JSON (Expecting value: column 1)`: json's own words (some end in "at") and where."""
-    return f"not valid JSON ({e.msg}: column {e.colno})"
 
 
 def _iter_jsonl(path: Path, shown: str) -> Iterator[Row]:

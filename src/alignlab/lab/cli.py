@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-lab_app = typer.Typer(help="The laboratory: a synthetic world with a gold standard.", no_args_is_help=True)
+lab_app = typer.Typer(help="The laboratory: a synthetic world with a gold standard.", no_args_is_help=True,
+                      rich_markup_mode=None)  # plain help, as every alignlab command (cli.app.HELP_MARKUP)
 
 
 @lab_app.command("show")

@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Plain help, as every alignlab command (alignlab.cli.app.HELP_MARKUP).
 label_app = typer.Typer(
     help="Preference-labelling web app: serve it, add users, import pairs, export labels.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
-user_app = typer.Typer(help="Manage labelling accounts.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage labelling accounts.", no_args_is_help=True, rich_markup_mode=None)
 label_app.add_typer(user_app, name="user")
 
 DB_OPTION = typer.Option(

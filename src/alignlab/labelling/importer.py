@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alignlab.data.fields import json_problem
 from alignlab.data.formats import detect_format, format_names
-from alignlab.data.readers import json_problem
 from alignlab.data.schema import PreferencePair
 from alignlab.errors import DataError
 from alignlab.labelling.models import Pair, Round
