@@ -124,7 +124,7 @@ def unregister_loss(name: str) -> None:
 
 
 def loss_names() -> tuple[str, ...]:
-    """Registered loss names, in registration order (dpo, cdpo, rpo, ipo, slic, kto, orpo, simpo)."""
+    """Registered loss names, in registration order (`alignlab losses` lists them)."""
     _ensure_builtin_losses()
     return tuple(_LOSSES)
 

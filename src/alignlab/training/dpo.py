@@ -1,15 +1,15 @@
 """The DPO family: a paired and an unpaired step function, fed by each registered loss's `LossSpec`.
 
-Supports every loss in `alignlab.losses.registry` (DPO, cDPO, RPO, IPO, SLiC-HF, KTO, ORPO,
-SimPO): the spec's `inputs` picks the step ("paired": chosen/rejected pairs; "unpaired": labelled
-completions, KTO), and the spec says whether the loss takes reference log-probs, an NLL term,
-summed or length-averaged log-probs, and which arguments the step estimates from each batch; no
-step branches on a loss name. Chosen and rejected go through the policy in one (2B, T) forward
-pass (`alignlab.data.preference.collate_pairs`), with log-probs computed from hidden states chunk
-by chunk (`alignlab.modeling.logprobs`). Reference log-probs come from the on-disk cache filled by a
-pre-pass (the default: no reference model in memory while training), or from a live reference
-model; for LoRA runs the policy with its adapters disabled is the reference
-(`alignlab.training.reference`). Full fine-tuning or LoRA.
+Supports every loss in `alignlab.losses.registry` (`alignlab losses` lists them; none is named here,
+so a newly registered one needs no edit): the spec's `inputs` picks the step ("paired":
+chosen/rejected pairs; "unpaired": labelled completions, KTO), and the spec says whether the loss
+takes reference log-probs, an NLL term, summed or length-averaged log-probs, and which arguments the
+step estimates from each batch; no step branches on a loss name. Chosen and rejected go through the
+policy in one (2B, T) forward pass (`alignlab.data.preference.collate_pairs`), with log-probs
+computed from hidden states chunk by chunk (`alignlab.modeling.logprobs`). Reference log-probs come
+from the on-disk cache filled by a pre-pass (the default: no reference model in memory while
+training), or from a live reference model; for LoRA runs the policy with its adapters disabled is
+the reference (`alignlab.training.reference`). Full fine-tuning or LoRA.
 
 Metrics per step: loss, implicit rewards of chosen / rejected, their margin and accuracy (a margin
 within `TIE_TOL` of 0 counts as a tie, half a win), summed
