@@ -84,3 +84,14 @@ def test_a_resumed_run_says_from_which_step(tiny_model_dir, tmp_path, capsys):
     capsys.readouterr()
     main_ok([*common, "--max-steps", "4"])
     assert "resuming from step 2 of 4" in capsys.readouterr().err
+
+
+def test_alignlabs_own_warnings_print_as_one_line_and_others_as_python_shows_them():
+    import alignlab.data.templating as ours
+    from alignlab.cli.app import format_warning
+
+    text = "the chat template does not render tool calls"
+    shown = format_warning(UserWarning(text), UserWarning, ours.__file__, 208, "warnings.warn(")
+    assert shown == f"warning: {text}\n"
+    other = format_warning(FutureWarning("old"), FutureWarning, warnings.__file__, 1, "x = 1")
+    assert "FutureWarning: old" in other

@@ -4,8 +4,10 @@ one line and exit status 2."""
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,7 +69,20 @@ def _root(
     pass
 
 
+_PACKAGE = Path(alignlab.__file__).resolve().parent
+_library_format = warnings.formatwarning
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """alignlab's own warnings as one `warning: ...` line (not a file path, class and source line);
+    other libraries' warnings as Python shows them."""
+    if Path(filename).resolve().is_relative_to(_PACKAGE):
+        return f"warning: {message}\n"
+    return _library_format(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> None:
+    warnings.formatwarning = format_warning
     try:
         app(args=argv)
     except AlignlabError as err:
