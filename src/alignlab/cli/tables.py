@@ -32,7 +32,7 @@ def runs_table(rows: Sequence, project=None) -> Table:
 
 def plan_table(recipe: str, stages: Sequence) -> Table:
     """A validated recipe's stages (`pipeline.plan`) in run order."""
-    table = Table(title=f"recipe {recipe}: {len(stages)} stages, valid")
+    table = Table(title=f"recipe {recipe}: {len(stages)} stage{'s' * (len(stages) != 1)}, valid")
     for col in ("stage", "kind", "needs", "status", "directory"):
         table.add_column(col)
     for s in stages:
