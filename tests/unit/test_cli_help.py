@@ -39,3 +39,11 @@ def test_options_that_keep_a_config_default_show_it_and_their_key(capsys):
     assert "[sets lora.enabled=true]" in text
     dpo = help_text(capsys, "dpo")
     assert "[loss, default: dpo]" in dpo
+
+
+def test_command_listings_show_each_summary_whole(capsys):
+    text = help_text(capsys)
+    assert "List the stage kinds, what each does and the artefacts it writes." in text
+    assert "..." not in text.replace("[ARGS]...", "")
+    label = help_text(capsys, "label")
+    assert "a malformed record rejects the whole file." in label

@@ -14,19 +14,17 @@ import typer
 from rich.console import Console
 
 import alignlab
+from alignlab.cli_help import PLAIN_HELP
 from alignlab.errors import AlignlabError
 from alignlab.stages import STAGE_KINDS
 
-# Plain (click) help for every command: typer's rich help marks flags that take no value `<bool>`,
-# and reads "[...]" in help texts as markup.
-HELP_MARKUP = None
 app = typer.Typer(
     name="alignlab",
     help="Turn a pretrained causal LM into an assistant, and measure what that did to it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=HELP_MARKUP,
+    **PLAIN_HELP,
 )
 console = Console(stderr=True, highlight=False)
 

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
+from alignlab.cli_help import PLAIN_HELP
+
 lab_app = typer.Typer(help="The laboratory: a synthetic world with a gold standard.", no_args_is_help=True,
-                      rich_markup_mode=None)  # plain help, as every alignlab command (cli.app.HELP_MARKUP)
+                      **PLAIN_HELP)
 
 
 @lab_app.command("show")
