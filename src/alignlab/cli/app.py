@@ -47,7 +47,7 @@ def resume_hint(how: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        console.print(f"interrupted; {how}", markup=False, soft_wrap=True)
+        log(f"interrupted; {how}")
         raise typer.Exit(130) from None
 
 
