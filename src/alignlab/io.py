@@ -36,6 +36,34 @@ def set_default_mode(path: str | os.PathLike) -> None:
     os.chmod(path, full & ~current_umask())
 
 
+def ensure_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """Create the directory `path` (and its parents) and check a file can be written in it.
+
+    Called before any work starts, so an output that is a file, lies under a file, or sits where
+    the user cannot write fails at once with one line naming `what` (e.g. "--output"), not after a
+    model has loaded.
+    """
+    from alignlab.errors import ConfigError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} {path}: is a file, not a directory; give a directory to write into")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=p, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        blocker = next((a for a in p.parents if a.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            why = f"{blocker} is a file, not a directory"
+        raise ConfigError(
+            f"{what} {path}: cannot be written ({why}); give a directory you can write to"
+        ) from None
+    return p
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` via a temp file in the same directory, fsync, then rename."""
     path = Path(path)

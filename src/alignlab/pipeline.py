@@ -19,7 +19,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,10 @@ import alignlab
 from alignlab.config import Section, apply_overrides, load_yaml, validate_config
 from alignlab.distributed import init_processes, is_main_process, wait_for_everyone
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.io import atomic_write_json, atomic_write_text
+from alignlab.io import atomic_write_json, atomic_write_text, ensure_writable_dir
 from alignlab.run_index import NullRunIndex, RunIndex, open_run_index
+from alignlab.stage_inputs import CACHE_FILE as FINGERPRINTS
+from alignlab.stage_inputs import FingerprintCache, changed_inputs_note, external_inputs, input_problems
 from alignlab.stage_io import DONE_FILE, write_config
 from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, stage_context
 
@@ -60,8 +62,11 @@ class PlannedStage:
     kind: StageKind
     config: BaseModel  # validated, references resolved to directories
     deps: tuple[str, ...]
-    hash: str
+    hash: str  # the directory's key: kind, config, upstream hashes, input fingerprints, release
     dir: Path
+    # config key -> {path, fingerprint} of each input from outside the recipe (`stage_inputs`)
+    inputs: dict[str, dict] = field(default_factory=dict)
+    config_hash: str = ""  # the key without the input fingerprints: same config, other data?
 
     @property
     def done(self) -> bool:
@@ -97,15 +102,52 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return validate_config(Recipe, apply_overrides(data, mapped), source=str(path))
 
 
-def stage_hash(kind: StageKind, config: BaseModel) -> str:
-    """Key of a stage directory: kind, validated config and the alignlab release (which may compute
-    a stage differently)."""
-    key = {"kind": kind.name, "config": config.model_dump(mode="json"), "alignlab": alignlab.__version__}
+def stage_hash(kind: StageKind, config: BaseModel, inputs: dict[str, dict] | None = None) -> str:
+    """Key of a stage directory: kind, validated config, the fingerprints of the input files it reads
+    from outside the recipe (`stage_inputs.external_inputs`) and the alignlab release (which may
+    compute a stage differently)."""
+    key: dict[str, Any] = {"kind": kind.name, "config": config.model_dump(mode="json"),
+                           "alignlab": alignlab.__version__}
+    if inputs:  # absent when there are none, so such stages keep the keys they always had
+        key["inputs"] = {k: v["fingerprint"] for k, v in inputs.items()}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:HASH_LEN]
 
 
-def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe") -> list[PlannedStage]:
-    """Validate every stage, resolve references, order by dependencies, compute stage directories."""
+def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe",
+         cache: FingerprintCache | None = None) -> list[PlannedStage]:
+    """Validate every stage, resolve references, order by dependencies, compute stage directories.
+
+    Every stage is validated: one ConfigError names the problems of all of them. Input files are
+    fingerprinted with `cache` (default: the one kept in `run_dir`, read only)."""
+    cache = cache if cache is not None else FingerprintCache(run_dir / FINGERPRINTS)
+    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source, cache)
+    _raise_all(problems, source)
+    return planned
+
+
+def validate_recipe(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "recipe",
+                    cache: FingerprintCache | None = None) -> list[PlannedStage]:
+    """`plan`, then `check_inputs`: every problem of every stage in one ConfigError."""
+    cache = cache if cache is not None else FingerprintCache(run_dir / FINGERPRINTS)
+    planned, problems = _plan_all(recipe, run_dir, recipe_dir, source, cache)
+    problems += _input_problems(planned, in_recipe=True)
+    _raise_all(problems, source)
+    return planned
+
+
+Problem = tuple[type[AlignlabError], str]  # the error class one problem alone would raise, its message
+
+
+def _raise_all(problems: list[Problem], source: str) -> None:
+    """One error for all problems: the problem's own class when there is one, else a ConfigError."""
+    if problems:
+        cls = problems[0][0] if len(problems) == 1 else ConfigError
+        raise cls(f"{source}: " + "; ".join(msg for _, msg in problems))
+
+
+def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
+              cache: FingerprintCache) -> tuple[list[PlannedStage], list[Problem]]:
+    """The stages that validate, in run order, and the problems of those that do not."""
     refs = {name: _refs(spec.config) for name, spec in recipe.stages.items()}
     deps = {name: {stage for stage, _ in r} - {"recipe_dir"} for name, r in refs.items()}
     for name, ds in deps.items():
@@ -116,41 +158,54 @@ def plan(recipe: Recipe, run_dir: Path, recipe_dir: Path, *, source: str = "reci
                 f"stages are {', '.join(recipe.stages)}"
             )
     planned: dict[str, PlannedStage] = {}
+    problems: list[Problem] = []
     for name in _topological_order(deps, source):
-        spec = recipe.stages[name]
-        kind = get_stage_kind(spec.kind)
-        _check_artefacts(name, refs[name], planned, source)
-        prefix = f"stages.{name}.config"
-        # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
-        by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps[name]}
-        by_hash = _substitute(spec.config, by_hash, recipe_dir)
-        digest = stage_hash(kind, validate_config(kind.config, by_hash, prefix=prefix, source=source))
-        stage_dir = (run_dir / f"{name}-{digest}").resolve()
-        by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps[name]}
-        resolved = _substitute(spec.config, by_dir, recipe_dir)
-        config = validate_config(kind.config, resolved, prefix=prefix, source=source)
-        planned[name] = PlannedStage(name, kind, config, tuple(sorted(deps[name])), digest, stage_dir)
-    return list(planned.values())
+        try:
+            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, recipe_dir,
+                                cache)
+        except AlignlabError as err:
+            problems.append((type(err), str(err)))
+            continue
+        if stage is not None:
+            planned[name] = stage
+    return list(planned.values()), problems
 
 
-def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe") -> None:
-    """Every input file or model directory that no stage produces must exist now."""
+def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: dict[str, PlannedStage],
+                run_dir: Path, recipe_dir: Path, cache: FingerprintCache) -> PlannedStage | None:
+    """One stage validated and keyed; None when a stage it needs did not validate (its own config is
+    still checked, with placeholders for those stages)."""
+    kind = get_stage_kind(spec.kind)
+    prefix = f"stages.{name}.config"
+    missing = deps - set(planned)
+    if missing:
+        values: dict[str, tuple[str, StageKind | None]] = {d: ("@invalid", None) for d in missing}
+        values.update({d: (str(planned[d].dir), planned[d].kind) for d in deps - missing})
+        validate_config(kind.config, _substitute(spec.config, values, recipe_dir), prefix=prefix)
+        return None
+    _check_artefacts(name, refs, planned)
+    # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
+    by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps}
+    keyed = validate_config(kind.config, _substitute(spec.config, by_hash, recipe_dir), prefix=prefix)
+    inputs = external_inputs(keyed, cache)  # what the recipe does not produce: data files, base models
+    digest = stage_hash(kind, keyed, inputs)
+    stage_dir = (run_dir / f"{name}-{digest}").resolve()
+    by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps}
+    config = validate_config(kind.config, _substitute(spec.config, by_dir, recipe_dir), prefix=prefix)
+    return PlannedStage(name, kind, config, tuple(sorted(deps)), digest, stage_dir, inputs,
+                        stage_hash(kind, keyed))
+
+
+def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe", *, in_recipe: bool = True) -> None:
+    """Every input file or model directory that no stage produces must exist now. Keys are named
+    as in a recipe (`stages.sft.config.model.path`), or as in the stage's own config."""
+    _raise_all(_input_problems(stages, in_recipe=in_recipe), source)
+
+
+def _input_problems(stages: Sequence[PlannedStage], *, in_recipe: bool) -> list[Problem]:
     produced = [str(s.dir) for s in stages]
-    for s in stages:
-        for key, kind, values, parent in _input_fields(s.config, f"stages.{s.name}.config"):
-            for value in values if isinstance(values, list | tuple) else [values]:
-                if value is None or any(value.startswith(p) for p in produced):
-                    continue
-                p = Path(value).expanduser()
-                if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
-                    raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
-                # A model to evaluate: a directory, an endpoint URL (checked when asked) or a responses file.
-                if kind == "source" and not value.startswith(("http://", "https://")) and not p.exists() \
-                        and not getattr(parent, "allow_hub", False):
-                    raise ConfigError(f"{source}: config key '{key}': '{value}' not found (give a model "
-                                      "directory, an http(s):// endpoint URL or a responses file)")
-                if kind == "file" and not p.exists():
-                    raise ConfigError(f"{source}: config key '{key}': file '{value}' not found")
+    return [problem for s in stages
+            for problem in input_problems(s.config, f"stages.{s.name}.config" if in_recipe else "", produced)]
 
 
 # ------------------------------------------------------------------------------------ running
@@ -182,12 +237,13 @@ def run_recipe(
     main = is_main_process()
     log = log if main else _silent
     recipe_dir = Path(recipe_path).resolve().parent if recipe_path else Path.cwd()
-    stages = plan(recipe, run_dir, recipe_dir, source=recipe_path or "recipe")
-    check_inputs(stages, recipe_path or "recipe")
+    cache = FingerprintCache(run_dir / FINGERPRINTS)
+    stages = validate_recipe(recipe, run_dir, recipe_dir, source=recipe_path or "recipe", cache=cache)
+    ensure_writable_dir(run_dir, "run directory")
     index = (index or RunIndex()) if main else NullRunIndex()
-    run_dir.mkdir(parents=True, exist_ok=True)
     if main:
         atomic_write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        cache.save()
     # Decided before anything runs, so every process skips the same stages.
     done = {s.name: s.done for s in stages}
     wait_for_everyone()
@@ -195,17 +251,11 @@ def run_recipe(
     summaries: dict[str, dict[str, Any]] = {}
     by_name = {s.name: s for s in stages}
     try:
-        for s in stages:
-            inputs = [str(by_name[d].dir) for d in s.deps]
-            if done[s.name]:
-                log(f"skip stage {s.name}: already done ({s.dir})")
-                summaries[s.name] = json.loads((s.dir / DONE_FILE).read_text()).get("summary", {})
-                sid = index.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
-                index.finish_stage(sid, "skipped", summaries[s.name])
-                continue
-            summaries[s.name] = _execute(s, inputs, run_id, run_dir, index, log)
+        with index.alive(run_id):
+            for s in stages:
+                summaries[s.name] = _run_or_skip(s, done[s.name], by_name, run_id, run_dir, index, log)
     except BaseException as err:
-        index.finish_run(run_id, "failed", _one_line(err))
+        index.finish_run(run_id, _failure(err), _one_line(err))
         raise
     index.finish_run(run_id, "done")
     if main:
@@ -213,6 +263,22 @@ def run_recipe(
         atomic_write_json(run_dir / "summary.json", summary)
     wait_for_everyone()
     return RunResult(run_id, run_dir, stages, summaries)
+
+
+def _run_or_skip(s: PlannedStage, done: bool, by_name: dict[str, PlannedStage], run_id: int, run_dir: Path,
+                 index: RunIndex, log: Log) -> dict[str, Any]:
+    """One stage of a recipe: skipped (its summary read back) when done, else executed."""
+    inputs = [str(by_name[d].dir) for d in s.deps]
+    if not done:
+        note = changed_inputs_note(s.name, s.dir, s.inputs, s.config_hash)
+        if note:
+            log(note)
+        return _execute(s, inputs, run_id, run_dir, index, log)
+    log(f"skip stage {s.name}: already done ({s.dir})")
+    summary = json.loads((s.dir / DONE_FILE).read_text()).get("summary", {})
+    sid = index.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
+    index.finish_stage(sid, "skipped", summary)
+    return summary
 
 
 def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str = "command line",
@@ -223,10 +289,11 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     artefacts, a run-index row); it must not hold a finished stage already.
     """
     kind = get_stage_kind(kind_name)
-    stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config), output.resolve())
-    check_inputs([stage], source)
-    if stage.dir.is_file():
-        raise ConfigError(f"--output {output}: is a file; give the directory to write the stage into")
+    inputs = external_inputs(config)
+    stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config, inputs), output.resolve(), inputs,
+                         stage_hash(kind, config))
+    check_inputs([stage], source, in_recipe=False)
+    ensure_writable_dir(output, "--output")
     init_processes()
     if (stage.dir / DONE_FILE).exists():
         raise AlignlabError(
@@ -236,9 +303,10 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     index = open_run_index()
     run_id = index.start_run(kind.name, None, str(stage.dir))
     try:
-        summary = _execute(stage, [], run_id, None, index, log, announce=False)
+        with index.alive(run_id):
+            summary = _execute(stage, [], run_id, None, index, log, announce=False)
     except BaseException as err:
-        index.finish_run(run_id, "failed", _one_line(err))
+        index.finish_run(run_id, _failure(err), _one_line(err))
         raise
     index.finish_run(run_id, "done")
     return summary
@@ -267,19 +335,25 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
         ctx = stage_context(s.kind.name, s.dir, name=s.name, run_dir=run_dir, log=log)
         summary = run_stage(s.kind, s.config, ctx)
     except BaseException as err:
-        index.finish_stage(sid, "failed", error=_one_line(err))
+        index.finish_stage(sid, _failure(err), error=_one_line(err))
         if main and not isinstance(err, AlignlabError | KeyboardInterrupt):
             (s.dir / "error.log").write_text(traceback.format_exc())
         raise
     summary = {**summary, "seconds": round(time.time() - start, 2)}
     if main:
-        done = {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary}
+        done = {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary,
+                "config_hash": s.config_hash, "input_files": s.inputs}
         atomic_write_json(s.dir / DONE_FILE, done)
     index.finish_stage(sid, "done", summary, artefacts=s.artefacts())
     wait_for_everyone()  # the next stage may read this one's files
     if announce:
         log(f"stage {s.name} done in {summary['seconds']:.1f}s")
     return summary
+
+
+def _failure(err: BaseException) -> str:
+    """The status a run or stage ends with when `err` stops it: Ctrl-C interrupts, the rest fails."""
+    return "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
 
 
 def _one_line(err: BaseException) -> str:
@@ -300,28 +374,28 @@ def _refs(obj: Any) -> set[tuple[str, str | None]]:
     return set()
 
 
-def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage],
-                     source: str) -> None:
+def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage]) -> None:
     for stage, artefact in sorted(refs, key=str):
         if artefact is None or stage == "recipe_dir":
             continue
         outputs = planned[stage].kind.outputs
         if artefact not in outputs:
             raise PipelineError(
-                f"{source}: stage '{name}' refers to ${{{stage}.{artefact}}}, but a "
+                f"stage '{name}' refers to ${{{stage}.{artefact}}}, but a "
                 f"{planned[stage].kind.name} stage has no output '{artefact}'; "
                 f"its outputs are {', '.join(outputs) or 'none'}"
             )
 
 
-def _substitute(obj: Any, values: dict[str, tuple[str, StageKind]], recipe_dir: Path) -> Any:
-    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it."""
+def _substitute(obj: Any, values: dict[str, tuple[str, StageKind | None]], recipe_dir: Path) -> Any:
+    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it
+    (a stage of kind None is a placeholder: every reference to it becomes its text)."""
 
     def repl(m: re.Match[str]) -> str:
         if m.group(1) == "recipe_dir":
             return str(recipe_dir)
         where, kind = values[m.group(1)]
-        if m.group(2) is None:
+        if m.group(2) is None or kind is None:
             return where
         rel = kind.outputs[m.group(2)].path
         return where if rel == "." else f"{where}/{rel}"
@@ -354,26 +428,3 @@ def _topological_order(deps: dict[str, set[str]], source: str) -> list[str]:
     for n in deps:  # recipe order breaks ties, so independent stages run in the order written
         visit(n, [])
     return order
-
-
-def _input_fields(model: Any, prefix: str):
-    """(dotted key, 'file' | 'model' | 'source', value, section) of every field marked as an input path,
-    in nested sections and in lists or mappings of sections."""
-    if isinstance(model, dict):
-        for k, v in model.items():
-            yield from _input_fields(v, f"{prefix}.{k}")
-        return
-    if isinstance(model, list | tuple):
-        for i, v in enumerate(model):
-            yield from _input_fields(v, f"{prefix}.{i}")
-        return
-    if not isinstance(model, BaseModel):
-        return
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        key = f"{prefix}.{name}"
-        extra = field.json_schema_extra
-        if isinstance(extra, dict) and "input" in extra:
-            yield key, extra["input"], value, model
-        else:
-            yield from _input_fields(value, key)

@@ -4,15 +4,25 @@ One file for the user (default `~/.alignlab/runs.sqlite`, or `$ALIGNLAB_RUN_INDE
 `alignlab run` and by each standalone stage command, read by `alignlab runs`. It is an index: the
 stage directories stay the source of truth, so losing it loses no results. Each finished stage
 records its directory and the artefacts its kind declares (`StageKind.outputs`), by name.
+
+Each run records its project (`project_dir()`: the git work tree it was started in, else the
+working directory), so `alignlab runs` lists the current project's runs and `--all` every run: one
+file per user keeps every run findable wherever it was started, and the filter keeps unrelated
+projects apart. A run also records the process (pid, host) that runs it and a heartbeat: a
+process killed without a chance to finish its row (`kill -9`, a lost machine) leaves a run
+"running", which `runs()` reports as "dead" (and its running stage as "interrupted") once the
+process is gone (same host) or the heartbeat is stale (another host).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
+import threading
 import time
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +68,11 @@ CREATE TABLE IF NOT EXISTS lineage (
 """
 
 
+# Columns added after the first release; an older file gets them on open (NULL in old rows).
+RUN_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "heartbeat_at": "REAL", "project": "TEXT"}
+HEARTBEAT_S = 60.0  # how often a running run says it is alive
+STALE_S = 10 * HEARTBEAT_S  # a run on another host with no heartbeat for this long is dead
+
 ENV_VAR = "ALIGNLAB_RUN_INDEX"
 # (name, path, kind) of one artefact of a finished stage
 ArtefactRow = tuple[str, str, str]
@@ -68,6 +83,34 @@ def default_index_path() -> Path:
     return Path(env) if env else Path.home() / ".alignlab" / "runs.sqlite"
 
 
+def project_dir(start: str | os.PathLike | None = None) -> Path:
+    """The project a run belongs to: the git work tree holding `start` (default: the working
+    directory), else `start` itself."""
+    here = Path(start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / ".git").exists()), here)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _liveness(status: str, pid: int | None, host: str | None, heartbeat: float | None) -> str:
+    """`status`, or "dead" for a run still marked running whose process is gone."""
+    if status != "running" or pid is None:
+        return status  # finished, or recorded before pids were
+    if host == socket.gethostname():
+        return status if _process_alive(pid) else "dead"
+    return status if heartbeat is not None and time.time() - heartbeat < STALE_S else "dead"
+
+
 @dataclass(frozen=True)
 class StageRow:
     name: str
@@ -75,16 +118,19 @@ class StageRow:
     status: str
     dir: str
     seconds: float | None
+    hash: str | None = None  # the stage directory's key: a short digest of config and inputs
 
 
 @dataclass(frozen=True)
 class RunRow:
     id: int
     name: str
-    status: str
+    status: str  # running, done, failed, interrupted, or dead (its process is gone)
     run_dir: str | None
     started_at: float
     stages: list[StageRow]
+    recipe: str | None = None
+    project: str | None = None
 
 
 class RunIndex:
@@ -95,6 +141,10 @@ class RunIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
             db.executescript(SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            for column, kind in RUN_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -106,10 +156,34 @@ class RunIndex:
             return db.execute(sql, args).lastrowid
 
     def start_run(self, name: str, recipe: str | None, run_dir: str | None) -> int:
+        """A new run of this process in the current project, marked running."""
+        now = time.time()
         return self._write(
-            "INSERT INTO runs (name, recipe, run_dir, status, started_at) VALUES (?, ?, ?, 'running', ?)",
-            (name, recipe, run_dir, time.time()),
+            "INSERT INTO runs (name, recipe, run_dir, status, started_at, pid, host, heartbeat_at, project) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            (name, recipe, run_dir, now, os.getpid(), socket.gethostname(), now, str(project_dir())),
         )
+
+    def heartbeat(self, run_id: int) -> None:
+        self._write("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+
+    @contextmanager
+    def alive(self, run_id: int, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+        """Keep the run's heartbeat fresh from a background thread while the block runs."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every_s):
+                with suppress(sqlite3.Error):  # a busy index must not stop the run; the next beat retries
+                    self.heartbeat(run_id)
+
+        thread = threading.Thread(target=beat, name="alignlab-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
         self._write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", (status, time.time(),
@@ -165,23 +239,32 @@ class RunIndex:
             out.setdefault(stage, {})[key] = value
         return out
 
-    def runs(self, limit: int = 20) -> list[RunRow]:
+    def runs(self, limit: int = 20, project: str | os.PathLike | None = None) -> list[RunRow]:
+        """The newest `limit` runs (of `project` only, when given), with their stages."""
+        where, args = ("WHERE project=?", (str(project),)) if project is not None else ("", ())
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT id, name, status, run_dir, started_at FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+                "SELECT id, name, status, run_dir, started_at, recipe, project, pid, host, heartbeat_at "
+                f"FROM runs {where} ORDER BY id DESC LIMIT ?", (*args, limit)
             ).fetchall()
             out = []
-            for rid, name, status, run_dir, started in rows:
+            for rid, name, status, run_dir, started, recipe, proj, pid, host, beat in rows:
+                status = _liveness(status, pid, host, beat)
                 stages = [
-                    StageRow(n, k, s, d, (f - st) if f else None)
-                    for n, k, s, d, st, f in db.execute(
-                        "SELECT name, kind, status, dir, started_at, finished_at FROM stages "
+                    StageRow(n, k, "interrupted" if status == "dead" and s == "running" else s, d,
+                             (f - st) if f else None, h)
+                    for n, k, s, d, st, f, h in db.execute(
+                        "SELECT name, kind, status, dir, started_at, finished_at, hash FROM stages "
                         "WHERE run_id=? ORDER BY id",
                         (rid,),
                     )
                 ]
-                out.append(RunRow(rid, name, status, run_dir, started, stages))
+                out.append(RunRow(rid, name, status, run_dir, started, stages, recipe, proj))
             return out
+
+    def count_runs(self) -> int:
+        with closing(self._connect()) as db:
+            return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
     def stage_metrics(self, run_id: int) -> dict[str, dict[str, float]]:
         """Stage name -> metric -> value (the stage's summary), for the stages of a run."""
@@ -218,6 +301,10 @@ class NullRunIndex(RunIndex):
 
     def finish_stage(self, *args, **kwargs) -> None:
         return None
+
+    @contextmanager
+    def alive(self, *args, **kwargs) -> Iterator[None]:
+        yield
 
 
 def open_run_index(path: str | os.PathLike | None = None) -> RunIndex:

@@ -1,10 +1,12 @@
 """The score stage: score (prompt, response) records with a reward model (inference, no training).
 
 Reads any record file `alignlab.data.readers` reads: a conversation's last assistant turn is
-scored given the turns before it; a preference pair gets a reward for each response (and the file
-a pairwise accuracy); a KTO record's completion is scored. Writes one JSON line per record: the
+scored given the turns before it (a `{prompt, response}` record is a two-turn conversation); a
+preference pair gets a reward for each response (and the file a pairwise accuracy); a KTO record's
+completion is scored. Writes one JSON line per record: the
 record in alignlab's own format plus `reward` (or `chosen_reward` / `rejected_reward`), and the
-per-member rewards of an ensemble. Sequences are cut as in training (prompt first, from the left).
+per-member rewards of an ensemble. Sequences are cut as in training (prompt first, from the left),
+at the length the reward model was trained at unless `data.max_length` says otherwise.
 
 Not supported: scoring only a slice of a multi-turn response, streaming very large files (the
 records are read into memory).
@@ -18,7 +20,7 @@ from typing import Any
 
 import torch
 
-from alignlab.config import ScoreConfig
+from alignlab.config import DataConfig, ScoreConfig, ScoreDataConfig
 from alignlab.data.preference import encode_response
 from alignlab.data.readers import read_records
 from alignlab.data.schema import Conversation, PreferencePair
@@ -50,8 +52,9 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
     from alignlab.modeling.loading import load_model_tokenizer, load_options
     from alignlab.modeling.reward_model import load_reward_model, score_examples
 
-    rm, data = config.reward_model, config.data
+    rm = config.reward_model
     model, manifest = load_reward_model(rm.path, **load_options(rm))
+    data = _at_trained_length(config.data, manifest.max_length, log)
     tokenizer = load_model_tokenizer(rm)
     result = read_records(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid,
                           limit=data.limit)
@@ -77,6 +80,20 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
     atomic_write_jsonl(output, rows)
     log(f"scored {len(examples)} responses of {len(rows)} records into {output}")
     return _summary(rows, rewards)
+
+
+def _at_trained_length(data: ScoreDataConfig, trained: int | None, log: Callable[[str], None]) -> DataConfig:
+    """The data settings with `max_length` resolved: the config's, else the reward model's, else the
+    default. A reward model scores what it was trained to score: cut at another length, its rewards
+    (and a pair accuracy) differ from its report's."""
+    if data.max_length is not None:
+        length = data.max_length
+    else:
+        length = trained or DataConfig.model_fields["max_length"].default
+        why = "as the reward model was trained" if trained else "the default"
+        log(f"scoring sequences of at most {length} tokens ({why}; data.max_length changes it)")
+    fields = {k: getattr(data, k) for k in DataConfig.model_fields}
+    return DataConfig(**{**fields, "max_length": length})
 
 
 def _summary(rows: list[dict[str, Any]], rewards: torch.Tensor) -> dict[str, float]:

@@ -86,7 +86,7 @@ def test_rm_ensemble_of_separate_models_grouped_by_length(tmp_path, tiny_model_d
             "train.batch_size=4", "train.group_by_length=true", *COMMON)
     assert len(read_metrics(out)) == 3
     report = json.loads((out / "report.json").read_text())
-    assert report["split"] == "train" and report["members"] == 2 and len(report["member_accuracy"]) == 2
+    assert report["split"] == "eval" and report["members"] == 2 and len(report["member_accuracy"]) == 2
     assert (out / "member-0" / "model.safetensors").exists() and (out / "member-1" / "config.json").exists()
     manifest = json.loads((out / "reward_model.json").read_text())
     assert manifest["kind"] == "models" and manifest["aggregate"] == "min"
@@ -121,3 +121,55 @@ def test_rm_on_conversations_exits_2_with_one_line(tmp_path, tiny_model_dir, cap
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "sft.jsonl" in err and "preference training needs preference records" in err
+
+
+def _rewards(out) -> list[float]:
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    return [r.get("reward", r.get("chosen_reward")) for r in rows]
+
+
+def test_score_scores_at_the_length_the_reward_model_was_trained_at(tmp_path, tiny_model_dir):
+    long_prompt = " ".join(["Please write a short poem about the sea and the sky."] * 4)
+    rows = [pair(long_prompt + p, g, b) for p, g, b in zip(PROMPTS, GOOD, BAD, strict=True)]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    rm = tmp_path / "rm"
+    run_cli("rm", "--model", tiny_model_dir("llama"), "--data", data, "--output", rm, "--max-steps", 1,
+            "data.max_length=24", "data.eval_fraction=0", *COMMON)
+    assert json.loads((rm / "reward_model.json").read_text())["max_length"] == 24
+    for name, extra in (("inherited", []), ("at24", ["data.max_length=24"]),
+                        ("at1024", ["data.max_length=1024"])):
+        run_cli("score", "--reward-model", rm, "--data", data, "--output", tmp_path / name, *extra)
+    assert _rewards(tmp_path / "inherited") == _rewards(tmp_path / "at24")
+    assert _rewards(tmp_path / "inherited") != _rewards(tmp_path / "at1024")
+
+
+def test_score_reads_prompt_response_records(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from alignlab.modeling.reward_model import build_reward_model, save_reward_model
+
+    path = str(tiny_model_dir("llama"))
+    rm = tmp_path / "rm"
+    save_reward_model(build_reward_model(path), AutoTokenizer.from_pretrained(path), rm)
+    rows = [{"prompt": "Say hello.", "response": "Hello! How can I help you?"},
+            {"prompt": "Say hello.", "response": "brown fox, lazy dog"}]
+    data = write_jsonl(tmp_path / "responses.jsonl", rows)
+    as_completion = write_jsonl(tmp_path / "completions.jsonl",
+                                [{"prompt": r["prompt"], "completion": r["response"]} for r in rows])
+    run_cli("score", "--reward-model", rm, "--data", data, "--output", tmp_path / "s1")
+    run_cli("score", "--reward-model", rm, "--data", as_completion, "--output", tmp_path / "s2")
+    assert len(_rewards(tmp_path / "s1")) == 2 and _rewards(tmp_path / "s1") == _rewards(tmp_path / "s2")
+
+
+def test_rm_reports_on_held_out_pairs_by_default(tmp_path, tiny_model_dir):
+    """The report is what the README promises, held-out accuracy, without asking for a hold-out."""
+    rows = [pair(f"{p} ({i})", g, b) for i in range(5) for p, g, b in zip(PROMPTS, GOOD, BAD, strict=True)]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)  # 20 pairs: a fifth (4) held out, not 5 % (1)
+    out = tmp_path / "rm"
+    run_cli("rm", "--model", tiny_model_dir("llama"), "--data", data, "--output", out, "--max-steps", 1,
+            *COMMON)
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"] == "eval" and report["pairs"] == 4
+    assert json.loads((out / "stage.json").read_text())["summary"]["train_pairs"] == 16.0
+    lo, hi = report["accuracy_interval"]
+    assert 0.0 <= lo <= report["accuracy"] <= hi <= 1.0

@@ -10,7 +10,16 @@ from pydantic import Field
 from alignlab import stages as stage_registry
 from alignlab.config import Section
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.pipeline import RECIPE_FILE, Recipe, check_inputs, load_recipe, plan, run_in_dir, run_recipe
+from alignlab.pipeline import (
+    RECIPE_FILE,
+    Recipe,
+    check_inputs,
+    load_recipe,
+    plan,
+    run_in_dir,
+    run_recipe,
+    validate_recipe,
+)
 from alignlab.run_index import RunIndex
 from alignlab.stage_io import Artefact
 from alignlab.stages import StageKind
@@ -194,3 +203,37 @@ def test_the_run_directory_keeps_the_recipe_as_run(tmp_path):
     run_recipe(r, run_dir=tmp_path / "run", log=lambda m: None)
     kept = Recipe.model_validate(yaml.safe_load((tmp_path / "run" / RECIPE_FILE).read_text()))
     assert kept == r and kept.stages["a"].config == {"text": "B"}  # with the override applied
+
+
+def test_validation_reports_every_stage_s_errors_at_once(tmp_path):
+    r = recipe(
+        a={"kind": "echo", "config": {"txt": "A"}},
+        b={"kind": "echo", "config": {"text": "${a}", "fail": "sometimes"}},
+        c={"kind": "echo", "config": {"text": "C", "source": str(tmp_path / "missing.txt")}},
+        d={"kind": "nope"},
+    )
+    with pytest.raises(ConfigError) as err:
+        validate_recipe(r, tmp_path, tmp_path, source="r.yaml")
+    message = str(err.value)
+    assert message.startswith("r.yaml: ") and message.count("r.yaml") == 1
+    for part in ("'stages.a.config.txt': unknown key", "'stages.b.config.fail'", "unknown stage kind 'nope'",
+                 "'stages.c.config.source': file '"):
+        assert part in message, part
+    assert "\n" not in message
+
+
+def test_a_changed_input_file_changes_the_stage_key_and_is_reported(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("one")
+    r = recipe(a={"kind": "echo", "config": {"text": "A", "source": str(src)}},
+               b={"kind": "echo", "config": {"text": "B", "source": "${a}/out.txt"}})
+    logs: list[str] = []
+    first = run_recipe(r, run_dir=tmp_path / "run", log=logs.append)
+    assert run_recipe(r, run_dir=tmp_path / "run", log=logs.append).stages[0].hash == first.stages[0].hash
+    src.write_text("two")
+    logs.clear()
+    second = run_recipe(r, run_dir=tmp_path / "run", log=logs.append)
+    assert [s.hash != f.hash for s, f in zip(second.stages, first.stages, strict=True)] == [True, True]
+    assert (second.stages[1].dir / "out.txt").read_text() == "B|A|two"
+    assert any("stage a: input source" in line and "changed since" in line for line in logs)
+    assert CALLS == ["a", "b", "a", "b"]

@@ -126,3 +126,17 @@ def test_config_hash_is_stable_and_sensitive():
     assert config_hash(WorldConfig()) == config_hash(WorldConfig())
     assert config_hash(WorldConfig(seed=1)) != config_hash(WorldConfig(seed=2))
     assert len(config_hash(WorldConfig())) == 12
+
+
+def test_continued_pretraining_defaults_to_a_fine_tuning_learning_rate():
+    """1e-3 suits a tiny model from scratch; on a trained chat model two steps at 1e-3 wrecked it."""
+    from alignlab.config import PretrainConfig, load_config
+
+    data = {"data": {"path": "corpus.txt"}}
+    assert load_config(PretrainConfig, base={**data, "init": {}}).optim.lr == 1e-3
+    continued = load_config(PretrainConfig, base={**data, "model": {"path": "m"}})
+    assert continued.optim.lr == 2e-5
+    assert load_config(PretrainConfig, base={**data, "model": {"path": "m"}},
+                       overrides=["optim.lr=1e-4"]).optim.lr == 1e-4
+    assert load_config(PretrainConfig, base={**data, "model": {"path": "m"}, "optim": {"weight_decay": 0.1}},
+                       ).optim.lr == 2e-5

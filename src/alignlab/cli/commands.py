@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from alignlab.cli.app import app, log
+from alignlab.cli.app import app, log, resume_hint
 from alignlab.cli.options import Overrides
 from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table
 from alignlab.serving.settings import ServerSettings
@@ -26,7 +26,9 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
 
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
-    result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
+    with resume_hint("run the same command again: finished stages are skipped and the interrupted one "
+                     "resumes from its last checkpoint"):
+        result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
     for stage in result.stages:
         view = show_summary(stage.kind, stage.name, result.summaries[stage.name])
         if view is not None:
@@ -38,25 +40,33 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
 def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
              overrides: Overrides = None) -> None:
     """Check a recipe (keys, types, references, input files) without building any model."""
-    from alignlab.pipeline import check_inputs, load_recipe, plan
+    from alignlab.pipeline import load_recipe, validate_recipe
 
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
-    stages = plan(r, target, recipe.resolve().parent, source=str(recipe))
-    check_inputs(stages, str(recipe))
+    stages = validate_recipe(r, target, recipe.resolve().parent, source=str(recipe))
     Console().print(plan_table(r.name, stages))
 
 
 @app.command()
-def runs(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20) -> None:
-    """List recorded runs and their stages (newest first)."""
-    from alignlab.run_index import RunIndex
+def runs(
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+    all_projects: Annotated[bool, typer.Option("--all", help="List the runs of every project.")] = False,
+) -> None:
+    """List recorded runs and their stages (newest first): those of this project (the git work tree
+    you are in, else this directory) unless --all."""
+    from alignlab.run_index import RunIndex, project_dir
 
-    rows = RunIndex().runs(limit)
+    index = RunIndex()
+    project = None if all_projects else project_dir()
+    rows = index.runs(limit, project=project)
     if not rows:
-        print("no runs recorded yet")
+        total = index.count_runs()
+        where = f" in {project}" if project is not None else ""
+        others = f"; --all lists {total} run{'s' * (total != 1)} of other projects" if total and project else ""
+        print(f"no runs recorded yet{where}{others}")
         return
-    Console(width=200).print(runs_table(rows))
+    Console(width=200).print(runs_table(rows, project))
 
 
 @app.command()

@@ -11,6 +11,7 @@ key, read when the help is shown (so the losses a plugin registers are listed to
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,15 @@ from typing import Annotated, Any, get_type_hints
 import typer
 from typer.core import TyperCommand
 
-from alignlab.cli.app import log
-from alignlab.config import apply_overrides, describe_key, load_yaml, set_dotted, validate_config
+from alignlab.cli.app import log, resume_hint
+from alignlab.config import (
+    apply_overrides,
+    describe_default,
+    describe_key,
+    load_yaml,
+    set_dotted,
+    validate_config,
+)
 from alignlab.stages import get_stage_kind
 
 
@@ -68,18 +76,29 @@ SkipInvalid = Annotated[bool, typer.Option("--skip-invalid"), ConfigKey("data.sk
 
 
 class StageCommand(TyperCommand):
-    """A stage command; options without help text show their config key's description."""
+    """A stage command; options without help text show their config key's description, then the
+    key they set and the default it keeps when they are not given."""
 
     stage_kind = ""
-    describe: dict[str, str] = {}  # param name -> config key (set per command class)
+    keys: dict[str, ConfigKey] = {}  # param name -> the ConfigKey it sets (set per command class)
 
     def format_help(self, ctx, formatter) -> None:
         config = get_stage_kind(self.stage_kind).config
         for param in self.params:
-            key = self.describe.get(param.name or "")
-            if key is not None and not getattr(param, "help", None):
-                param.help = describe_key(config, key)
+            ck = self.keys.get(param.name or "")
+            if ck is not None and not getattr(param, "help", None):
+                param.help = describe_key(config, ck.describe or ck.key) + _setting(config, ck, param)
         super().format_help(ctx, formatter)
+
+
+def _setting(config, ck: ConfigKey, param) -> str:
+    """`  [train.epochs, default: 1.0]`, or `  [sets lora.enabled=true]` for a switch."""
+    if ck.on is not None:
+        return f"  [sets {ck.key}={json.dumps(ck.on)}]" if not isinstance(ck.on, dict) else ""
+    if param.required:
+        return ""
+    default = describe_default(config, ck.key)
+    return f"  [{ck.key}, default: {default}]" if default is not None else f"  [{ck.key}]"
 
 
 def config_keys(fn: Callable) -> dict[str, ConfigKey]:
@@ -100,8 +119,7 @@ def stage_command(app: typer.Typer, kind: str, *, name: str | None = None) -> Ca
 
     def decorate(fn: Callable) -> Callable:
         keys = config_keys(fn)
-        describe = {p: k.describe or k.key for p, k in keys.items()}
-        cls = type(f"{kind.title()}Command", (StageCommand,), {"stage_kind": kind, "describe": describe})
+        cls = type(f"{kind.title()}Command", (StageCommand,), {"stage_kind": kind, "keys": keys})
 
         def command(**kwargs: Any) -> None:
             flags: dict[str, Any] = {}
@@ -161,6 +179,7 @@ def run_stage_command(kind: str, output: Path, config_file: Path | None, overrid
         set_dotted(data, key, value)
     source = str(config_file) if config_file else None
     config = validate_config(stage.config, apply_overrides(data, overrides), source=source)
-    summary = run_in_dir(stage.name, config, output, source=source or "command line", log=log)
+    with resume_hint(f"run the same command again to resume from the last checkpoint in {output}"):
+        summary = run_in_dir(stage.name, config, output, source=source or "command line", log=log)
     log(f"{stage.name} done: {output}")
     return summary

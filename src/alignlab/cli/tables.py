@@ -1,4 +1,6 @@
-"""Tables the commands print: runs, a recipe's plan, the stage kinds and the losses (rich)."""
+"""Tables the commands print: runs, a recipe's plan, the stage kinds and the losses (rich).
+
+Cells are `Text`, never markup: a path, a name or a description holding "[...]" prints as written."""
 
 from __future__ import annotations
 
@@ -6,28 +8,36 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from rich.table import Table
+from rich.text import Text
+
+from alignlab.losses.params import describe_ranges
 
 
-def runs_table(rows: Sequence) -> Table:
-    """Recorded runs (`RunIndex.runs`), newest first, with each stage's status."""
-    table = Table(title="runs")
-    for col in ("id", "name", "started", "status", "stages"):
-        table.add_column(col)
+def runs_table(rows: Sequence, project=None) -> Table:
+    """Recorded runs (`RunIndex.runs`), newest first: where each wrote and a digest of its config
+    (the stage directory's key), so runs of one name can be told apart."""
+    title = f"runs of {project} (--all: every project)" if project is not None else "runs"
+    table = Table(title=title)
+    for col in ("id", "name", "started", "status", "directory", "config", "stages"):
+        table.add_column(col, overflow="fold")
     for r in rows:
         stages = ", ".join(f"{s.name}:{s.status}" for s in r.stages) or "-"
         started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(str(r.id), r.name, started, r.status, stages)
+        # A stage command's run is one stage: its key. A recipe's stage keys are in its stage dirs.
+        config = r.stages[0].hash if len(r.stages) == 1 and r.recipe is None else (r.recipe or "-")
+        table.add_row(*map(Text, (str(r.id), r.name, started, r.status, r.run_dir or "-", config or "-",
+                                  stages)))
     return table
 
 
 def plan_table(recipe: str, stages: Sequence) -> Table:
     """A validated recipe's stages (`pipeline.plan`) in run order."""
-    table = Table(title=f"recipe {recipe}: {len(stages)} stages, valid")
+    table = Table(title=f"recipe {recipe}: {len(stages)} stage{'s' * (len(stages) != 1)}, valid")
     for col in ("stage", "kind", "needs", "status", "directory"):
         table.add_column(col)
     for s in stages:
-        table.add_row(s.name, s.kind.name, ", ".join(s.deps) or "-", "done" if s.done else "to run",
-                      str(s.dir))
+        status = "done" if s.done else "to run"
+        table.add_row(*map(Text, (s.name, s.kind.name, ", ".join(s.deps) or "-", status, str(s.dir))))
     return table
 
 
@@ -38,7 +48,7 @@ def stages_table(kinds: Iterable) -> Table:
         table.add_column(col, overflow="fold")
     for k in kinds:
         outputs = "\n".join(f"{name}: {a.path} ({a.kind})" for name, a in k.outputs.items())
-        table.add_row(k.name, k.help, outputs or "-")
+        table.add_row(*map(Text, (k.name, k.help, outputs or "-")))
     return table
 
 
@@ -51,6 +61,9 @@ def losses_table(specs: Iterable) -> Table:
         params = ", ".join(f"{k}={v}" for k, v in s.hyperparameters.items()) or "-"
         if s.estimated:
             params += f" (estimated per batch: {', '.join(s.estimated)})"
+        if describe_ranges(s.ranges):
+            params += f"; valid: {describe_ranges(s.ranges)}"
         needs = f"{s.logps}" + (f" + NLL ({s.nll})" if s.needs_nll else "")
-        table.add_row(s.name, s.inputs, "yes" if s.needs_reference else "no", needs, params, s.description)
+        table.add_row(*map(Text, (s.name, s.inputs, "yes" if s.needs_reference else "no", needs, params,
+                                  s.description)))
     return table

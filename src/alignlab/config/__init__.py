@@ -10,6 +10,7 @@ from alignlab.config.core import (
     Registered,
     Section,
     apply_overrides,
+    describe_default,
     describe_field,
     describe_key,
     describe_schema,
@@ -23,7 +24,14 @@ from alignlab.config.core import (
 )
 from alignlab.config.lm import InitConfig, PretrainConfig, SFTConfig, TextDataConfig
 from alignlab.config.preference import DPOConfig, ReferenceConfig
-from alignlab.config.reward import EnsembleConfig, RewardLossConfig, RewardModelConfig, ScoreConfig
+from alignlab.config.reward import (
+    EnsembleConfig,
+    RewardDataConfig,
+    RewardLossConfig,
+    RewardModelConfig,
+    ScoreConfig,
+    ScoreDataConfig,
+)
 from alignlab.config.rl import (
     GRPOConfig,
     KLConfig,
@@ -65,16 +73,19 @@ __all__ = [
     "PretrainConfig",
     "ReferenceConfig",
     "Registered",
+    "RewardDataConfig",
     "RewardLossConfig",
     "RewardModelConfig",
     "SFTConfig",
     "ScheduleConfig",
     "ScoreConfig",
+    "ScoreDataConfig",
     "Section",
     "TextDataConfig",
     "TrainConfig",
     "TrainedStageConfig",
     "apply_overrides",
+    "describe_default",
     "describe_field",
     "describe_key",
     "describe_schema",

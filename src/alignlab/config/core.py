@@ -258,6 +258,35 @@ def describe_key(cls: type[BaseModel], dotted: str) -> str:
     return describe_field(field)
 
 
+_NO_DEFAULT = object()
+
+
+def key_default(cls: type[BaseModel], dotted: str) -> Any:
+    """The value `dotted` (e.g. `train.epochs`) takes in `cls` when nobody sets it, following
+    sections' own defaults (a stage may give `optim` another lr); `_NO_DEFAULT` for a required key."""
+    node: Any = cls
+    value: Any = _NO_DEFAULT
+    for part in dotted.split("."):
+        if isinstance(value, BaseModel):  # inside a section's default instance
+            value = getattr(value, part)
+            continue
+        field = node.model_fields[part]
+        if field.default_factory is not None:
+            value = field.default_factory()
+        else:  # a required section (`data`) still has defaults inside
+            value = _NO_DEFAULT if field.is_required() else field.default
+        node = section_type(field.annotation)
+    return value
+
+
+def describe_default(cls: type[BaseModel], dotted: str) -> str | None:
+    """`none`, `1.0`, `auto` ...: the default of `dotted` as help shows it; None for a required key."""
+    value = key_default(cls, dotted)
+    if value is _NO_DEFAULT or isinstance(value, BaseModel):
+        return None
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _type_name(annotation: Any) -> str:
     if get_origin(annotation) is None and hasattr(annotation, "__name__"):
         return annotation.__name__

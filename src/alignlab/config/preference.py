@@ -44,7 +44,8 @@ class DPOConfig(TrainedStageConfig):
     )
     loss_params: dict[str, float] = Field(
         default_factory=dict,
-        description="The loss's hyperparameters, e.g. {beta: 0.1}; unset ones keep their defaults.",
+        description="The loss's hyperparameters, e.g. {beta: 0.1}, each in the range the loss declares "
+        "(`alignlab losses`); unset ones keep their defaults.",
     )
     reference: ReferenceConfig = Field(
         default_factory=ReferenceConfig, description="Reference model and its cache."
@@ -62,10 +63,5 @@ class DPOConfig(TrainedStageConfig):
         name = info.data.get("loss")
         if name is None:  # the loss name itself failed validation and is reported already
             return params
-        spec = get_loss(name)
-        for key in sorted(params):
-            if key not in spec.hyperparameters:
-                why = " (it is estimated from each batch)" if key in spec.estimated else ""
-                valid = ", ".join(spec.hyperparameters) or "none"
-                raise ValueError(f"loss {name!r} has no hyperparameter {key}{why}; valid: {valid}")
+        get_loss(name).check_params(params)  # known names, each value in the range the loss declares
         return params

@@ -38,12 +38,27 @@ class RewardLossConfig(Section):
     )
 
 
+class RewardDataConfig(DataConfig):
+    """Preference pairs, with a small hold-out by default: the report is meant to be held-out accuracy."""
+
+    eval_fraction: float = Field(
+        default=0.05, ge=0, lt=1,
+        description="Hold out this share of the training file when eval_path is unset (at least eval_min "
+        "pairs); 0 reports on the training pairs.",
+    )
+    eval_min: int = Field(
+        default=50, ge=0,
+        description="Hold out at least this many pairs when eval_fraction > 0 (at most a fifth of the file).",
+    )
+
+
 class RewardModelConfig(TrainedStageConfig):
     """Reward model: Bradley-Terry on preference pairs, optionally an ensemble."""
 
     model: ModelConfig = Field(description="Causal LM backbone (or a reward model to keep training).")
-    data: DataConfig = Field(
-        description="Preference pairs; eval_path / eval_fraction give the report's held-out set."
+    data: RewardDataConfig = Field(
+        description="Preference pairs; eval_path, else eval_fraction / eval_min of the file, give the "
+        "report's held-out set."
     )
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig,
                                      description="Ensemble of reward members.")
@@ -55,14 +70,25 @@ class RewardModelConfig(TrainedStageConfig):
     report_bins: int = Field(default=10, gt=0, description="Bins of the calibration reliability table.")
 
 
+class ScoreDataConfig(DataConfig):
+    """The records to score; their length defaults to the one the reward model was trained at."""
+
+    max_length: int | None = Field(
+        default=None, gt=0,
+        description="Truncate each scored sequence to this many tokens; null = the length the reward model "
+        "was trained at (its reward_model.json), else 1024.",
+    )
+
+
 class ScoreConfig(Section):
     """Score (prompt, response) records with a reward model."""
 
     reward_model: ModelConfig = Field(
         description="Reward model directory written by the rm stage (or any HF one)."
     )
-    data: DataConfig = Field(
-        description="Conversations (last assistant turn scored), preference pairs, or KTO records."
+    data: ScoreDataConfig = Field(
+        description="Conversations (last assistant turn scored), prompt + response (or completion) records, "
+        "preference pairs, or KTO records."
     )
     batch_size: int = Field(default=16, gt=0, description="Sequences per forward pass.")
     aggregate: Aggregate | None = Field(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from alignlab.config.core import Section
+from alignlab.config.core import Registered, Section
+
+# The readers' format names, read when a value is checked or described.
+DATA_FORMATS = Registered("alignlab.data.formats:format_choices", "data format")
 
 
 class ModelConfig(Section):
@@ -110,7 +113,9 @@ class DataConfig(Section):
         description="Dataset file or directory (JSONL, JSON, .jsonl.gz, parquet, HF datasets dir).",
         json_schema_extra={"input": "file"},
     )
-    format: str = Field(default="auto", description="Record format name, or auto to detect it.")
+    format: Annotated[str, DATA_FORMATS] = Field(
+        default="auto", description="Record format (`alignlab.data.formats`), or auto to detect it."
+    )
     split: str | None = Field(
         default=None, description="Split to read from a Hugging Face datasets directory."
     )

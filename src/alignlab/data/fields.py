@@ -18,6 +18,11 @@ class RecordError(ValueError):
     """One raw record is malformed; the message says what is wrong (the reader says where)."""
 
 
+def json_problem(e: json.JSONDecodeError) -> str:
+    """`not valid JSON (Expecting value: column 1)`: json's own words (some end in "at") and where."""
+    return f"not valid JSON ({e.msg}: column {e.colno})"
+
+
 # Speaker names seen in the wild, mapped onto our four roles.
 _ROLE_ALIASES = {
     "system": "system", "developer": "system",

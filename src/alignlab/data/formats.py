@@ -157,9 +157,15 @@ def _parse_dolly(rec: dict) -> Conversation:
     return _instruction_conversation(rec, "context", "response", used)
 
 
+def _completion_key(rec: dict) -> str | None:
+    """Where a prompt/completion record keeps its answer: `completion` (TRL), or `response`."""
+    return next((k for k in ("completion", "response") if k in rec), None)
+
+
 def _parse_prompt_completion(rec: dict) -> Conversation:
-    messages = parse_turns(rec, "prompt", "user") + parse_turns(rec, "completion", "assistant")
-    meta = extra_metadata(rec, {"prompt", "completion", "id", "tools"}, tools=True)
+    answer = _completion_key(rec) or "completion"
+    messages = parse_turns(rec, "prompt", "user") + parse_turns(rec, answer, "assistant")
+    meta = extra_metadata(rec, {"prompt", answer, "id", "tools"}, tools=True)
     return build_record(Conversation, messages=messages, id=record_id(rec), metadata=meta)
 
 
@@ -248,8 +254,9 @@ def _split_last_assistant_turn(messages: list[Message]) -> tuple[list[Message], 
 
 
 def _parse_kto(rec: dict) -> BinaryFeedback:
-    if "completion" in rec:
-        prompt, completion = parse_turns(rec, "prompt", "user"), parse_turns(rec, "completion", "assistant")
+    answer = _completion_key(rec)
+    if answer is not None:
+        prompt, completion = parse_turns(rec, "prompt", "user"), parse_turns(rec, answer, "assistant")
     else:
         prompt, completion = _split_last_assistant_turn(parse_messages(rec.get("messages"), "messages"))
     return build_record(
@@ -258,7 +265,8 @@ def _parse_kto(rec: dict) -> BinaryFeedback:
         completion=completion,
         label=_label(rec),
         id=record_id(rec),
-        metadata=extra_metadata(rec, {"prompt", "completion", "messages", "label", "id", "tools"}, tools=True),
+        metadata=extra_metadata(rec, {"prompt", answer or "completion", "messages", "label", "id", "tools"},
+                                tools=True),
     )
 
 
@@ -306,8 +314,9 @@ _SPECS = [
     ),
     FormatSpec(
         "prompt-completion", "conversation",
-        lambda r: "prompt" in r and "completion" in r and "label" not in r, _parse_prompt_completion,
-        "prompt, completion",
+        lambda r: "prompt" in r and _completion_key(r) is not None and "label" not in r and "instruction" not in r,
+        _parse_prompt_completion,
+        "prompt, completion (or response)",
     ),
     FormatSpec(
         "hh-rlhf", "preference",
@@ -326,8 +335,9 @@ _SPECS = [
     ),
     FormatSpec(
         "kto", "feedback",
-        lambda r: ("completion" in r and "label" in r) or _is_labelled_messages(r), _parse_kto,
-        "prompt, completion, label | messages, label (the last assistant turn is the completion)",
+        lambda r: (_completion_key(r) is not None and "label" in r and "instruction" not in r)
+        or _is_labelled_messages(r), _parse_kto,
+        "prompt, completion (or response), label | messages, label (the last assistant turn is the completion)",
     ),
 ]  # fmt: skip
 
@@ -337,6 +347,11 @@ FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in _SPECS}
 def format_names(kind: RecordKind | None = None) -> list[str]:
     """Registered format names, or those that yield `kind` records."""
     return [name for name, spec in FORMATS.items() if kind is None or spec.kind == kind]
+
+
+def format_choices() -> list[str]:
+    """What a config's `data.format` takes: auto (detect), then every format name."""
+    return ["auto", *format_names()]
 
 
 def detect_format(rec: dict) -> FormatSpec | None:

@@ -91,9 +91,10 @@ def encode_pair(tokenizer, pair: PreferencePair, data: DataConfig,
 
 def encode_preference_split(
     tokenizer, data: DataConfig, *, loss: RewardLossConfig | None = None, keep_ties: bool = True,
-    log: Log = print
+    log: Log = print, min_held: int = 0
 ) -> EncodedSplit[EncodedPair]:
-    """Read, split and encode the preference pairs of `data` (ties kept only with `keep_ties`)."""
+    """Read, split and encode the preference pairs of `data` (ties kept only with `keep_ties`; at
+    least `min_held` pairs held out when `data.eval_fraction` > 0, see `splits.holdout`)."""
     if data.packing:
         raise ConfigError(
             "config key 'data.packing': packing is not supported for preference pairs; set it to false"
@@ -110,8 +111,8 @@ def encode_preference_split(
         return enc if usable else None
 
     why = f"ties, identical responses, or responses past data.max_length={data.max_length}"
-    return encode_split(read_split(read_preferences, data, log), encode, data, what="preference pairs",
-                        why=why, log=log)
+    return encode_split(read_split(read_preferences, data, log, min_held), encode, data,
+                        what="preference pairs", why=why, log=log)
 
 
 def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, Tensor]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alignlab.data.fields import json_problem
 from alignlab.data.formats import (
     FORMATS,
     FormatSpec,
@@ -105,7 +106,7 @@ def _iter_jsonl(path: Path, shown: str) -> Iterator[Row]:
                 try:
                     yield where, json.loads(text), None
                 except json.JSONDecodeError as e:
-                    yield where, None, f"not valid JSON ({e.msg} at column {e.colno})"
+                    yield where, None, json_problem(e)
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
         raise DataError(
             f"{shown}: cannot be read ({e}); check the file is not truncated or mislabelled"
@@ -118,6 +119,8 @@ def _iter_json(path: Path, shown: str) -> Iterator[Row]:
             text = f.read().decode("utf-8-sig")
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise DataError(f"{shown}: cannot be read as UTF-8 JSON ({e})") from None
+    if not text.strip():  # as an empty .jsonl says it, not as a JSON syntax error at column 1
+        raise DataError(f"{shown}: is empty; it holds no records")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -125,7 +128,7 @@ def _iter_json(path: Path, shown: str) -> Iterator[Row]:
             yield from _iter_jsonl(path, shown)
             return
         raise DataError(
-            f"{shown}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno}); fix the file"
+            f"{shown}:{e.lineno}: {json_problem(e)}; fix the file"
         ) from None
     if isinstance(data, dict):
         rows = next((data[k] for k in ("data", "rows") if isinstance(data.get(k), list)), None)

@@ -22,13 +22,15 @@ R = TypeVar("R")
 Log = Callable[[str], None]
 
 
-def holdout(items: Sequence[T], fraction: float, seed: int = 0) -> tuple[list[T], list[T]]:
-    """(train, held-out): a seeded `fraction` of `items` (at least one when fraction > 0), order kept."""
+def holdout(items: Sequence[T], fraction: float, seed: int = 0,
+            min_count: int = 0) -> tuple[list[T], list[T]]:
+    """(train, held-out): a seeded `fraction` of `items`, order kept. When fraction > 0, at least one
+    item and at least `min_count` of them, but never more than a fifth for the minimum's sake."""
     if fraction <= 0 or len(items) < 2:
         return list(items), []
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
-    held = set(order[: max(1, int(len(items) * fraction))])
+    held = set(order[: max(1, int(len(items) * fraction), min(min_count, len(items) // 5))])
     return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
 
 
@@ -47,14 +49,15 @@ class RecordSplit:
     skipped_records: int
 
 
-def split_records(records: list, data: DataConfig, read: Callable) -> tuple[list, list]:
-    """(train, eval) records: the eval file (read with `read`), a seeded eval_fraction, or no eval set."""
+def split_records(records: list, data: DataConfig, read: Callable, min_held: int = 0) -> tuple[list, list]:
+    """(train, eval) records: the eval file (read with `read`), a seeded eval_fraction (at least
+    `min_held` records, see `holdout`), or no eval set."""
     if data.eval_path:
         return records, read(data.eval_path, data.format, skip_invalid=data.skip_invalid).records
-    return holdout(records, data.eval_fraction)
+    return holdout(records, data.eval_fraction, min_count=min_held)
 
 
-def read_split(read: Callable, data: DataConfig, log: Log) -> RecordSplit:
+def read_split(read: Callable, data: DataConfig, log: Log, min_held: int = 0) -> RecordSplit:
     """The records of `data` read with `read` (a reader of `alignlab.data.readers`), split."""
     result = read(data.path, data.format, split=data.split, skip_invalid=data.skip_invalid, limit=data.limit)
     if result.skipped:
@@ -62,7 +65,7 @@ def read_split(read: Callable, data: DataConfig, log: Log) -> RecordSplit:
     if result.excluded:  # KTO records read as conversations: only a desirable completion is a demonstration
         log(f"left out {result.excluded} record{'s' * (result.excluded != 1)} labelled undesirable "
             f"(label false) in {data.path}; only the desirable ones are demonstrations")
-    train, held = split_records(result.records, data, read)
+    train, held = split_records(result.records, data, read, min_held)
     return RecordSplit(train, held, result.skipped)
 
 

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-lab_app = typer.Typer(help="The laboratory: a synthetic world with a gold standard.", no_args_is_help=True)
+from alignlab.cli_help import PLAIN_HELP
+
+lab_app = typer.Typer(help="The laboratory: a synthetic world with a gold standard.", no_args_is_help=True,
+                      **PLAIN_HELP)
 
 
 @lab_app.command("show")

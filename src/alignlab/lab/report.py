@@ -7,6 +7,7 @@ from typing import Any
 from rich import box
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 
 def family_table(stage: str, summary: dict[str, Any]) -> Group | None:
@@ -62,5 +63,7 @@ def examples_table(seed: int, examples: list[tuple[str, Any, str]]) -> Table:
     for col in ("family", "prompt", "gold behaviour"):
         table.add_column(col, overflow="fold")
     for family, messages, gold in examples:
-        table.add_row(family, "\n".join(f"[{m.role}] {m.content}" for m in messages), gold)
+        # Text, not markup: "[user]" would otherwise be read as a style tag and vanish.
+        prompt = "\n".join(f"[{m.role}] {m.content}" for m in messages)
+        table.add_row(Text(family), Text(prompt), Text(gold))
     return table

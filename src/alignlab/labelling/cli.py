@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from alignlab.cli_help import PLAIN_HELP
 from alignlab.data.formats import format_names
 from alignlab.errors import AlignlabError
 
@@ -27,8 +28,9 @@ T = TypeVar("T")
 label_app = typer.Typer(
     help="Preference-labelling web app: serve it, add users, import pairs, export labels.",
     no_args_is_help=True,
+    **PLAIN_HELP,
 )
-user_app = typer.Typer(help="Manage labelling accounts.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage labelling accounts.", no_args_is_help=True, **PLAIN_HELP)
 label_app.add_typer(user_app, name="user")
 
 DB_OPTION = typer.Option(

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alignlab.data.fields import json_problem
 from alignlab.data.formats import detect_format, format_names
 from alignlab.data.schema import PreferencePair
 from alignlab.errors import DataError
@@ -146,7 +147,7 @@ def parse_lines(lines: Iterable[str], source: str) -> list[ParsedPair]:
             try:
                 yield f"{source}:{n}", json.loads(raw)
             except json.JSONDecodeError as err:
-                raise DataError(f"{source}:{n}: not valid JSON ({err.msg} at column {err.colno})") from None
+                raise DataError(f"{source}:{n}: {json_problem(err)}") from None
 
     return _parse_objects(rows(), source)
 

@@ -19,8 +19,8 @@ Adding an estimator = one decorated function here + one test.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
@@ -28,6 +28,7 @@ import torch
 from alignlab.errors import ConfigError
 from alignlab.losses.aggregation import LOSS_AGGREGATIONS
 from alignlab.losses.masked import masked_mean, masked_var
+from alignlab.losses.params import Range, check_ranges, check_values
 
 Tensor = torch.Tensor
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +53,7 @@ class AdvantageSpec:
     rewards: RewardLevel  # (B, T) per-token rewards, or (B,) one score per response
     kl_placement: KLPlacement  # where its paper puts the KL penalty: in the reward or in the loss
     loss_agg: str  # its paper's loss aggregation (`alignlab.losses.aggregation`); a default only
+    ranges: Mapping[str, Range] = field(default_factory=dict)  # allowed values per hyperparameter
 
     @property
     def description(self) -> str:
@@ -69,6 +71,10 @@ class AdvantageSpec:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _INPUTS
         }
 
+    def check_params(self, values: Mapping[str, Any]) -> None:
+        """Raise ValueError when a value is no hyperparameter of the estimator or out of its range."""
+        check_values(f"advantage estimator {self.name!r}", self.ranges, self.hyperparameters, values)
+
 
 _ESTIMATORS: dict[str, AdvantageSpec] = {}
 
@@ -81,17 +87,21 @@ def register_advantage(
     rewards: RewardLevel,
     kl_placement: KLPlacement,
     loss_agg: str,
+    ranges: Mapping[str, Range] | None = None,
 ) -> Callable[[F], F]:
-    """Decorator that records an advantage estimator under `name` (verl-style); returns it unchanged."""
+    """Decorator that records an advantage estimator under `name` (verl-style); returns it unchanged.
+
+    `ranges` gives each hyperparameter's allowed values, e.g. `{"lam": Range(ge=0, le=1)}`."""
 
     def decorator(fn: F) -> F:
         if name in _ESTIMATORS:
             raise ValueError(f"advantage estimator {name!r} is registered twice")
         if loss_agg not in LOSS_AGGREGATIONS:
             raise ValueError(f"advantage estimator {name!r}: unknown loss aggregation {loss_agg!r}")
-        _ESTIMATORS[name] = AdvantageSpec(
-            name, fn, needs_values, needs_groups, rewards, kl_placement, loss_agg
-        )
+        spec = AdvantageSpec(name, fn, needs_values, needs_groups, rewards, kl_placement, loss_agg,
+                             dict(ranges or {}))
+        check_ranges(f"advantage estimator {name!r}", spec.ranges, spec.hyperparameters)
+        _ESTIMATORS[name] = spec
         return fn
 
     return decorator
@@ -142,6 +152,7 @@ def masked_whiten(x: Tensor, mask: Tensor, *, shift_mean: bool = True, eps: floa
     rewards="token",
     kl_placement="reward",
     loss_agg="token-mean",
+    ranges={"gamma": Range(ge=0, le=1), "lam": Range(ge=0, le=1)},
 )
 def gae_advantages(
     rewards: Tensor, mask: Tensor, *, values: Tensor, gamma: float = 1.0, lam: float = 0.95
@@ -206,6 +217,7 @@ def _to_tokens(advantages: Tensor, mask: Tensor) -> AdvantageOutput:
     rewards="sequence",
     kl_placement="loss",
     loss_agg="seq-mean-token-mean",
+    ranges={"eps": Range(gt=0)},
 )
 def grpo_advantages(rewards: Tensor, mask: Tensor, *, group_size: int, eps: float = 1e-6) -> AdvantageOutput:
     """GRPO: group-normalised outcome reward (Shao et al. 2024, DeepSeekMath, sec. 4.1.2).

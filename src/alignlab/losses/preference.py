@@ -22,9 +22,11 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from alignlab.losses.params import Range
 from alignlab.losses.registry import register_loss
 
 Tensor = torch.Tensor
+POSITIVE, NON_NEGATIVE = Range(gt=0), Range(ge=0)
 
 
 class PreferenceLossOutput(NamedTuple):
@@ -48,7 +50,7 @@ def _log_ratio_margin(pc: Tensor, pr: Tensor, rc: Tensor, rr: Tensor) -> tuple[T
     return chosen_ratio - rejected_ratio, chosen_ratio, rejected_ratio
 
 
-@register_loss("dpo", needs_reference=True)
+@register_loss("dpo", needs_reference=True, ranges={"beta": POSITIVE})
 def dpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -71,7 +73,8 @@ def dpo_loss(
     )
 
 
-@register_loss("cdpo", needs_reference=True)
+@register_loss("cdpo", needs_reference=True,
+               ranges={"beta": POSITIVE, "label_smoothing": Range(ge=0, lt=0.5)})
 def cdpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -96,7 +99,8 @@ def cdpo_loss(
     return PreferenceLossOutput(losses, beta * chosen_ratio.detach(), beta * rejected_ratio.detach())
 
 
-@register_loss("rpo", needs_reference=True, needs_nll=True, nll="mean")
+@register_loss("rpo", needs_reference=True, needs_nll=True, nll="mean",
+               ranges={"beta": POSITIVE, "nll_weight": NON_NEGATIVE})
 def rpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -121,7 +125,7 @@ def rpo_loss(
                                 out.rejected_rewards)
 
 
-@register_loss("ipo", needs_reference=True)
+@register_loss("ipo", needs_reference=True, ranges={"beta": POSITIVE})
 def ipo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -142,7 +146,8 @@ def ipo_loss(
     return PreferenceLossOutput(losses, beta * chosen_ratio.detach(), beta * rejected_ratio.detach())
 
 
-@register_loss("slic", needs_reference=False, needs_nll=True)
+@register_loss("slic", needs_reference=False, needs_nll=True,
+               ranges={"delta": NON_NEGATIVE, "nll_weight": NON_NEGATIVE})
 def slic_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -164,7 +169,9 @@ def slic_loss(
     return PreferenceLossOutput(losses, policy_chosen_logps.detach(), policy_rejected_logps.detach())
 
 
-@register_loss("kto", needs_reference=True, inputs="unpaired", estimated=("kl",))
+@register_loss("kto", needs_reference=True, inputs="unpaired", estimated=("kl",),
+               ranges={"beta": POSITIVE, "desirable_weight": NON_NEGATIVE,
+                       "undesirable_weight": NON_NEGATIVE})
 def kto_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -203,7 +210,8 @@ def _log_odds(mean_logps: Tensor) -> Tensor:
     return mean_logps - torch.log(-torch.expm1(mean_logps))
 
 
-@register_loss("orpo", needs_reference=False, logps="mean", needs_nll=True, nll="mean")
+@register_loss("orpo", needs_reference=False, logps="mean", needs_nll=True, nll="mean",
+               ranges={"beta": NON_NEGATIVE})
 def orpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -226,7 +234,7 @@ def orpo_loss(
     )
 
 
-@register_loss("simpo", needs_reference=False, logps="mean")
+@register_loss("simpo", needs_reference=False, logps="mean", ranges={"beta": POSITIVE, "gamma": NON_NEGATIVE})
 def simpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,

@@ -10,6 +10,8 @@ the reference pair when `needs_reference`, the NLL term when `needs_nll` (summed
 "paired" (chosen and rejected answers to one prompt) or "unpaired" (labelled completions, KTO:
 chosen = desirable, rejected = undesirable, of different counts). Keyword arguments named in
 `estimated` are computed by the step from each batch (KTO's reference point `kl`), never set.
+Each hyperparameter declares its allowed values (`ranges`, `alignlab.losses.params.Range`), which
+`DPOConfig.loss_params` is checked against.
 
 Adding a loss = one decorated function in `losses/preference.py` + one test.
 """
@@ -17,11 +19,12 @@ Adding a loss = one decorated function in `losses/preference.py` + one test.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from alignlab.errors import ConfigError
+from alignlab.losses.params import Range, check_ranges, check_values
 
 LogpsKind = Literal["sum", "mean"]
 InputShape = Literal["paired", "unpaired"]
@@ -41,6 +44,7 @@ class LossSpec:
     needs_nll: bool  # takes a per-example NLL term of the chosen response
     nll: LogpsKind = "sum"  # that NLL summed over the response tokens or averaged per token
     estimated: tuple[str, ...] = ()  # keyword arguments the step computes from each batch
+    ranges: Mapping[str, Range] = field(default_factory=dict)  # allowed values per hyperparameter
 
     @property
     def paired(self) -> bool:
@@ -56,6 +60,14 @@ class LossSpec:
     def hyperparameters(self) -> dict[str, Any]:
         """Keyword-only scalar arguments and their defaults that a config may set (not the estimated ones)."""
         return {k: v for k, v in _keyword_only(self.fn).items() if k not in self.estimated}
+
+    def check_params(self, values: Mapping[str, Any]) -> None:
+        """Raise ValueError when a value is no hyperparameter of the loss or out of its range."""
+        for key in sorted(values):
+            if key in self.estimated:
+                raise ValueError(f"loss {self.name!r} has no hyperparameter {key} (it is estimated from "
+                                 f"each batch); valid: {', '.join(self.hyperparameters) or 'none'}")
+        check_values(f"loss {self.name!r}", self.ranges, self.hyperparameters, values)
 
 
 def _keyword_only(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -75,8 +87,11 @@ def register_loss(
     needs_nll: bool = False,
     nll: LogpsKind = "sum",
     estimated: tuple[str, ...] = (),
+    ranges: Mapping[str, Range] | None = None,
 ) -> Callable[[F], F]:
-    """Decorator that records a loss function under `name` (verl-style); returns it unchanged."""
+    """Decorator that records a loss function under `name` (verl-style); returns it unchanged.
+
+    `ranges` gives each hyperparameter's allowed values, e.g. `{"beta": Range(gt=0)}`."""
 
     def decorator(fn: F) -> F:
         # Programming errors, caught when the module defining the loss is imported.
@@ -89,7 +104,10 @@ def register_loss(
         missing = [k for k in estimated if k not in _keyword_only(fn)]
         if missing:
             raise ValueError(f"preference loss {name!r}: estimated {missing} are not keyword-only arguments")
-        _LOSSES[name] = LossSpec(name, fn, inputs, needs_reference, logps, needs_nll, nll, tuple(estimated))
+        spec = LossSpec(name, fn, inputs, needs_reference, logps, needs_nll, nll, tuple(estimated),
+                        dict(ranges or {}))
+        check_ranges(f"preference loss {name!r}", spec.ranges, spec.hyperparameters)
+        _LOSSES[name] = spec
         return fn
 
     return decorator
@@ -106,7 +124,7 @@ def unregister_loss(name: str) -> None:
 
 
 def loss_names() -> tuple[str, ...]:
-    """Registered loss names, in registration order (dpo, cdpo, rpo, ipo, slic, kto, orpo, simpo)."""
+    """Registered loss names, in registration order (`alignlab losses` lists them)."""
     _ensure_builtin_losses()
     return tuple(_LOSSES)
 

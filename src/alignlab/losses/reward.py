@@ -84,17 +84,20 @@ def aggregate_ensemble(rewards: Tensor, method: str = "mean", *, std_coef: float
     )
 
 
-def _correctness(chosen_rewards: Tensor, rejected_rewards: Tensor) -> Tensor:
-    """(B,) 1 where the model prefers the labelled chosen response, 0 where not, 0.5 for a tie."""
+def _correctness(chosen_rewards: Tensor, rejected_rewards: Tensor, tie_tol: float = 0.0) -> Tensor:
+    """(B,) 1 where the model prefers the labelled chosen response, 0 where not, 0.5 for a tie
+    (|r_c − r_r| <= tie_tol)."""
     diff = (chosen_rewards - rejected_rewards).detach().float()
-    return (diff > 0).float() + 0.5 * (diff == 0).float()
+    tie = diff.abs() <= tie_tol
+    return (~tie & (diff > 0)).float() + 0.5 * tie.float()
 
 
-def pairwise_accuracy(chosen_rewards: Tensor, rejected_rewards: Tensor) -> float:
-    """Share of pairs where r_c > r_r; a tie counts one half (a coin flip would get it right)."""
+def pairwise_accuracy(chosen_rewards: Tensor, rejected_rewards: Tensor, *, tie_tol: float = 0.0) -> float:
+    """Share of pairs where r_c > r_r; a tie (|r_c − r_r| <= tie_tol) counts one half (a coin flip
+    would get it right). `tie_tol` > 0 keeps rounding noise from counting as a preference."""
     if chosen_rewards.numel() == 0:
         raise ValueError("pairwise_accuracy of an empty set of pairs is undefined")
-    return _correctness(chosen_rewards, rejected_rewards).mean().item()
+    return _correctness(chosen_rewards, rejected_rewards, tie_tol).mean().item()
 
 
 class ReliabilityBin(NamedTuple):

@@ -7,6 +7,9 @@ path for a 3 M parameter lab model and a 7 B checkpoint.
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,17 +62,22 @@ def check_model_source(path: str, allow_hub: bool) -> bool:
         raise ModelLoadError(
             f"{path}: is a file, not a model directory; give the directory holding config.json"
         )
-    looks_like_hub_id = path.count("/") == 1 and not path.startswith((".", "/", "~"))
-    if allow_hub and looks_like_hub_id:
+    if allow_hub and looks_like_hub_id(path):
         return False
-    hint = (
-        " or set model.allow_hub=true to download this hub id"
-        if looks_like_hub_id
-        else "; check the path"
-    )
-    raise ModelLoadError(
-        f"model directory '{path}' not found: give a local Hugging Face model directory{hint}"
-    )
+    raise ModelLoadError(f"model directory '{path}' not found: {missing_model_hint(path)}")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """`org/name`: what a Hugging Face hub id looks like (a relative two-part path does too)."""
+    return path.count("/") == 1 and not path.startswith((".", "/", "~"))
+
+
+def missing_model_hint(path: str, allow_hub_key: str = "model.allow_hub") -> str:
+    """What to do about a model path that is no local directory."""
+    where = "give a local Hugging Face model directory"
+    if looks_like_hub_id(path):
+        return f"{where}, or set {allow_hub_key}=true to download this hub id"
+    return f"{where}; check the path"
 
 
 def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None = None,
@@ -83,6 +91,11 @@ def load_tokenizer(path: str, *, allow_hub: bool = False, revision: str | None =
         if local and (Path(path) / ADAPTER_CONFIG).exists() and not _has_tokenizer(path)
         else path
     )
+    if Path(src).is_dir() and not _has_tokenizer(src):
+        raise ModelLoadError(
+            f"{path}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the tokenizer into the model "
+            "directory (tokenizer.save_pretrained)"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(
             src, revision=revision, local_files_only=not allow_hub, trust_remote_code=trust_remote_code
@@ -134,7 +147,8 @@ def load_causal_lm(
     if is_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, path)
+        with quiet_peft_deprecations():
+            model = PeftModel.from_pretrained(model, path)
         if merge_adapter:
             model = model.merge_and_unload()
     return model.to(dev)
@@ -192,9 +206,21 @@ def apply_lora(
     if seed is not None:
         torch.manual_seed(seed)
     try:
-        return get_peft_model(model, cfg)
+        with quiet_peft_deprecations():
+            return get_peft_model(model, cfg)
     except ValueError as err:
         raise ConfigError(f"config key 'lora.target_modules': {first_line(err)}") from None
+
+
+@contextmanager
+def quiet_peft_deprecations() -> Iterator[None]:
+    """Silence the one FutureWarning peft triggers in transformers on every LoRA model it wraps
+    (peft reads `is_gradient_checkpointing`, deprecated in transformers 5 for
+    `is_activation_checkpointing`): the user can do nothing about it. Other warnings pass."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        yield
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -214,10 +240,19 @@ def _adapter_base(path: str) -> str:
     return base
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+# Older checkpoints may hold only a slow tokenizer's vocabulary files.
+_VOCAB_FILES = ("vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
 def _has_tokenizer(path: str) -> bool:
-    return any(Path(path, f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+    return any(Path(path, f).exists() for f in (*TOKENIZER_FILES, *_VOCAB_FILES))
 
 
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """A library's error message as one line: its lines joined (a first line may end in a colon that
+    introduces the rest), cut at `limit` characters."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())
+    if not text:
+        return type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

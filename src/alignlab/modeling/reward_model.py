@@ -39,6 +39,7 @@ from alignlab.modeling.loading import (
     check_model_source,
     first_line,
     load_causal_lm,
+    quiet_peft_deprecations,
     resolve_device,
     resolve_dtype,
 )
@@ -57,6 +58,7 @@ class RewardManifest:
     members: tuple[str, ...]  # member directories relative to the model dir; ("",) for one model
     aggregate: str = "mean"
     std_coef: float = 1.0
+    max_length: int | None = None  # tokens per sequence it was trained on (None: not recorded)
 
 
 def last_token_indices(attention_mask: Tensor) -> Tensor:
@@ -266,7 +268,8 @@ def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: floa
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                      task_type="SEQ_CLS")
     try:
-        members = [get_peft_model(m, cfg) for m in model.members]
+        with quiet_peft_deprecations():
+            members = [get_peft_model(m, cfg) for m in model.members]
     except ValueError as err:
         raise ConfigError(f"config key 'lora.target_modules': {first_line(err)}") from None
     return RewardModel(members, model.kind)
@@ -277,13 +280,14 @@ def apply_reward_lora(model: RewardModel, *, r: int, alpha: float, dropout: floa
 
 def save_reward_model(
     model: RewardModel, tokenizer, out_dir: str | Path, *, aggregate: str = "mean", std_coef: float = 1.0,
-    state_dict: dict[str, Tensor] | None = None,
+    state_dict: dict[str, Tensor] | None = None, max_length: int | None = None,
 ) -> RewardManifest:
     """Save in the Hugging Face format (LoRA merged) plus `reward_model.json`; returns the manifest.
 
     `state_dict` is the whole RewardModel's gathered weights when its own are sharded (FSDP,
     ZeRO-3; see `TrainResult.state_dict`); LoRA members are merged from their own weights, so a
-    sharded LoRA reward model is not supported. Call it from one process only.
+    sharded LoRA reward model is not supported. `max_length` is the length it was trained at, which
+    scoring uses unless told otherwise. Call it from one process only.
     """
     from alignlab.io import atomic_write_json
     from alignlab.modeling.saving import save_model_artefacts
@@ -300,7 +304,7 @@ def save_reward_model(
         save_model_artefacts(member, tokenizer, target, state_dict=weights)
     if model.kind == "models":
         tokenizer.save_pretrained(out)  # one tokenizer for the whole ensemble, where loaders look
-    manifest = RewardManifest(model.kind, model.num_members, names, aggregate, std_coef)
+    manifest = RewardManifest(model.kind, model.num_members, names, aggregate, std_coef, max_length)
     atomic_write_json(out / MANIFEST, {**asdict(manifest), "members": list(names)})
     return manifest
 
@@ -323,6 +327,7 @@ def read_manifest(path: str | Path) -> RewardManifest:
         return RewardManifest(
             raw["kind"], int(raw["num_members"]), tuple(raw["members"]),
             raw.get("aggregate", "mean"), float(raw.get("std_coef", 1.0)),
+            int(raw["max_length"]) if raw.get("max_length") is not None else None,
         )
     except (ValueError, KeyError, TypeError) as err:
         raise ModelLoadError(

@@ -1,17 +1,18 @@
 """The DPO family: a paired and an unpaired step function, fed by each registered loss's `LossSpec`.
 
-Supports every loss in `alignlab.losses.registry` (DPO, cDPO, RPO, IPO, SLiC-HF, KTO, ORPO,
-SimPO): the spec's `inputs` picks the step ("paired": chosen/rejected pairs; "unpaired": labelled
-completions, KTO), and the spec says whether the loss takes reference log-probs, an NLL term,
-summed or length-averaged log-probs, and which arguments the step estimates from each batch; no
-step branches on a loss name. Chosen and rejected go through the policy in one (2B, T) forward
-pass (`alignlab.data.preference.collate_pairs`), with log-probs computed from hidden states chunk
-by chunk (`alignlab.modeling.logprobs`). Reference log-probs come from the on-disk cache filled by a
-pre-pass (the default: no reference model in memory while training), or from a live reference
-model; for LoRA runs the policy with its adapters disabled is the reference
-(`alignlab.training.reference`). Full fine-tuning or LoRA.
+Supports every loss in `alignlab.losses.registry` (`alignlab losses` lists them; none is named here,
+so a newly registered one needs no edit): the spec's `inputs` picks the step ("paired":
+chosen/rejected pairs; "unpaired": labelled completions, KTO), and the spec says whether the loss
+takes reference log-probs, an NLL term, summed or length-averaged log-probs, and which arguments the
+step estimates from each batch; no step branches on a loss name. Chosen and rejected go through the
+policy in one (2B, T) forward pass (`alignlab.data.preference.collate_pairs`), with log-probs
+computed from hidden states chunk by chunk (`alignlab.modeling.logprobs`). Reference log-probs come
+from the on-disk cache filled by a pre-pass (the default: no reference model in memory while
+training), or from a live reference model; for LoRA runs the policy with its adapters disabled is
+the reference (`alignlab.training.reference`). Full fine-tuning or LoRA.
 
-Metrics per step: loss, implicit rewards of chosen / rejected, their margin and accuracy, summed
+Metrics per step: loss, implicit rewards of chosen / rejected, their margin and accuracy (a margin
+within `TIE_TOL` of 0 counts as a tie, half a win), summed
 chosen / rejected log-probs and, when a reference is available, `kl`: the mean sequence log-ratio
 log πθ(y|x) − log πref(y|x) over the batch's responses (the estimator KTO uses for its reference
 point; on off-policy data it is an estimate, not the exact KL).
@@ -43,6 +44,7 @@ from alignlab.data.preference import (
 )
 from alignlab.data.splits import EncodedSplit
 from alignlab.losses.registry import LossSpec, get_loss
+from alignlab.losses.reward import pairwise_accuracy
 from alignlab.modeling.inference import run_batches
 from alignlab.modeling.logprobs import SequenceLogps, TokenBatch, model_sequence_logps
 from alignlab.stage_io import StageContext, save_trained_model
@@ -58,6 +60,10 @@ from alignlab.training.reference import (
 
 Tensor = torch.Tensor
 Step = Callable[[torch.nn.Module, dict[str, Tensor]], StepOutput]
+# Implicit-reward margins this close to 0 are ties (half a win): at step 1 the policy is the
+# reference, and a reference cached in other batches differs from it by float rounding (~1e-6 per
+# sequence), which would otherwise count as wins or losses at random. Metrics print 4 decimals.
+TIE_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,7 @@ def _reward_metrics(chosen: Tensor, rejected: Tensor, paired: bool) -> dict[str,
         out["rewards/rejected"] = float(rejected.mean())
     if paired:
         out["rewards/margin"] = float((chosen - rejected).mean())
-        out["rewards/accuracy"] = float((chosen > rejected).float().mean())
+        out["rewards/accuracy"] = pairwise_accuracy(chosen, rejected, tie_tol=TIE_TOL)
     elif chosen.numel() and rejected.numel():
         out["rewards/margin"] = out["rewards/chosen"] - out["rewards/rejected"]
     return out

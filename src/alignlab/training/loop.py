@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -239,6 +240,8 @@ def train(
     if last_good is not None:
         source.load_state_dict(ckpt.load_source_state(last_good, accelerator.process_index))
     state.total_steps = total_steps
+    if last_good is not None and is_main:
+        print(f"resuming from step {state.global_step} of {total_steps} ({last_good})", file=sys.stderr, flush=True)
     trackers_on = own_accelerator and bool(train.trackers)
     if trackers_on:
         accelerator.init_trackers("alignlab", config=_flat_config(train, optim, schedule))
