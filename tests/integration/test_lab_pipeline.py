@@ -113,3 +113,51 @@ def test_lab_world_rejects_unknown_world_keys(tmp_path, capsys):
         "config key 'stages.world.config.world.n_townz': unknown key; valid keys here: seed, n_towns" in err
     )
     assert not (tmp_path / "run").exists()
+
+
+def micro_sweep_recipe() -> str:
+    """World, base, SFT and a greedy eval of the micro lab, every seed the recipe's ${seed}."""
+    stages = MICRO[MICRO.index("  world:"):MICRO.index("  pairs:")].replace("seed: 3", 'seed: "${seed}"')
+    stages = stages.replace("progress: false}", 'progress: false, seed: "${seed}"}')
+    stages = stages.replace("max_positions: 128}", 'max_positions: 128, seed: "${seed}"}')
+    return ("name: micro-lab\nstages:\n" + stages + "  eval:\n    kind: lab_eval\n"
+            '    config: {world: "${world}", models: {base: "${base}", sft: "${sft}"}, max_new_tokens: 8, '
+            'seed: "${seed}"}\n')
+
+
+def test_seed_sweep_runs_each_seed_and_aggregates_every_figure(tmp_path, capsys):
+    recipe = tmp_path / "lab.yaml"
+    recipe.write_text(micro_sweep_recipe())
+    run_dir = tmp_path / "sweep"
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(recipe), "--run-dir", str(run_dir), "--seeds", "0,1,2"])
+    assert e.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "sweep micro-lab: 3 seeds (0, 1, 2)" in out and "mean ± sd" in out  # the generic table
+    assert "over 3 seeds" in out and "answerable" in out  # the lab's table, across seeds
+    sweep = json.loads((run_dir / "sweep.json").read_text())
+    assert sweep["seeds"] == [0, 1, 2] and list(sweep["stages"]) == ["world", "base", "sft", "eval"]
+    summaries = [json.loads((run_dir / f"seed-{k}" / "summary.json").read_text()) for k in (0, 1, 2)]
+    # Each seed built its own world and model (one seed reaches every stage) ...
+    assert len({s["world"]["dir"] for s in summaries}) == 3 and len({s["base"]["loss"] for s in summaries}) == 3
+    # ... and each figure is aggregated from the three runs' values.
+    loss = sweep["stages"]["base"]["loss"]
+    assert loss["values"] == [s["base"]["loss"] for s in summaries] and loss["n"] == 3
+    assert loss["low"] < loss["value"] < loss["high"] and loss["sd"] > 0
+    utility = sweep["stages"]["eval"]["table"]["sft"]["all"]["utility"]
+    assert utility["values"] == [s["eval"]["table"]["sft"]["all"]["utility"]["value"] for s in summaries]
+    # A second sweep over the same seeds runs nothing again and gives the same aggregate.
+    with pytest.raises(SystemExit):
+        main(["run", str(recipe), "--run-dir", str(run_dir), "--seeds", "0,1,2"])
+    err = capsys.readouterr().err
+    assert "run stage" not in err and err.count("skip stage") == 12
+    assert json.loads((run_dir / "sweep.json").read_text()) == sweep
+
+
+def test_sweep_of_a_recipe_without_seed_is_refused(tmp_path, capsys):
+    recipe = tmp_path / "lab.yaml"
+    recipe.write_text("name: fixed\nstages:\n  world:\n    kind: lab_world\n    config: {seed: 3}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--seeds", "0,1"])
+    assert e.value.code == 2
+    assert "no stage refers to ${seed}" in capsys.readouterr().err
