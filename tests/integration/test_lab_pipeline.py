@@ -161,3 +161,35 @@ def test_sweep_of_a_recipe_without_seed_is_refused(tmp_path, capsys):
         main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--seeds", "0,1"])
     assert e.value.code == 2
     assert "no stage refers to ${seed}" in capsys.readouterr().err
+
+
+def test_pairs_from_chosen_families_and_gold_checked(tmp_path, capsys):
+    """`families` limits the prompts; `gold_check` keeps only the choices the gold utility agrees with."""
+    stages = MICRO[MICRO.index("  world:"):MICRO.index("  pairs:")]
+    recipe = tmp_path / "pairs.yaml"
+    recipe.write_text(
+        "name: pairs\nstages:\n" + stages + "  pairs:\n    kind: lab_pairs\n"
+        '    config: {world: "${world}", policy: "${sft}", prompts_per_family: 6, samples_per_prompt: 4,\n'
+        "             max_new_tokens: 8, families: [sycophancy, harmful], gold_check: true,\n"
+        "             labellers: [{id: noisy, noise: 3.0}]}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
+    assert e.value.code in (0, None)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())["pairs"]
+    assert summary["prompts"] == 12
+    pairs = read_preferences(f"{summary['dir']}/pairs.jsonl").records
+    assert {p.metadata["family"] for p in pairs} <= {"sycophancy", "harmful"}
+    assert all(p.tie or p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs)
+    assert summary["pairs"] == len(pairs) and summary["dropped_by_gold_check"] >= 0
+
+
+def test_gold_check_keeps_ties_and_choices_the_gold_agrees_with():
+    from alignlab.data.schema import PreferencePair, assistant, user
+    from alignlab.lab.stages import gold_agrees
+
+    def labelled(chosen: float, rejected: float, tie: bool = False) -> PreferencePair:
+        return PreferencePair(prompt=[user("q")], chosen=[assistant("a")], rejected=[assistant("b")], tie=tie,
+                              metadata={"gold_utility_chosen": chosen, "gold_utility_rejected": rejected})
+
+    pairs = [labelled(1.0, 0.0), labelled(0.0, 1.0), labelled(0.5, 0.5), labelled(0.0, 1.0, tie=True)]
+    assert gold_agrees(pairs) == [True, False, True, True]

@@ -110,6 +110,15 @@ def behaviour(b: Behaviour) -> h.Section | None:
             "Mean words per response per checkpoint (preference tuning often makes responses longer). "
             "Error bars: 95 % t intervals.",
         )
+    for measure, sources in b.diversity.items():
+        add(
+            f"diversity-{h.slug(measure)}",
+            f"Diversity: {measure}",
+            plots.checkpoint_lines(sources, order, f"Diversity of the samples for one prompt: {measure}", measure),
+            "Mean over prompts of the diversity among each prompt's sampled responses (distinct n-grams over "
+            "all n-grams; entropy of the distinct responses, at most log2 of the samples per prompt): mode "
+            "collapse shows as a fall from checkpoint to checkpoint. Error bars: 95 % t intervals.",
+        )
     return h.Section("behaviour", "Behaviour across checkpoints", body, subs)
 
 
