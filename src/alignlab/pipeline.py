@@ -10,8 +10,9 @@ inputs, so a re-run skips finished stages (their directory holds `stage.json`) a
 interrupted one (same directory, same checkpoints).
 
 `extends: other.yaml` (relative to the recipe) starts from that recipe's stages: a stage named
-again is merged into it key by key (lists are replaced), `name: null` drops it. Recipes that
-extend one recipe share its stages in one run directory, since equal configs hash alike.
+again is merged into it key by key (lists are replaced), and a key set to null is removed
+(`stage: null` drops a stage). Recipes that extend one recipe share its stages in one run
+directory, since equal configs hash alike.
 
 `run_recipe` and `run_in_dir` (every standalone stage command) run each stage through
 `_execute`: `config.yaml`, the stage, `stage.json`, and the run index rows with the artefacts.
@@ -118,13 +119,15 @@ def _extended(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if not where.is_file():
         raise ConfigError(f"{path}: config key 'extends': recipe '{base}' not found (looked for {where})")
     stages = _merge(_extended(where, (*seen, path.resolve())).get("stages") or {}, data.get("stages") or {})
-    return {**data, "stages": {k: v for k, v in stages.items() if v is not None}}
+    return {**data, "stages": stages}
 
 
 def _merge(base: Any, over: Any) -> Any:
-    """`over` on top of `base`, mappings merged key by key; anything else (lists too) replaced."""
+    """`over` on top of `base`: mappings merged key by key, a key set to null removed (a stage, or an
+    inherited config key, which then takes its default); anything else (lists too) replaced."""
     if isinstance(base, dict) and isinstance(over, dict):
-        return {**base, **{k: _merge(base.get(k), v) if v is not None else None for k, v in over.items()}}
+        merged = {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
+        return {k: v for k, v in merged.items() if not (k in over and over[k] is None)}
     return over
 
 

@@ -110,15 +110,16 @@ def test_extends_merges_stages_and_drops_null_ones(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "child.yaml").write_text(
         "name: child\nextends: ../base.yaml\nstages:\n"
-        "  world: {config: {tasks: {n_demos: 64}}}\n  eval: null\n"
+        "  world: {config: {tasks: {n_demos: 64, flaw_rate: null}}}\n  eval: null\n"
         "  eval2: {kind: lab_eval, config: {world: '${world}', models: {m: '${world}'}, seed: 1}}\n")
     r = load_recipe(tmp_path / "sub" / "child.yaml", ["eval2.seed=2"])
     assert r.name == "child" and list(r.stages) == ["world", "eval2"]
     assert r.stages["world"].kind == "lab_world"
-    assert r.stages["world"].config == {"seed": 3, "tasks": {"flaw_rate": 0.2, "n_demos": 64}}
+    assert r.stages["world"].config == {"seed": 3, "tasks": {"n_demos": 64}}  # flaw_rate: its default
     assert r.stages["eval2"].config["seed"] == 2
     # The stage both recipes have unchanged plans to the same directory, so a shared run dir shares it.
-    base = {s.name: s for s in plan(load_recipe(tmp_path / "base.yaml", ["world.tasks.n_demos=64"]),
+    base = {s.name: s for s in plan(load_recipe(tmp_path / "base.yaml", ["world.tasks.n_demos=64",
+                                                                          "world.tasks.flaw_rate=0.0"]),
                                     tmp_path, tmp_path)}
     assert {s.name: s for s in plan(r, tmp_path, tmp_path)}["world"].dir == base["world"].dir
 
