@@ -164,13 +164,14 @@ def test_sweep_of_a_recipe_without_seed_is_refused(tmp_path, capsys):
 
 
 def test_pairs_from_chosen_families_and_gold_checked(tmp_path, capsys):
-    """`families` limits the prompts; `gold_check` keeps only the choices the gold utility agrees with."""
+    """`families` and `split` choose the prompts; `gold_check` keeps only the choices the gold utility
+    agrees with."""
     stages = MICRO[MICRO.index("  world:"):MICRO.index("  pairs:")]
     recipe = tmp_path / "pairs.yaml"
     recipe.write_text(
         "name: pairs\nstages:\n" + stages + "  pairs:\n    kind: lab_pairs\n"
         '    config: {world: "${world}", policy: "${sft}", prompts_per_family: 6, samples_per_prompt: 4,\n'
-        "             max_new_tokens: 8, families: [sycophancy, harmful], gold_check: true,\n"
+        "             max_new_tokens: 8, families: [sycophancy, harmful], gold_check: true, split: eval,\n"
         "             labellers: [{id: noisy, noise: 3.0}]}\n")
     with pytest.raises(SystemExit) as e:
         main(["run", str(recipe), "--run-dir", str(tmp_path / "run")])
@@ -179,6 +180,7 @@ def test_pairs_from_chosen_families_and_gold_checked(tmp_path, capsys):
     assert summary["prompts"] == 12
     pairs = read_preferences(f"{summary['dir']}/pairs.jsonl").records
     assert {p.metadata["family"] for p in pairs} <= {"sycophancy", "harmful"}
+    assert all("-eval-" in p.metadata["sample_id"] for p in pairs)  # prompts about held-out entities
     assert all(p.tie or p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs)
     assert summary["pairs"] == len(pairs) and summary["dropped_by_gold_check"] >= 0
 

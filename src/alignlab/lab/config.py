@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -110,6 +110,10 @@ class LabPairsConfig(Section):
     seed: int = Field(default=0, description="Seed of prompt draws, sampling and display order.")
     families: list[str] | None = Field(
         default=None, min_length=1, description="Draw prompts from these request families only (default all)."
+    )
+    split: Literal["train", "eval"] = Field(
+        default="train", description="Prompts about the world's train entities, or about its held-out eval "
+        "entities (to test a reward model on comparisons no stage trained on)."
     )
     gold_check: bool = Field(
         default=False, description="Keep only the pairs whose labelled choice the gold utility agrees with "

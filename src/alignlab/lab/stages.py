@@ -119,7 +119,7 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     manifest = json.loads(world_file(config.world, "manifest").read_text())
     world = build_world(WorldConfig.model_validate(manifest["world_config"]))
     samples = [s for f in config.families or FAMILIES
-               for s in draw(world, f, "train", config.prompts_per_family, config.seed + 1)]
+               for s in draw(world, f, config.split, config.prompts_per_family, config.seed + 1)]
     tokenizer, policy = load_model_tokenizer(config.policy), load_model(config.policy)
     generator = HFGenerator(policy, tokenizer, max_batch_rows=64)
     prompts = [s.messages for s in samples]
