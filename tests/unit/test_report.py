@@ -414,3 +414,28 @@ def test_a_sweep_directory_gets_the_figures_across_seeds(tmp_path):
     assert "plot-refusal" in section(html, "behaviour")
     figures = section(html, "figures")
     assert "documents" in figures and "11 ± 1" in figures and "10, 11, 12" in figures
+
+
+def test_reward_models_side_by_side_on_what_each_scored(tmp_path):
+    """The reward-model ceiling's shape: several models, each scored on labelled and gold test pairs."""
+    run = tmp_path / "run"
+    stages = []
+    for name, acc, gold_acc in (("rm_a", 0.9, 0.95), ("rm_b", 0.6, 0.8)):
+        rm = add_stage(run, name, "rm", files={"report.json": {"pairs": 40, "ties": 0, "accuracy": acc}})
+        stages.append(rm)
+        for what, value in (("pairs", acc), ("gold_pairs", gold_acc)):
+            scored = [{"chosen_reward": 1.0, "rejected_reward": 0.0}] * 20
+            stages.append(add_stage(run, f"{name}_{what}", "score", inputs=[rm], files={"scores.jsonl": scored},
+                                    config={"data": {"path": f"/runs/test-1/{what}.jsonl"}},
+                                    summary={"records": 20.0, "pair_accuracy": value}))
+    finish_run(run, stages)
+    from alignlab.report.sections import _reward_accuracies
+
+    figs = _reward_accuracies(load_run(run))
+    assert list(figs) == ["rm_a", "rm_b"] and list(figs["rm_b"]) == ["held-out split", "pairs.jsonl",
+                                                                      "gold_pairs.jsonl"]
+    assert (figs["rm_b"]["gold_pairs.jsonl"].value, figs["rm_b"]["gold_pairs.jsonl"].n) == (0.8, 20)
+    assert figs["rm_b"]["held-out split"].n == 40
+    part = section(render_report(run), "reward-model")
+    m = re.search(r'<figure class="plot" id="plot-rm-compared">(.*?)</figure>', part, re.S)
+    assert m and len(svgs(m.group(1))) == 1
