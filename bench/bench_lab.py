@@ -1,12 +1,14 @@
 """Wall and CPU time of the default pipeline (recipes/lab.yaml) from nothing, and the figures it produced.
 
-    python bench/bench_lab.py [--recipe recipes/lab.yaml]
+    python bench/bench_lab.py [--recipe recipes/lab.yaml] [--run-dir runs/lab/seed-0]
 
-Runs `alignlab run` into a fresh temporary run directory (so every stage runs, pretraining
-included), times each stage from its `stage.json` (wall `seconds` and the process's `cpu_seconds`),
-and writes JSON (default bench/results/lab_cpu.json) with the total wall and CPU time, the load
-average of the machine before and after (a shared machine slows the wall time, far less the CPU
-time), the OpenMP settings, each stage's scalar results and the gold-judge table of every model.
+Runs `alignlab run` into a fresh run directory (so every stage runs, pretraining included): a
+temporary one, or `--run-dir`, which must not exist yet and is kept (`runs/lab/seed-0` makes the
+timed run seed 0 of `alignlab run recipes/lab.yaml --seeds 0,1,2 --run-dir runs/lab`). It times
+each stage from its `stage.json` (wall `seconds` and the process's `cpu_seconds`) and writes JSON
+(default bench/results/lab_cpu.json) with the total wall and CPU time, the load average of the
+machine before and after (a shared machine slows the wall time, far less the CPU time), the OpenMP
+settings, each stage's scalar results and the gold-judge table of every model.
 """
 
 from __future__ import annotations
@@ -31,16 +33,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", type=Path, default=HERE.parent / "recipes" / "lab.yaml")
     p.add_argument("--out", type=Path, default=HERE / "results" / "lab_cpu.json")
+    p.add_argument("--run-dir", type=Path, default=None,
+                   help="run into this new directory and keep it (default: a temporary one)")
     a = p.parse_args()
+    if a.run_dir is not None and a.run_dir.exists():
+        p.error(f"--run-dir {a.run_dir} exists: the bench times a run from nothing; give a new directory")
     with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmp:
+        run_dir = a.run_dir or Path(tmp)
         env = {**os.environ, "ALIGNLAB_RUN_INDEX": str(Path(tmp) / "runs.sqlite")}
         load_before, cpu_before = os.getloadavg(), _children_cpu()
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "alignlab.cli", "run", str(a.recipe), "--run-dir", tmp],
-                       check=True, env=env)
+        cmd = [sys.executable, "-m", "alignlab.cli", "run", str(a.recipe), "--run-dir", str(run_dir)]
+        subprocess.run(cmd, check=True, env=env)
         wall = time.perf_counter() - start
         cpu, load_after = _children_cpu() - cpu_before, os.getloadavg()
-        summary = json.loads((Path(tmp) / "summary.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
     stages = {name: s.get("seconds") for name, s in summary.items()}
     stage_cpu = {name: s.get("cpu_seconds") for name, s in summary.items()}
     tables = {name: s["table"] for name, s in summary.items() if isinstance(s.get("table"), dict)}
