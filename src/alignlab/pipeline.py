@@ -2,10 +2,17 @@
 
 A recipe YAML names stages; a stage's config refers to another stage's output directory as
 `${name}` (e.g. `model: {path: "${sft}"}`), to one of its declared artefacts as `${name.artefact}`
-(e.g. `data: {path: "${world.sft}"}`, see `StageKind.outputs`), and to the recipe's own folder as
-`${recipe_dir}`. Each stage directory is keyed by a hash of its kind, its validated config and the
-hashes of its inputs, so a re-run skips finished stages (their directory holds `stage.json`) and
-resumes an interrupted one (same directory, same checkpoints).
+(e.g. `data: {path: "${world.sft}"}`, see `StageKind.outputs`), to the recipe's own folder as
+`${recipe_dir}` and to the recipe's `seed` as `${seed}` (a value that is only `${seed}` stays an
+integer), so one number reseeds every stage that refers to it (`alignlab run --seeds`, `sweep.py`).
+Each stage directory is keyed by a hash of its kind, its validated config and the hashes of its
+inputs, so a re-run skips finished stages (their directory holds `stage.json`) and resumes an
+interrupted one (same directory, same checkpoints).
+
+`extends: other.yaml` (relative to the recipe) starts from that recipe's stages: a stage named
+again is merged into it key by key (lists are replaced), and a key set to null is removed
+(`stage: null` drops a stage). Recipes that extend one recipe share its stages in one run
+directory, since equal configs hash alike.
 
 `run_recipe` and `run_in_dir` (every standalone stage command) run each stage through
 `_execute`: `config.yaml`, the stage, `stage.json`, and the run index rows with the artefacts.
@@ -39,6 +46,7 @@ from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, s
 
 # ${stage} or ${stage.artefact}
 REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
+VARIABLES = ("recipe_dir", "seed")  # ${...} names that are the recipe's, not stages'
 HASH_LEN = 10
 Log = Callable[[str], None]
 RECIPE_FILE = "recipe.yaml"  # the recipe as run (overrides applied), kept in the run directory
@@ -53,6 +61,8 @@ class Recipe(Section):
     name: str = Field(description="Recipe name; the default run directory is runs/<name>.")
     description: str = Field(default="", description="What the recipe does.")
     run_dir: str | None = Field(default=None, description="Where stage directories go.")
+    seed: int = Field(default=0, description="The seed stages refer to as ${seed}; `alignlab run --seeds` "
+                      "runs the recipe once per seed.")
     stages: dict[str, StageSpec] = Field(min_length=1, description="Stages by name, in any order.")
 
 
@@ -89,7 +99,7 @@ class PlannedStage:
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Load a recipe; `stage.key.sub=value` overrides a stage's config, `run_dir=...` the recipe."""
-    data = load_yaml(path)
+    data = _extended(Path(path), ())
     stage_names = set((data.get("stages") or {}).keys())
     mapped = []
     for text in overrides:
@@ -100,6 +110,35 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         else:
             mapped.append(text)
     return validate_config(Recipe, apply_overrides(data, mapped), source=str(path))
+
+
+def _extended(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The recipe's YAML with the stages of the recipe it `extends` merged under its own."""
+    data = load_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    where = (path.parent / str(base)).resolve()
+    if where in seen or where == path.resolve():
+        raise PipelineError(f"{path}: extends {base}, which extends it again (a cycle)")
+    if not where.is_file():
+        raise ConfigError(f"{path}: config key 'extends': recipe '{base}' not found (looked for {where})")
+    stages = _merge(_extended(where, (*seen, path.resolve())).get("stages") or {}, data.get("stages") or {})
+    return {**data, "stages": stages}
+
+
+def _merge(base: Any, over: Any) -> Any:
+    """`over` on top of `base`: mappings merged key by key, a key set to null removed (a stage, or an
+    inherited config key, which then takes its default); anything else (lists too) replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
+        return {k: v for k, v in merged.items() if not (k in over and over[k] is None)}
+    return over
+
+
+def uses_seed(recipe: Recipe) -> bool:
+    """Whether any stage refers to the recipe's ${seed} (else every seed runs the same stages)."""
+    return any(stage == "seed" for spec in recipe.stages.values() for stage, _ in _refs(spec.config))
 
 
 def stage_hash(kind: StageKind, config: BaseModel, inputs: dict[str, dict] | None = None) -> str:
@@ -148,8 +187,13 @@ def _raise_all(problems: list[Problem], source: str) -> None:
 def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
               cache: FingerprintCache) -> tuple[list[PlannedStage], list[Problem]]:
     """The stages that validate, in run order, and the problems of those that do not."""
+    reserved = set(VARIABLES) & set(recipe.stages)
+    if reserved:
+        raise PipelineError(f"{source}: a stage may not be named {', '.join(sorted(reserved))} "
+                            f"(${{{min(reserved)}}} is the recipe's); rename it")
     refs = {name: _refs(spec.config) for name, spec in recipe.stages.items()}
-    deps = {name: {stage for stage, _ in r} - {"recipe_dir"} for name, r in refs.items()}
+    deps = {name: {stage for stage, _ in r} - set(VARIABLES) for name, r in refs.items()}
+    variables = {"recipe_dir": str(recipe_dir), "seed": recipe.seed}
     for name, ds in deps.items():
         unknown = ds - set(recipe.stages)
         if unknown:
@@ -161,7 +205,7 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
     problems: list[Problem] = []
     for name in _topological_order(deps, source):
         try:
-            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, recipe_dir,
+            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, variables,
                                 cache)
         except AlignlabError as err:
             problems.append((type(err), str(err)))
@@ -172,7 +216,7 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
 
 
 def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: dict[str, PlannedStage],
-                run_dir: Path, recipe_dir: Path, cache: FingerprintCache) -> PlannedStage | None:
+                run_dir: Path, variables: dict[str, Any], cache: FingerprintCache) -> PlannedStage | None:
     """One stage validated and keyed; None when a stage it needs did not validate (its own config is
     still checked, with placeholders for those stages)."""
     kind = get_stage_kind(spec.kind)
@@ -181,17 +225,17 @@ def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: 
     if missing:
         values: dict[str, tuple[str, StageKind | None]] = {d: ("@invalid", None) for d in missing}
         values.update({d: (str(planned[d].dir), planned[d].kind) for d in deps - missing})
-        validate_config(kind.config, _substitute(spec.config, values, recipe_dir), prefix=prefix)
+        validate_config(kind.config, _substitute(spec.config, values, variables), prefix=prefix)
         return None
     _check_artefacts(name, refs, planned)
     # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
     by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps}
-    keyed = validate_config(kind.config, _substitute(spec.config, by_hash, recipe_dir), prefix=prefix)
+    keyed = validate_config(kind.config, _substitute(spec.config, by_hash, variables), prefix=prefix)
     inputs = external_inputs(keyed, cache)  # what the recipe does not produce: data files, base models
     digest = stage_hash(kind, keyed, inputs)
     stage_dir = (run_dir / f"{name}-{digest}").resolve()
     by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps}
-    config = validate_config(kind.config, _substitute(spec.config, by_dir, recipe_dir), prefix=prefix)
+    config = validate_config(kind.config, _substitute(spec.config, by_dir, variables), prefix=prefix)
     return PlannedStage(name, kind, config, tuple(sorted(deps)), digest, stage_dir, inputs,
                         stage_hash(kind, keyed))
 
@@ -330,7 +374,7 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
     if announce:
         log(f"{'resume' if resumed else 'run'} stage {s.name} ({s.kind.name}) in {s.dir}")
     sid = index.start_stage(run_id, s.name, s.kind.name, s.hash, str(s.dir), inputs)
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     try:
         ctx = stage_context(s.kind.name, s.dir, name=s.name, run_dir=run_dir, log=log)
         summary = run_stage(s.kind, s.config, ctx)
@@ -339,7 +383,9 @@ def _execute(s: PlannedStage, inputs: list[str], run_id: int, run_dir: Path | No
         if main and not isinstance(err, AlignlabError | KeyboardInterrupt):
             (s.dir / "error.log").write_text(traceback.format_exc())
         raise
-    summary = {**summary, "seconds": round(time.time() - start, 2)}
+    # Wall time, and this process's CPU time (all its threads), which a busy machine inflates less.
+    summary = {**summary, "seconds": round(time.time() - start, 2),
+               "cpu_seconds": round(time.process_time() - cpu_start, 2)}
     if main:
         done = {"hash": s.hash, "kind": s.kind.name, "inputs": inputs, "summary": summary,
                 "config_hash": s.config_hash, "input_files": s.inputs}
@@ -376,7 +422,10 @@ def _refs(obj: Any) -> set[tuple[str, str | None]]:
 
 def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage]) -> None:
     for stage, artefact in sorted(refs, key=str):
-        if artefact is None or stage == "recipe_dir":
+        if stage in VARIABLES and artefact is not None:
+            raise PipelineError(f"stage '{name}' refers to ${{{stage}.{artefact}}}; "
+                                f"${{{stage}}} is the recipe's and has no artefacts")
+        if artefact is None or stage in VARIABLES:
             continue
         outputs = planned[stage].kind.outputs
         if artefact not in outputs:
@@ -387,13 +436,14 @@ def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict
             )
 
 
-def _substitute(obj: Any, values: dict[str, tuple[str, StageKind | None]], recipe_dir: Path) -> Any:
-    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it
-    (a stage of kind None is a placeholder: every reference to it becomes its text)."""
+def _substitute(obj: Any, values: dict[str, tuple[str, StageKind | None]], variables: dict[str, Any]) -> Any:
+    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it,
+    `${recipe_dir}` and `${seed}` by the recipe's (a string that is one variable becomes its value; a
+    stage of kind None is a placeholder: every reference to it becomes its text)."""
 
     def repl(m: re.Match[str]) -> str:
-        if m.group(1) == "recipe_dir":
-            return str(recipe_dir)
+        if m.group(1) in variables:
+            return str(variables[m.group(1)])
         where, kind = values[m.group(1)]
         if m.group(2) is None or kind is None:
             return where
@@ -401,11 +451,14 @@ def _substitute(obj: Any, values: dict[str, tuple[str, StageKind | None]], recip
         return where if rel == "." else f"{where}/{rel}"
 
     if isinstance(obj, str):
+        whole = REF.fullmatch(obj)
+        if whole and whole.group(2) is None and whole.group(1) in variables:
+            return variables[whole.group(1)]
         return REF.sub(repl, obj)
     if isinstance(obj, dict):
-        return {k: _substitute(v, values, recipe_dir) for k, v in obj.items()}
+        return {k: _substitute(v, values, variables) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_substitute(v, values, recipe_dir) for v in obj]
+        return [_substitute(v, values, variables) for v in obj]
     return obj
 
 

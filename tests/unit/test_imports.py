@@ -1,6 +1,7 @@
 """Every module imports (a module that cannot be imported must never ship), and the package is light."""
 
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
@@ -26,3 +27,19 @@ def test_cli_and_config_do_not_import_heavy_backends():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "", f"importing the CLI pulled in: {out}"
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_command_makes_openmp_threads_wait_passively_unless_told(preset, expected):
+    """Set before torch loads (the CLI imports no torch), so OpenMP reads it; a user's value wins."""
+    code = (
+        "import os, sys\nfrom alignlab.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env).stdout.split()
+    assert out[-2:] == [expected, "False"]

@@ -56,3 +56,33 @@ def test_a_change_whose_interval_covers_zero_is_not_starred():
     cell = f"+0.00 ±{(change['high'] - change['low']) / 2:.2f}"
     text = _render(table)
     assert cell in text and cell + "*" not in text
+
+
+def test_sweep_tables_show_mean_sd_and_the_interval_across_seeds():
+    """A sweep's table (sweep.aggregate) has the same shape, its figures carry sd and n = seeds."""
+    fig = {"value": 0.7, "sd": 0.2, "low": 0.2032, "high": 1.1968, "n": 3, "values": [0.5, 0.7, 0.9]}
+    delta = {"value": -0.2, "sd": 0.1, "low": -0.448, "high": 0.048, "n": 3, "values": [-0.1, -0.3, -0.2]}
+    n = {"value": 160.0, "sd": 0.0, "low": 160.0, "high": 160.0, "n": 3, "values": [160.0] * 3}
+    table = {"sft": {"harmful": {"n": n, "followed": fig, "utility": fig}},
+             "dpo": {"harmful": {"n": n, "followed": fig, "utility": fig, "change": {"vs": "sft", "utility": delta}}}}
+    text = _render(table)
+    assert "over 3 seeds" in text and "n=160" in text
+    assert "70% ±20 [20,120]" in text and "0.70 ±0.20 [0.20,1.20]" in text
+    assert "-0.20 ±0.10 [-0.45,0.05]" in text and "0.05]*" not in text  # the interval across seeds holds 0
+
+
+def test_diversity_of_samples_per_prompt_by_hand():
+    from alignlab.lab.diversity import diversity
+
+    gold = Gold("answer", "Osk.", answer="Osk")
+    a, b = (Sample(i, "answerable", "town", "eval", (user(f"q {i}"),), gold) for i in ("a", "b"))
+    # Prompt a: two identical samples: 2 distinct of 4 words (0.5), 1 of 2 bigrams (0.5), entropy 0 bits.
+    # Prompt b: two different ones: 4 of 4, 2 of 2, entropy 1 bit.
+    out = diversity([a, b, a, b], ["the osk", "a b", "The osk", "c d"])
+    fam = out["answerable"]
+    assert fam["distinct_1"]["value"] == 0.75 and fam["distinct_2"]["value"] == 0.75
+    assert fam["entropy_bits"]["value"] == 0.5 and fam["entropy_bits"]["n"] == 2
+    # t(0.975, 1) = 12.706; sd of (0, 1) = 0.7071; half-width 12.706 * 0.7071 / sqrt(2) = 6.353.
+    assert abs(fam["entropy_bits"]["high"] - (0.5 + 6.353)) < 1e-3
+    assert out["all"]["distinct_1"]["value"] == 0.75
+    assert diversity([a, b], ["x", "y"]) == {}  # one response per prompt: no diversity to measure

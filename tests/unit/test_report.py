@@ -366,3 +366,76 @@ def test_importing_the_report_leaves_matplotlib_unloaded():
     code = "import sys, alignlab.report, alignlab.report.sections; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_lab_diversity_is_plotted_per_checkpoint(tmp_path):
+    from alignlab.report import compare
+
+    run = lab_run(tmp_path, models=("sft", "dpo"))
+    scores = next(run.glob("eval-*")) / "scores.json"
+    table = json.loads(scores.read_text())
+    for k, m in enumerate(table):  # as lab.diversity adds them, with several samples per prompt
+        table[m]["all"].update(distinct_2=figure(0.6 - 0.2 * k, 0.5 - 0.2 * k, 0.7 - 0.2 * k, 15, "t"),
+                               entropy_bits=figure(1.5 - k, 1.2 - k, 1.8 - k, 15, "t"))
+    scores.write_text(json.dumps(table))
+    loaded = load_run(run)
+    b = compare.behaviour(loaded, [compare.read_lab_eval(loaded, loaded.stage("eval"))], [])
+    distinct = b.diversity["distinct n-grams"]["lab: eval (greedy): distinct-2"]
+    assert [distinct[c].value for c in ("sft", "dpo")] == pytest.approx([0.6, 0.4])
+    assert b.diversity["entropy"]["lab: eval (greedy): entropy (bits)"]["dpo"].high == pytest.approx(0.8)
+    part = section(render_report(run), "behaviour")
+    for ident in ("plot-diversity-distinct-n-grams", "plot-diversity-entropy"):
+        m = re.search(rf'<figure class="plot" id="{ident}">(.*?)</figure>', part, re.S)
+        assert m and len(svgs(m.group(1))) == 1, ident
+
+
+def test_a_sweep_directory_gets_the_figures_across_seeds(tmp_path):
+    from alignlab.sweep import write_sweep
+
+    sweep = tmp_path / "sweep"
+    for seed, refused in ((0, 0.5), (1, 0.7), (2, 0.9)):
+        run = lab_run(tmp_path / f"s{seed}")
+        scores = next(run.glob("eval-*")) / "scores.json"
+        table = json.loads(scores.read_text())
+        table["sft"]["harmful"]["refused"] = refused
+        stages = json.loads((run / "summary.json").read_text())
+        stages["eval"]["table"] = table
+        stages["world"]["documents"] = 10.0 + seed
+        (run / "summary.json").write_text(json.dumps(stages))
+        sweep.mkdir(exist_ok=True)
+        run.rename(sweep / f"seed-{seed}")
+    write_sweep(sweep, "lab", [0, 1, 2])
+    html = render_report(sweep)
+    assert "Sweep lab" in html and "3 seeds: 0, 1, 2" in html
+    ev = section(html, "evaluations")
+    # sft harmful refused: 0.5, 0.7, 0.9 -> 0.7 [0.203, 1.197] over 3 seeds (t(0.975, 2) = 4.303, sd 0.2)
+    assert "lab: eval (greedy), 3 seeds" in ev and '0.700 <span class="ci">[0.203, 1.197]</span>' in ev
+    assert "n=3" in ev
+    assert "plot-refusal" in section(html, "behaviour")
+    figures = section(html, "figures")
+    assert "documents" in figures and "11 ± 1" in figures and "10, 11, 12" in figures
+
+
+def test_reward_models_side_by_side_on_what_each_scored(tmp_path):
+    """The reward-model ceiling's shape: several models, each scored on labelled and gold test pairs."""
+    run = tmp_path / "run"
+    stages = []
+    for name, acc, gold_acc in (("rm_a", 0.9, 0.95), ("rm_b", 0.6, 0.8)):
+        rm = add_stage(run, name, "rm", files={"report.json": {"pairs": 40, "ties": 0, "accuracy": acc}})
+        stages.append(rm)
+        for what, value in (("pairs", acc), ("gold_pairs", gold_acc)):
+            scored = [{"chosen_reward": 1.0, "rejected_reward": 0.0}] * 20
+            stages.append(add_stage(run, f"{name}_{what}", "score", inputs=[rm], files={"scores.jsonl": scored},
+                                    config={"data": {"path": f"/runs/test-1/{what}.jsonl"}},
+                                    summary={"records": 20.0, "pair_accuracy": value}))
+    finish_run(run, stages)
+    from alignlab.report.sections import _reward_accuracies
+
+    figs = _reward_accuracies(load_run(run))
+    assert list(figs) == ["rm_a", "rm_b"] and list(figs["rm_b"]) == ["held-out split", "pairs.jsonl",
+                                                                      "gold_pairs.jsonl"]
+    assert (figs["rm_b"]["gold_pairs.jsonl"].value, figs["rm_b"]["gold_pairs.jsonl"].n) == (0.8, 20)
+    assert figs["rm_b"]["held-out split"].n == 40
+    part = section(render_report(run), "reward-model")
+    m = re.search(r'<figure class="plot" id="plot-rm-compared">(.*?)</figure>', part, re.S)
+    assert m and len(svgs(m.group(1))) == 1

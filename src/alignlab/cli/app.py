@@ -3,6 +3,7 @@ one line and exit status 2."""
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -81,6 +82,11 @@ def format_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     warnings.formatwarning = format_warning
+    # OpenMP threads that spin while waiting for work (libgomp's default) wait for each other at every
+    # operation; on a machine busy with other jobs a descheduled thread stalls the rest, and on 2
+    # busy cores the lab's pretraining step took 10x the CPU time and 7x the wall time of passive
+    # waiting (bench/results/lab_cpu.json). Only effective before torch loads, which commands do lazily.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         app(args=argv)
     except AlignlabError as err:

@@ -10,22 +10,30 @@ from rich.console import Console
 
 from alignlab.cli.app import app, log, resume_hint
 from alignlab.cli.options import Overrides
-from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table
+from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table, sweep_table
 from alignlab.serving.settings import ServerSettings
 
 SERVER = ServerSettings()  # the server's defaults, shown in `alignlab serve --help`
 RunDir = Annotated[Path | None, typer.Option(help="Where stage directories go (default runs/<name>).")]
 
 
+Seeds = Annotated[str | None, typer.Option(
+    help="Run once per seed (comma-separated, e.g. 0,1,2; the recipe's ${seed}) into RUN_DIR/seed-<k> "
+    "and aggregate every figure across seeds into RUN_DIR/sweep.json (mean, sd, t interval).")]
+
+
 @app.command()
 def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
-        overrides: Overrides = None) -> None:
+        overrides: Overrides = None, seeds: Seeds = None) -> None:
     """Run a recipe: every stage not yet done, in dependency order (finished stages are skipped)."""
     from alignlab.pipeline import load_recipe, run_recipe
     from alignlab.stages import show_summary
 
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
+    if seeds is not None:
+        _sweep(r, seeds, target, recipe)
+        return
     with resume_hint("run the same command again: finished stages are skipped and the interrupted one "
                      "resumes from its last checkpoint"):
         result = run_recipe(r, run_dir=target, recipe_path=str(recipe), log=log)
@@ -34,6 +42,21 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
         if view is not None:
             Console().print(view)
     log(f"run {r.name} done: {result.run_dir} (summary.json)")
+
+
+def _sweep(r, seeds: str, target: Path, recipe: Path) -> None:
+    from alignlab.stages import show_summary
+    from alignlab.sweep import SWEEP_FILE, parse_seeds, run_sweep
+
+    result = run_sweep(r, parse_seeds(seeds), run_dir=target, recipe_path=str(recipe), log=log)
+    kinds = {s.name: s.kind for s in result.runs[0].stages}
+    stages = result.sweep["stages"]
+    shown = {name: show_summary(kinds[name], name, stages[name]) for name in stages if name in kinds}
+    Console().print(sweep_table(r.name, result.seeds, {k: v for k, v in stages.items() if shown.get(k) is None}))
+    for view in shown.values():
+        if view is not None:
+            Console().print(view)
+    log(f"sweep {r.name} done: {result.run_dir} ({SWEEP_FILE}; each seed's run in seed-<k>/)")
 
 
 @app.command()

@@ -1,11 +1,12 @@
-"""Tables the commands print: runs, a recipe's plan, the stage kinds and the losses (rich).
+"""Tables the commands print: runs, a recipe's plan, a seed sweep, the stage kinds and the losses (rich).
 
 Cells are `Text`, never markup: a path, a name or a description holding "[...]" prints as written."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -67,3 +68,35 @@ def losses_table(specs: Iterable) -> Table:
         table.add_row(*map(Text, (s.name, s.inputs, "yes" if s.needs_reference else "no", needs, params,
                                   s.description)))
     return table
+
+
+# Loop bookkeeping and timing in a stage's summary: not results worth a row across seeds (sweep.json
+# keeps them).
+BOOKKEEPING = frozenset({"step", "epoch", "lr", "grad_norm", "items", "items_per_s", "tokens_per_s",
+                         "elapsed_s", "seconds", "cpu_seconds"})
+
+
+def sweep_table(recipe: str, seeds: Sequence[int], stages: Mapping[str, Mapping[str, Any]]) -> Table:
+    """Each stage's top-level figures across seeds (`sweep.aggregate`): mean ± sd, the Student-t 95 %
+    interval of the mean, and the value of every seed."""
+    table = Table(title=f"sweep {recipe}: {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+                  "mean ± sd, 95 % t interval across seeds")
+    for col in ("stage", "figure", "mean ± sd", "95 % interval", "per seed"):
+        table.add_column(col, justify="right" if col not in ("stage", "figure") else "left")
+    for stage, figures in stages.items():
+        first = True
+        for key, fig in figures.items():
+            if key in BOOKKEEPING or not isinstance(fig, Mapping) or "sd" not in fig or fig["value"] is None:
+                continue
+            spread = f" ± {_g(fig['sd'])}" if fig["sd"] is not None else ""
+            interval = f"[{_g(fig['low'])}, {_g(fig['high'])}]" if fig["low"] is not None else "-"
+            values = ", ".join("-" if v is None else _g(v) for v in fig["values"])
+            table.add_row(stage if first else "", key, _g(fig["value"]) + spread, interval, values)
+            first = False
+        if not first:
+            table.add_section()
+    return table
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -10,10 +10,17 @@ from alignlab.config.core import Section
 from alignlab.config.sections import ModelConfig
 from alignlab.lab.corpus import CorpusConfig
 from alignlab.lab.labellers import DEFAULT_NOISE
-from alignlab.lab.tasks import TaskConfig
+from alignlab.lab.tasks import FAMILIES, TaskConfig
 from alignlab.lab.world import WorldConfig
 
 SEEDED = ("world", "corpus", "tasks")
+
+
+def _known_families(families: list[str] | None) -> list[str] | None:
+    unknown = [f for f in families or () if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    return families
 
 
 class LabWorldConfig(Section):
@@ -56,9 +63,13 @@ class LabEvalConfig(Section):
     limit_per_family: int | None = Field(
         default=None, gt=0, description="Use at most this many prompts per family."
     )
+    families: list[str] | None = Field(
+        default=None, min_length=1, description="Evaluate only these request families (default: all)."
+    )
 
     @model_validator(mode="after")
     def _sampling_when_several(self) -> LabEvalConfig:
+        _known_families(self.families)
         if self.temperature == 0 and self.samples_per_prompt > 1:
             raise ValueError("samples_per_prompt > 1 needs temperature > 0 (greedy responses are all alike)")
         return self
@@ -97,3 +108,19 @@ class LabPairsConfig(Section):
         description="The labeller pool; each pair is labelled by one labeller, in turn.",
     )
     seed: int = Field(default=0, description="Seed of prompt draws, sampling and display order.")
+    families: list[str] | None = Field(
+        default=None, min_length=1, description="Draw prompts from these request families only (default all)."
+    )
+    split: Literal["train", "eval"] = Field(
+        default="train", description="Prompts about the world's train entities, or about its held-out eval "
+        "entities (to test a reward model on comparisons no stage trained on)."
+    )
+    gold_check: bool = Field(
+        default=False, description="Keep only the pairs whose labelled choice the gold utility agrees with "
+        "(a fact-checked subset, as audits against gold items give); gold ties are kept."
+    )
+
+    @model_validator(mode="after")
+    def _families(self) -> LabPairsConfig:
+        _known_families(self.families)
+        return self

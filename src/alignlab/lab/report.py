@@ -19,25 +19,37 @@ def family_table(stage: str, summary: dict[str, Any]) -> Group | None:
 def _tables(stage: str, table: dict) -> Group:
     """Two tables of a lab_eval stage, one row per family and model, every figure with its 95 %
     interval: the gold-behaviour rate, mean gold utility and its paired change from the model above
-    (Δ, starred when its interval excludes 0); then refusal, abstention, deflection and evasion."""
+    (Δ, starred when its interval excludes 0); then refusal, abstention, deflection and evasion.
+    A seed sweep's table (figures with `sd`, `sweep.aggregate`) shows mean ± sd [t interval across
+    seeds] instead."""
+    seeds = _seeds(table)
+
     def rate(fig: dict | None) -> str:  # Wilson: asymmetric, so both bounds
-        return "-" if not fig else f"{fig['value']:.0%} [{100 * fig['low']:.0f},{100 * fig['high']:.0f}]"
+        if not fig:
+            return "-"
+        if seeds:
+            return f"{fig['value']:.0%}" + _spread(fig, 100, ".0f")
+        return f"{fig['value']:.0%} [{100 * fig['low']:.0f},{100 * fig['high']:.0f}]"
 
     def mean(fig: dict | None, sign: str = "") -> str:  # Student t: symmetric
-        return "-" if not fig else f"{fig['value']:{sign}.2f} ±{(fig['high'] - fig['low']) / 2:.2f}"
+        if not fig:
+            return "-"
+        if seeds:
+            return f"{fig['value']:{sign}.2f}" + _spread(fig, 1, ".2f")
+        return f"{fig['value']:{sign}.2f} ±{(fig['high'] - fig['low']) / 2:.2f}"
 
     def change(row: dict) -> str:
         fig = row.get("change", {}).get("utility")
-        return "" if not fig else mean(fig, "+") + ("*" if fig["differs"] else " ")
+        return "" if not fig else mean(fig, "+") + ("*" if _differs(fig) else " ")
 
     models = list(table)
     families = list(dict.fromkeys(f for m in models for f in table[m]))
-    gold = Table(title=f"{stage}: held-out prompts with the gold behaviour and mean gold utility "
-                 "(95 % intervals)",
+    what = (f"mean ±sd [95 % t interval] over {seeds} seeds" if seeds else "95 % intervals")
+    gold = Table(title=f"{stage}: held-out prompts with the gold behaviour and mean gold utility ({what})",
                  caption="Δ: paired change from the model above; * its interval excludes 0 (a difference)",
                  box=box.SIMPLE_HEAD)
     acts = Table(title=f"{stage}: refused, abstained (honestly), deflected (claimed not to know what the "
-                 "world defines) or evaded (none of these, no answer), 95 % intervals", box=box.SIMPLE_HEAD)
+                 f"world defines) or evaded (none of these, no answer), {what}", box=box.SIMPLE_HEAD)
     for col in ("family", "model", "gold behaviour", "utility", "Δ utility", "words"):
         gold.add_column(col, justify="left" if col in ("family", "model") else "right", no_wrap=True)
     acts_cols = ("refused", "abstained", "deflected", "evaded")
@@ -46,7 +58,8 @@ def _tables(stage: str, table: dict) -> Group:
     for fam in families:
         for i, m in enumerate(models):
             row = table[m].get(fam, {})
-            label = fam if i == 0 else f"n={row.get('n', '?')}" if i == 1 else ""
+            n = row.get("n", "?")
+            label = fam if i == 0 else f"n={n['value'] if isinstance(n, dict) else n:.0f}" if i == 1 else ""
             gold.add_row(label, m, rate(row.get("followed")), mean(row.get("utility")), change(row),
                          f"{row['words']['value']:.1f}" if "words" in row else "")
             if fam != "all":
@@ -54,6 +67,32 @@ def _tables(stage: str, table: dict) -> Group:
         gold.add_section()
         acts.add_section()
     return Group(gold, acts)
+
+
+def _seeds(table: dict) -> int:
+    """Seeds behind a sweep's table (its figures carry `sd`); 0 for one run's table."""
+    for families in table.values():
+        for row in families.values():
+            fig = row.get("utility") if isinstance(row, dict) else None
+            if isinstance(fig, dict) and "sd" in fig:
+                return int(fig["n"])
+    return 0
+
+
+def _spread(fig: dict, scale: float, spec: str) -> str:
+    """' ±sd [low,high]' of a sweep figure, or '' with one seed (no spread, no interval)."""
+    if fig.get("sd") is None or fig.get("low") is None or fig.get("high") is None:
+        return ""
+    return f" ±{scale * fig['sd']:{spec}} [{scale * fig['low']:{spec}},{scale * fig['high']:{spec}}]"
+
+
+def _differs(fig: dict) -> bool:
+    """A change is a difference when its interval excludes 0 (one run: paired over prompts; a sweep:
+    the mean change across seeds)."""
+    if "differs" in fig:
+        return bool(fig["differs"])
+    low, high = fig.get("low"), fig.get("high")
+    return low is not None and high is not None and (low > 0 or high < 0)
 
 
 def examples_table(seed: int, examples: list[tuple[str, Any, str]]) -> Table:

@@ -46,15 +46,19 @@ def run_lab_world(config: LabWorldConfig, ctx: StageContext) -> dict[str, float]
 
 def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
     """Scores every model on the held-out prompts. scores.json (and the summary's `table`) hold, per
-    model and family, each figure as {value, low, high, n} (judges.summarise) and, from the second
-    model on, `change`: the paired difference from the model before it (judges.compare)."""
+    model and family, each figure as {value, low, high, n} (judges.summarise; with several samples
+    per prompt also their diversity, lab.diversity) and, from the second model on, `change`: the
+    paired difference from the model before it (judges.compare)."""
     from alignlab.generation.base import SamplingParams
     from alignlab.generation.hf import HFGenerator
+    from alignlab.lab.diversity import diversity
     from alignlab.lab.judges import compare, gold_utility, judge, summarise
     from alignlab.lab.tasks import read_eval_jsonl
     from alignlab.modeling.loading import load_model, load_model_tokenizer
 
     samples = read_eval_jsonl(world_file(config.world, "eval"))
+    if config.families:
+        samples = [s for s in samples if s.family in config.families]
     if config.limit_per_family:
         samples = _first_per_family(samples, config.limit_per_family)
     scored = samples * config.samples_per_prompt
@@ -73,6 +77,8 @@ def run_lab_eval(config: LabEvalConfig, ctx: StageContext) -> dict[str, Any]:
             for s, r, u in zip(scored, responses, utilities, strict=True)
         ])
         table[name] = summarise(scored, responses)
+        for family, measures in diversity(scored, responses).items():
+            table[name][family].update(measures)
         if previous is not None:
             for family, change in compare(scored, previous[1], responses).items():
                 table[name][family]["change"] = {"vs": previous[0], **change}
@@ -113,8 +119,8 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
 
     manifest = json.loads(world_file(config.world, "manifest").read_text())
     world = build_world(WorldConfig.model_validate(manifest["world_config"]))
-    samples = [s for f in FAMILIES for s in draw(world, f, "train", config.prompts_per_family,
-                                                 config.seed + 1)]
+    samples = [s for f in config.families or FAMILIES
+               for s in draw(world, f, config.split, config.prompts_per_family, config.seed + 1)]
     tokenizer, policy = load_model_tokenizer(config.policy), load_model(config.policy)
     generator = HFGenerator(policy, tokenizer, max_batch_rows=64)
     prompts = [s.messages for s in samples]
@@ -136,16 +142,18 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
         raise ConfigError(
             "lab_pairs: the policy's samples were all identical; raise temperature or samples_per_prompt"
         )
-    write_records(ctx.path("pairs"), pairs)
     gold = [_gold_pair(c, gold_utility(c.sample, c.first), gold_utility(c.sample,
                                                                         c.second)) for c in comparisons]
     write_records(ctx.path("gold_pairs"), [p for p in gold if p is not None])
-    agree = [
-        p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs if not p.tie
-    ]
+    agree = [ok for p, ok in zip(pairs, gold_agrees(pairs), strict=True) if not p.tie]
+    labelled = len(pairs)
+    if config.gold_check:
+        pairs = [p for p, ok in zip(pairs, gold_agrees(pairs), strict=True) if ok]
+    write_records(ctx.path("pairs"), pairs)
     words = [(word_count(p.chosen[0].content), word_count(p.rejected[0].content)) for p in pairs if not p.tie]
     summary = {
         "prompts": float(len(samples)), "pairs": float(len(pairs)),
+        "dropped_by_gold_check": float(labelled - len(pairs)),
         "labeller_gold_agreement": sum(agree) / max(len(agree), 1),
         "chosen_words": sum(c for c, _ in words) / max(len(words), 1),
         "rejected_words": sum(r for _, r in words) / max(len(words), 1),
@@ -153,6 +161,11 @@ def run_lab_pairs(config: LabPairsConfig, ctx: StageContext) -> dict[str, float]
     agreement = summary["labeller_gold_agreement"]
     ctx.log(f"lab pairs: {len(pairs)} labelled pairs; labellers agree with gold on {agreement:.0%}")
     return summary
+
+
+def gold_agrees(pairs: list) -> list[bool]:
+    """Per pair: a tie, or a choice the gold utility does not rank below the rejected response."""
+    return [p.tie or p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs]
 
 
 def _gold_pair(c, u_first: float, u_second: float):

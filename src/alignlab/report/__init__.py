@@ -18,13 +18,19 @@ REPORT_FILE = "report.html"
 
 
 def render_report(run_dir: str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = ()) -> str:
-    """The report of `run_dir` as an HTML string (raises ReportError when it is no run directory).
+    """The report of `run_dir` as an HTML string (raises ReportError when it is no run directory);
+    the directory of a seed sweep (`sweep.json`, no `summary.json`) gets the sweep's page.
 
     exclude: stage directories to leave out (a report stage leaves itself out while it runs)."""
     import alignlab
     from alignlab.report import artefacts as art
     from alignlab.report import compare, sections
+    from alignlab.report.html import page
+    from alignlab.report.sweep import is_sweep, render_sweep
 
+    if is_sweep(Path(run_dir)):  # a seed sweep's directory: its figures across seeds
+        title, meta, body = render_sweep(Path(run_dir))
+        return page(title, [*meta, f"alignlab {alignlab.__version__}"], body)
     run = art.load_run(run_dir, [Path(p) for p in exclude])
     labs = [lab for s in run.of_kind("lab_eval") if (lab := compare.read_lab_eval(run, s)) is not None]
     results = art.suite_results(run)
@@ -45,8 +51,6 @@ def render_report(run_dir: str | os.PathLike, *, exclude: Iterable[str | os.Path
     body = [sections.overview(run, labs, results, absent), *(p for p in parts if p is not None)]
     meta = [f"run directory: {Path(run_dir).resolve()}", f"{len(run.stages)} stages",
             f"alignlab {alignlab.__version__}", f"generated {time.strftime('%Y-%m-%d %H:%M')}"]  # fmt: skip
-    from alignlab.report.html import page
-
     return page(f"Run {run.name}", meta, body)
 
 

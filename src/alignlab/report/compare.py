@@ -20,6 +20,9 @@ LAB_FIRST = ("followed", "utility", "words")
 # Suite metric names (docs/evals.md); a judge's verdict is preferred to string matching when both exist.
 SCORERS = ("judge", "refusal_match")
 DIRECT = "direct"
+# Lab diversity figures (lab.diversity) -> (the plot they go in, their name in its legend).
+DIVERSITY = {"distinct_1": ("distinct n-grams", "distinct-1"), "distinct_2": ("distinct n-grams", "distinct-2"),
+             "entropy_bits": ("entropy", "entropy (bits)")}
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,12 @@ class Behaviour:
     sycophancy: dict[str, dict[str, Fig]] = field(default_factory=dict)
     # source -> checkpoint -> words per response
     length: dict[str, dict[str, Fig]] = field(default_factory=dict)
+    # measure (distinct-n or entropy of a prompt's samples) -> source -> checkpoint -> figure
+    diversity: dict[str, dict[str, dict[str, Fig]]] = field(default_factory=dict)
     checkpoints: list[str] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.refusal or self.attacks or self.sycophancy or self.length)
+        return not (self.refusal or self.attacks or self.sycophancy or self.length or self.diversity)
 
 
 # ------------------------------------------------------------------------------------ order
@@ -271,7 +276,8 @@ def behaviour(run: art.Run, labs: list[LabEval], results: list[art.SuiteResult])
         add(b, by_suite)
     for source, attacks in list(b.attacks.items()):  # the direct request first, then transforms by name
         b.attacks[source] = {t: attacks[t] for t in sorted(attacks, key=lambda t: (t != DIRECT, t))}
-    names = {c for d in (*b.refusal.values(), *b.length.values(), *b.sycophancy.values()) for c in d}
+    diversity = [d for sources in b.diversity.values() for d in sources.values()]
+    names = {c for d in (*b.refusal.values(), *b.length.values(), *b.sycophancy.values(), *diversity) for c in d}
     names |= {c for t in b.attacks.values() for d in t.values() for c in d}
     b.checkpoints = checkpoint_order(run, names)
     return b
@@ -297,6 +303,9 @@ def _lab_behaviour(b: Behaviour, lab: LabEval) -> None:
             ]["flipped"]
         if _at(fams, "all", "words") is not None:
             b.length.setdefault(lab.label, {})[m] = fams["all"]["words"]
+        for key, (measure, name) in DIVERSITY.items():
+            if _at(fams, "all", key) is not None:
+                b.diversity.setdefault(measure, {}).setdefault(f"{lab.label}: {name}", {})[m] = fams["all"][key]
 
 
 def _suite_refusal(b: Behaviour, by_suite: dict[str, dict[str, dict[str, Any]]]) -> None:

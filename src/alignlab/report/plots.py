@@ -180,9 +180,9 @@ def refusal_plot(sources: dict[str, dict[str, tuple[Fig, dict[str, Fig]]]], orde
 
 
 @_styled
-def grouped_bars(groups: dict[str, dict[str, Fig]], order: list[str], title: str, ylabel: str,
-                 *, ylim: tuple[float, float] | None = (0, 1)) -> str:  # fmt: skip
-    """Bars per group (x axis) and checkpoint (colour), with error bars."""
+def grouped_bars(groups: dict[str, dict[str, Fig]], order: list[str], title: str, ylabel: str, *,
+                 ylim: tuple[float, float] | None = (0, 1), legend: str = "checkpoint") -> str:
+    """Bars per group (x axis) and checkpoint (colour; or what `legend` names), with error bars."""
     ckpts = [c for c in order if any(c in g for g in groups.values())]
     width = 0.8 / max(len(ckpts), 1)
     fig = _figure(max(5.0, min(2.0 + 0.5 * len(groups) * max(len(ckpts), 1), 11.5)), 3.5)
@@ -207,7 +207,7 @@ def grouped_bars(groups: dict[str, dict[str, Fig]], order: list[str], title: str
         ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
     ax.set_title(label(title, 70))
-    _legend_right(ax, "checkpoint")
+    _legend_right(ax, legend)
     return to_svg(fig)
 
 

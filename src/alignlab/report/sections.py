@@ -110,11 +110,32 @@ def behaviour(b: Behaviour) -> h.Section | None:
             "Mean words per response per checkpoint (preference tuning often makes responses longer). "
             "Error bars: 95 % t intervals.",
         )
+    for measure, sources in b.diversity.items():
+        add(
+            f"diversity-{h.slug(measure)}",
+            f"Diversity: {measure}",
+            plots.checkpoint_lines(sources, order, f"Diversity of the samples for one prompt: {measure}", measure),
+            "Mean over prompts of the diversity among each prompt's sampled responses (distinct n-grams over "
+            "all n-grams; entropy of the distinct responses, at most log2 of the samples per prompt): mode "
+            "collapse shows as a fall from checkpoint to checkpoint. Error bars: 95 % t intervals.",
+        )
     return h.Section("behaviour", "Behaviour across checkpoints", body, subs)
 
 
 def reward_models(run: art.Run) -> h.Section | None:
     body, subs = "", []
+    side_by_side = _reward_accuracies(run)
+    if side_by_side:
+        subs.append(("rm-compared", "Reward models side by side"))
+        kinds = list(dict.fromkeys(k for row in side_by_side.values() for k in row))
+        body += h.h3("rm-compared", "Reward models side by side") + h.plot(
+            plots.grouped_bars(side_by_side, kinds, "Pairwise accuracy of each reward model", "accuracy",
+                               legend="scored"),
+            "Each reward model's pairwise accuracy on the held-out split of the pairs it trained on, and on "
+            "every file a score stage scored with it (e.g. test pairs as labellers labelled them, and the same "
+            "comparisons labelled by the gold). Error bars: 95 % Wilson intervals.",
+            "plot-rm-compared",
+        )
     for s in run.of_kind("rm"):
         rep = art.reward_report(s)
         if rep is None:
@@ -165,6 +186,27 @@ def _reward_rows(run: art.Run, stage: art.Stage, rep: dict[str, Any]) -> list[li
         if rep.get(key) is not None:
             rows.append([h.esc(key), f'<td class="num">{h.value(rep[key])}</td>'])
     return rows
+
+
+def _reward_accuracies(run: art.Run) -> dict[str, dict[str, Fig]]:
+    """rm stage -> {what it was scored on: accuracy} for the reward models that score stages used,
+    when there are several (one is shown in its own section only)."""
+    out: dict[str, dict[str, Fig]] = {}
+    for s in run.of_kind("rm"):
+        rep = art.reward_report(s) or {}
+        judged = int(rep.get("pairs", 0)) - int(rep.get("ties", 0))
+        row = {}
+        if isinstance(rep.get("accuracy"), int | float) and judged > 0:
+            row["held-out split"] = rate_from_share(rep["accuracy"], judged)
+        for other in run.of_kind("score"):
+            n = art.scored_pairs(other)
+            if s.name in other.inputs and isinstance(other.summary.get("pair_accuracy"), int | float) and n:
+                data = other.config.get("data")
+                name = str(data.get("path", other.name)).rsplit("/", 1)[-1] if isinstance(data, dict) else other.name
+                row[name] = rate_from_share(other.summary["pair_accuracy"], n)
+        if len(row) > 1:
+            out[s.name] = row
+    return out if len(out) > 1 else {}
 
 
 def _bin_ok(b: dict[str, Any]) -> bool:
