@@ -137,9 +137,10 @@ def check_inputs(stages: Sequence[PlannedStage], source: str = "recipe") -> None
     """Every input file or model directory that no stage produces must exist now."""
     produced = [str(s.dir) for s in stages]
     for s in stages:
-        for key, kind, value, parent in _input_fields(s.config, f"stages.{s.name}.config"):
-            if value is None or any(value.startswith(p) for p in produced):
+        for key, extra, value, parent in _input_fields(s.config, f"stages.{s.name}.config"):
+            if value is None or any(value.startswith(p) for p in produced) or _not_a_path(extra, value):
                 continue
+            kind = extra["input"]
             p = Path(value).expanduser()
             if kind == "model" and not p.is_dir() and not getattr(parent, "allow_hub", False):
                 raise ConfigError(f"{source}: config key '{key}': model directory '{value}' not found")
@@ -350,9 +351,16 @@ def _topological_order(deps: dict[str, set[str]], source: str) -> list[str]:
     return order
 
 
+def _not_a_path(extra: dict[str, Any], value: str) -> bool:
+    """An input field's value that names no local path: a URL where the field takes one
+    (`"url": True`), or one of its built-in names (`"names"`)."""
+    return (bool(extra.get("url")) and value.startswith(("http://", "https://"))) or value in extra.get("names", ())
+
+
 def _input_fields(model: Any, prefix: str):
-    """(dotted key, 'file' | 'model', value, section) of every field marked as an input path,
-    in nested sections and in lists or mappings of sections."""
+    """(dotted key, the field's input marks, value, section) of every field marked as an input path
+    (`json_schema_extra={"input": "file" | "model", ...}`), in nested sections and in lists or
+    mappings of sections."""
     if isinstance(model, dict):
         for k, v in model.items():
             yield from _input_fields(v, f"{prefix}.{k}")
@@ -368,6 +376,10 @@ def _input_fields(model: Any, prefix: str):
         key = f"{prefix}.{name}"
         extra = field.json_schema_extra
         if isinstance(extra, dict) and "input" in extra:
-            yield key, extra["input"], value, model
+            many = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+            if many is None:
+                yield key, extra, value, model
+            else:  # a list or mapping of paths
+                yield from ((f"{key}.{k}", extra, v, model) for k, v in many)
         else:
             yield from _input_fields(value, key)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from alignlab.config import DPOConfig, PretrainConfig, RewardModelConfig, ScoreConfig, SFTConfig
+from alignlab.config.feedback import CAIConfig, RLAIFConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
 from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
@@ -23,6 +24,7 @@ from alignlab.stage_io import Artefact, StageContext
 
 MODEL = Artefact(".", "model", "Hugging Face model directory (or PEFT adapter) with its tokenizer.")
 METRICS = Artefact("metrics.jsonl", "metrics", "One line per logged training step.")
+HTTP_CACHE = Artefact("http_cache", "dir", "An endpoint's responses, so a re-run sends nothing twice.")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,23 @@ STAGE_KINDS: dict[str, StageKind] = {
              "reference_logps": Artefact("reference_logps.safetensors", "safetensors",
                                          "Cached reference log-probs (losses with a reference).")},
             all_processes=True,
+        ),
+        StageKind(
+            "cai", CAIConfig, "alignlab.feedback.cai_stage:run_cai",
+            "Constitutional AI (SL-CAI): critique and revise responses under a constitution; SFT data.",
+            {"sft": Artefact("sft.jsonl", "jsonl", "Prompt + final revision per prompt, for the sft stage."),
+             "audit": Artefact("audit.jsonl", "jsonl", "Every response, critique, revision and failure."),
+             "cache": HTTP_CACHE},
+        ),
+        StageKind(
+            "rlaif", RLAIFConfig, "alignlab.feedback.rlaif_stage:run_rlaif",
+            "AI preference labels (RLAIF / RL-CAI): a judge compares pairs in both orders; audited.",
+            {"pairs": Artefact("pairs.jsonl", "jsonl", "Preference pairs with confidences, for rm / dpo."),
+             "audit": Artefact("audit.jsonl", "jsonl", "One judgement per pair: both orders, replies, p."),
+             "agreement": Artefact("agreement.json", "json",
+                                   "AI labels against the reference and input labels: accuracy, kappa, "
+                                   "position bias, disagreements."),
+             "cache": HTTP_CACHE},
         ),
         StageKind(
             "lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",

@@ -7,6 +7,7 @@ stage command also takes --output, --config and `key.sub=value` overrides.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,4 +76,30 @@ def dpo(
     epochs: Epochs = None,
     lora: Lora = False,
     skip_invalid: SkipInvalid = False,
+) -> None: ...
+
+
+Constitution = Annotated[str | None, typer.Option(), ConfigKey("constitution")]
+
+
+@stage_command(app, "cai")
+def cai(
+    model: Model,
+    prompts: Annotated[Path, typer.Option(), ConfigKey("prompts")],
+    constitution: Constitution = None,
+    rounds: Annotated[int | None, typer.Option(), ConfigKey("rounds")] = None,
+    critic: Annotated[str | None, typer.Option(), ConfigKey("critic.path", describe="critic")] = None,
+    limit: Annotated[int | None, typer.Option(), ConfigKey("limit")] = None,
+) -> None: ...
+
+
+@stage_command(app, "rlaif")
+def rlaif(
+    pairs: Annotated[Path, typer.Option(), ConfigKey("pairs")],
+    judge: Annotated[str, typer.Option(), ConfigKey("judge.path", describe="judge")],
+    constitution: Constitution = None,
+    cot: Annotated[bool, typer.Option("--cot"), ConfigKey("cot", on=True)] = False,
+    reference: Annotated[Path | None, typer.Option(), ConfigKey("reference")] = None,
+    format: Annotated[str | None, typer.Option(), ConfigKey("format")] = None,
+    limit: Annotated[int | None, typer.Option(), ConfigKey("limit")] = None,
 ) -> None: ...

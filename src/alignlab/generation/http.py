@@ -278,3 +278,27 @@ def _retry_after(r: httpx.Response) -> float | None:
         return max(0.0, float(r.headers["retry-after"]))
     except (KeyError, ValueError):
         return None
+
+
+def served_models(base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
+                  transport: httpx.BaseTransport | None = None) -> list[str]:
+    """The model ids an endpoint lists at `{base_url}/models` (OpenAI's shape: `{"data": [{"id"}]}`).
+
+    Raises `EndpointError` with one clear line when it cannot be reached, refuses the key, or lists none.
+    """
+    url = base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with httpx.Client(headers=headers, timeout=timeout, transport=transport) as client:
+            r = client.get(url)
+    except httpx.TransportError as e:
+        raise EndpointError(f"cannot connect to {url} ({type(e).__name__}: {e}): start the server or fix the URL") from None
+    if r.status_code in (401, 403):
+        raise EndpointError(f"{url} refused the request (HTTP {r.status_code}: {_error_message(r)}): check the API key")
+    try:
+        ids = [str(m["id"]) for m in r.json()["data"]] if r.status_code == 200 else []
+    except (ValueError, KeyError, TypeError):
+        ids = []
+    if not ids:
+        raise EndpointError(f"{url} lists no models (HTTP {r.status_code}); name the model to ask with endpoint.model")
+    return ids
