@@ -20,6 +20,7 @@ from alignlab.config.feedback import CAIConfig, RLAIFConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
 from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
+from alignlab.lab.feedback_config import LabCompareConfig, LabJudgeDataConfig, LabReviserDataConfig
 from alignlab.stage_io import Artefact, StageContext
 
 MODEL = Artefact(".", "model", "Hugging Face model directory (or PEFT adapter) with its tokenizer.")
@@ -115,6 +116,22 @@ STAGE_KINDS: dict[str, StageKind] = {
             {"scores": Artefact("scores.json", "json",
                                 "Per model and family: gold behaviour rate, utility.")},
             show="alignlab.lab.report:family_table",
+        ),
+        StageKind(
+            "lab_judge_data", LabJudgeDataConfig, "alignlab.lab.judge_data:run_lab_judge_data",
+            "Laboratory: SFT data teaching a model to judge pairs in the AI judge's prompt (gold labels).",
+            {"sft": Artefact("judge_sft.jsonl", "jsonl", "Comparison prompt -> `Answer: A` / `Answer: B`.")},
+        ),
+        StageKind(
+            "lab_reviser_data", LabReviserDataConfig, "alignlab.lab.reviser_data:run_lab_reviser_data",
+            "Laboratory: SFT data that teaches a model to critique and revise; prompts kept apart for cai.",
+            {"sft": Artefact("reviser_sft.jsonl", "jsonl", "Critique and revision steps (only_last_turn)."),
+             "prompts": Artefact("prompts.jsonl", "jsonl", "Training prompts the reviser never saw.")},
+        ),
+        StageKind(
+            "lab_compare", LabCompareConfig, "alignlab.lab.compare:run_lab_compare",
+            "Laboratory: gold-judged gains and losses of policies and of critique-and-revise; intervals.",
+            {"figures": Artefact("figures.json", "json", "Rates, utilities and paired differences with n.")},
         ),
     ]
 }

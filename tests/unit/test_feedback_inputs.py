@@ -131,6 +131,15 @@ def test_feedback_configs_are_checked():
     assert cfg.critic is None and cfg.rounds == 1 and cfg.constitution == "default"
 
 
+def test_list_inputs_are_checked_item_by_item(tmp_path):
+    kind = get_stage_kind("lab_judge_data")
+    world = tmp_path / "world"
+    world.mkdir()
+    cfg = kind.config.model_validate({"world": str(world), "exclude": [str(tmp_path / "missing.jsonl")]})
+    with pytest.raises(ConfigError, match=r"config key 'stages.s.config.exclude.0': file .*missing.jsonl"):
+        check_inputs([PlannedStage("s", kind, cfg, (), stage_hash(kind, cfg), tmp_path / "s")])
+
+
 def test_published_comparison_file_labels_through_the_config(tmp_path):
     path = Path(tmp_path / "cmp.json")
     path.write_text(json.dumps(["Which response is more ethical? Options:"]))
