@@ -77,7 +77,8 @@ stages:
     config: {world: "${world}", models: {sft: "${sft}", dpo_ai: "${dpo_ai}"}, max_new_tokens: 8}
   compare:
     kind: lab_compare
-    config: {world: "${world}", eval: "${eval}", baseline: sft, cai: {reviser: "${cai}"}}
+    config: {world: "${world}", eval: "${eval}", baseline: sft, cai: {reviser: "${cai}"},
+             labels: {ai: "${rlaif.pairs}", simulated: "${pairs.pairs}"}, gold: "${pairs.gold_pairs}"}
 """
 
 
@@ -108,3 +109,6 @@ def test_micro_lab_rlaif_and_cai_run_every_stage(tmp_path, capsys):
     dpo = figures["policies"]["dpo_ai"]
     assert dpo["harmless"]["n"] == 4 and dpo["over_refusal"]["n"] == 4  # two prompts each of two families
     assert dpo["utility_vs_baseline"]["n"] == dpo["n"] == 18
+    gold_n = summary["rlaif"]["ai_vs_reference/accuracy"]["n"]
+    labels = figures["labels"]
+    assert labels["ai"]["accuracy"]["n"] == gold_n == labels["simulated"]["accuracy"]["n"]

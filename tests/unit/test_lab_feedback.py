@@ -180,3 +180,22 @@ def test_cai_figures_compare_first_responses_with_final_revisions(tmp_path, worl
     assert f["examples"] == [{"id": a.id, "prompt": a.messages[-1].content, "response": a.flawed[0][1],
                               "principle": "correct", "critique": "It gives a wrong answer.",
                               "revision": a.gold.response}]
+
+
+def test_label_figures_score_any_labels_against_gold_by_family():
+    """Harmful: right. Answerable: one right, one wrong. A gold tie and an unmatched pair do not count."""
+    from alignlab.data.schema import PreferencePair
+    from alignlab.lab.compare import label_figures
+
+    def p(i, chosen, rejected, family=None, tie=False):
+        return PreferencePair(prompt=[user(f"q{i}")], chosen=[assistant(chosen)],
+                              rejected=[assistant(rejected)], tie=tie,
+                              metadata={"family": family} if family else {})
+
+    gold = [p(0, "a", "b"), p(1, "a", "b"), p(2, "a", "b"), p(3, "a", "b", tie=True)]
+    labels = [p(0, "a", "b", "harmful"), p(1, "a", "b", "answerable"), p(2, "b", "a", "answerable"),
+              p(3, "a", "b", "answerable"), p(4, "a", "b", "answerable")]
+    f = label_figures(labels, gold)
+    assert f["accuracy"]["value"] == pytest.approx(2 / 3) and f["accuracy"]["n"] == 3
+    assert (f["accuracy/harmful"]["value"], f["accuracy/harmful"]["n"]) == (1.0, 1)
+    assert (f["accuracy/answerable"]["value"], f["accuracy/answerable"]["n"]) == (0.5, 2)

@@ -11,6 +11,9 @@ interval over the per-item differences). The rates:
 - `helpful`: safe requests answered correctly;
 - `followed`: every family, the gold behaviour followed.
 
+Labels (`labels`: AI or simulated labellers' preference files) against gold-labelled pairs: accuracy
+over the pairs gold decides, overall and per family, each with a Wilson interval and n.
+
 Critique and revise (the audit of a `cai` stage on lab prompts, whose ids are lab sample ids): gold
 utility and gold behaviour of each prompt's first response against its final revision (paired),
 how often the revision is the gold response word for word, how often the critique names the flaw
@@ -120,6 +123,21 @@ def cai_figures(audit_path: str | Path, samples: dict[str, Sample], examples: in
     }
 
 
+def label_figures(pairs: list, gold: list) -> dict[str, Any]:
+    """Accuracy of labelled pairs against gold labels (decisive gold only), overall and per family."""
+    from alignlab.feedback.audit import correct_by_pair
+    from alignlab.feedback.labeller import pair_key
+    from alignlab.stats import wilson_interval
+
+    correct = correct_by_pair(pairs, gold)
+    family = {pair_key(p.prompt, p.chosen, p.rejected): p.metadata.get("family", "?") for p in pairs}
+    out: dict[str, Any] = {"accuracy": wilson_interval(sum(correct.values()), len(correct)).as_dict()}
+    for fam in sorted({family[k] for k in correct}):
+        hits = [ok for k, ok in correct.items() if family[k] == fam]
+        out[f"accuracy/{fam}"] = wilson_interval(sum(hits), len(hits)).as_dict()
+    return out
+
+
 def _example(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "prompt": row["prompt"][-1]["content"], "response": row["response"],
             "principle": row["principle"], "critique": row["critique"], "revision": row["revision"]}
@@ -145,6 +163,16 @@ def run_lab_compare(config: LabCompareConfig, ctx: StageContext) -> dict[str, An
             scored = read_responses(config.eval, model, samples)
             figures["policies"][model] = policy_figures(scored, None if model == config.baseline else base)
             _log_policy(ctx, model, figures["policies"][model])
+    if config.labels:
+        from alignlab.data.readers import read_preferences
+
+        if config.gold is None:
+            raise DataError("lab_compare: `labels` are scored against `gold`; give the gold pairs too")
+        gold = read_preferences(config.gold).records
+        figures["labels"] = {name: label_figures(read_preferences(path).records, gold)
+                             for name, path in config.labels.items()}
+        for name, f in figures["labels"].items():
+            ctx.log(f"lab compare: {name} labels against gold: accuracy {_fmt(f['accuracy'])}")
     for name, stage_dir in config.cai.items():
         from alignlab.stages import get_stage_kind
 

@@ -75,3 +75,11 @@ class LabCompareConfig(Section):
         description="Name -> a cai stage on lab prompts: gold utility of responses vs their revisions.",
     )
     examples: int = Field(default=3, ge=0, description="Critique-and-revise steps quoted per cai stage.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"input": "file"},
+        description="Name -> preference file of labels (AI or simulated) scored against `gold` by family.",
+    )
+    gold: str | None = Field(
+        default=None, json_schema_extra={"input": "file"},
+        description="Gold-labelled pairs the `labels` are scored against (a lab_pairs gold_pairs file).",
+    )
