@@ -128,10 +128,12 @@ def test_cai_writes_sft_data_and_an_audit_with_the_constitution_hash(tmp_path, t
         {"id": "c", "messages": [turn("user", "hi"), turn("assistant", "dropped")]},
     ])
     out = tmp_path / "cai"
-    with StubServer() as url:
+    server = StubServer()
+    with server as url:  # the policy samples at temperature 1, the critic greedily
         run_cli("cai", "--model", tiny_model_dir("llama"), "--prompts", prompts, "--critic", url,
                 "--output", out, "--constitution", "lab", "--rounds", "2", "max_new_tokens=8",
-                "temperature=1.0")
+                "temperature=1.0", "critic_temperature=0")
+    assert {b["temperature"] for b in server.requests} == {0.0}
     convs = read_jsonl(out / "sft.jsonl")
     steps = read_jsonl(out / "audit.jsonl")
     assert [c["id"] for c in convs] == ["a", "b", "c"] and len(steps) == 6

@@ -93,6 +93,9 @@ class CAIConfig(Section):
     rounds: int = Field(default=1, gt=0, description="Critique-and-revise rounds per prompt.")
     max_new_tokens: int = Field(default=256, gt=0, description="Tokens per response, critique or revision.")
     temperature: float = Field(default=0.0, ge=0, description="Temperature of each step; 0 = greedy.")
+    critic_temperature: float | None = Field(
+        default=None, ge=0, description="Temperature of the critiques and revisions; null = `temperature`."
+    )
     top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling of every step.")
     seed: int = Field(default=0, description="Seed of the principle draws and the sampling.")
     chunk_size: int = Field(

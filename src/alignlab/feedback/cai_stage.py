@@ -16,10 +16,13 @@ say) are counted and their prompts left out of the data, never guessed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alignlab.config.feedback import CAIConfig
 from alignlab.errors import AlignlabError, DataError
+from alignlab.generation.base import Completion, Generator, Prompt, SamplingParams
 from alignlab.stage_io import StageContext
 
 EMPTY = "empty reply"  # what critique_and_revise records for a reply with no text
@@ -29,13 +32,23 @@ class GenerationsFailed(AlignlabError):
     """Some generations failed at the backend; the run can be resumed."""
 
 
+@dataclass(frozen=True)
+class Tempered:
+    """A generator asked at its own temperature: the critic may sample otherwise than the policy."""
+
+    inner: Generator
+    temperature: float
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        return self.inner.generate(prompts, replace(params, temperature=self.temperature))
+
+
 def run_cai(config: CAIConfig, ctx: StageContext) -> dict[str, Any]:
     from alignlab.data.readers import write_records
     from alignlab.feedback.backends import open_backend
     from alignlab.feedback.constitution import constitution_from_config
     from alignlab.feedback.critique import critique_and_revise
     from alignlab.feedback.inputs import read_prompt_file
-    from alignlab.generation.base import SamplingParams
 
     constitution = constitution_from_config(config.constitution)
     constitution.critique_principles()  # a constitution that cannot critique fails before any model loads
@@ -47,11 +60,14 @@ def run_cai(config: CAIConfig, ctx: StageContext) -> dict[str, Any]:
     critic = open_backend(config.critic, ctx.path("cache")) if separate else None
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                             top_p=config.top_p, seed=config.seed)
+    critic_gen = critic.generator if critic else None
+    if config.critic_temperature not in (None, config.temperature):
+        critic_gen = Tempered(critic_gen or policy.generator, config.critic_temperature)
     try:
         result = critique_and_revise(
             policy.generator, prompts.prompts, constitution, rounds=config.rounds, seed=config.seed,
-            audit_path=ctx.path("audit"), critic=critic.generator if critic else None, params=params,
-            ids=prompts.ids, chunk_size=config.chunk_size,
+            audit_path=ctx.path("audit"), critic=critic_gen, params=params, ids=prompts.ids,
+            chunk_size=config.chunk_size,
         )
     finally:
         policy.close()
