@@ -151,6 +151,7 @@ def eval_models(eval_dir: str | Path) -> list[str]:
 def run_lab_compare(config: LabCompareConfig, ctx: StageContext) -> dict[str, Any]:
     from alignlab.io import atomic_write_json
     from alignlab.lab.world_io import load_world, samples_by_id
+    from alignlab.stages import get_stage_kind
 
     samples = samples_by_id(load_world(config.world))
     figures: dict[str, Any] = {"policies": {}, "cai": {}}
@@ -174,8 +175,6 @@ def run_lab_compare(config: LabCompareConfig, ctx: StageContext) -> dict[str, An
         for name, f in figures["labels"].items():
             ctx.log(f"lab compare: {name} labels against gold: accuracy {_fmt(f['accuracy'])}")
     for name, stage_dir in config.cai.items():
-        from alignlab.stages import get_stage_kind
-
         audit = Path(stage_dir) / get_stage_kind("cai").outputs["audit"].path
         figures["cai"][name] = cai_figures(audit, samples, config.examples)
         gain = figures["cai"][name]["utility_gain"]
