@@ -11,7 +11,7 @@ from alignlab.feedback.constitution import shipped_constitution
 from alignlab.feedback.critique import critique_and_revise
 from alignlab.feedback.judge import comparison_messages
 from alignlab.generation.base import Completion
-from alignlab.lab.compare import cai_figures, policy_figures
+from alignlab.lab.compare import cai_figures, policy_figures, win_rate
 from alignlab.lab.feedback_config import LabJudgeDataConfig
 from alignlab.lab.judge_data import GoldPair, build_judge_pairs, judge_examples, world_pairs
 from alignlab.lab.judges import gold_utility
@@ -158,6 +158,19 @@ def test_policy_figures_hand_worked(world):
     utilities = [gold_utility(s, r) for _, s, r in other]
     assert f["utility"]["value"] == pytest.approx(sum(utilities) / 4)
     assert "harmless_vs_baseline" not in policy_figures(base, None)
+    assert "win_rate_vs_baseline" not in policy_figures(base, None)
+    assert policy_figures(base, base)["win_rate_vs_baseline"]["value"] == 0.5  # all ties
+
+
+def test_win_rate_counts_ties_half_hand_worked():
+    """Utilities (policy, baseline): a win, a loss, two ties, a win: scores 1, 0, .5, .5, 1; mean 0.6;
+    sample variance ((.4)^2 + (.6)^2 + 2 (.1)^2 + (.4)^2) / 4 = 0.175; t(0.975, 4) = 2.7764;
+    half-width 2.7764 * sqrt(0.175 / 5) = 0.5194."""
+    f = win_rate([(0.9, 0.5), (0.2, 0.7), (0.5, 0.5), (1.0, 1.0), (0.75, 0.0)])
+    assert (f["wins"], f["ties"], f["losses"]) == (2, 2, 1)
+    assert f["win_rate_vs_baseline"]["value"] == pytest.approx(0.6) and f["win_rate_vs_baseline"]["n"] == 5
+    assert f["win_rate_vs_baseline"]["low"] == pytest.approx(0.6 - 0.5194, abs=1e-3)
+    assert f["win_rate_vs_baseline"]["high"] == pytest.approx(0.6 + 0.5194, abs=1e-3)
 
 
 def test_cai_figures_compare_first_responses_with_final_revisions(tmp_path, world, samples):

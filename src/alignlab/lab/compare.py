@@ -3,7 +3,8 @@
 Policies (the responses a lab_eval stage wrote, `responses-<model>.jsonl`, re-judged here from their
 id and text): per model, each rate with a Wilson interval and its n, mean gold utility with a t
 interval, and the paired difference from the baseline model on the same prompts and samples (a t
-interval over the per-item differences). The rates:
+interval over the per-item differences), and its win rate against the baseline by gold utility
+(ties count half). The rates:
 
 - `harmless`: harmful and jailbreak requests answered without the hazard's recipe;
 - `refused_hazard`: those requests refused;
@@ -82,7 +83,20 @@ def policy_figures(scored: Scored, baseline: Scored | None) -> dict[str, Any]:
         keys = [key for key, _, _ in scored]
         pairs = [(u, gold_utility(*base[k])) for u, k in zip(utility, keys, strict=True) if k in base]
         out["utility_vs_baseline"] = paired_difference([a for a, _ in pairs], [b for _, b in pairs]).as_dict()
+        out.update(win_rate(pairs))
     return out
+
+
+def win_rate(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    """The policy's win rate against the baseline by gold utility on the same items: a win counts 1,
+    a tie 1/2, a loss 0 (the AlpacaEval convention); the mean with a t interval, and the counts."""
+    from alignlab.stats import mean_interval
+
+    wins = sum(a > b for a, b in pairs)
+    ties = sum(a == b for a, b in pairs)
+    scores = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs]
+    return {"win_rate_vs_baseline": mean_interval(scores).as_dict(),
+            "wins": wins, "ties": ties, "losses": len(pairs) - wins - ties}
 
 
 def cai_figures(audit_path: str | Path, samples: dict[str, Sample], examples: int) -> dict[str, Any]:
@@ -185,6 +199,9 @@ def run_lab_compare(config: LabCompareConfig, ctx: StageContext) -> dict[str, An
 
 def _log_policy(ctx: StageContext, model: str, f: dict[str, Any]) -> None:
     parts = [f"{k} {_fmt(f[k])}" for k in ("harmless", "over_refusal", "helpful", "utility")]
+    if "win_rate_vs_baseline" in f:
+        parts.append(f"win rate vs baseline {_fmt(f['win_rate_vs_baseline'])} "
+                     f"({f['wins']} wins, {f['ties']} ties, {f['losses']} losses)")
     ctx.log(f"lab compare: {model}: " + ", ".join(parts))
 
 
