@@ -170,3 +170,53 @@ def test_a_constitution_without_comparisons_cannot_label(tmp_path, capsys, pairs
     err = fail(capsys, "rlaif", "--pairs", pairs_file, "--judge", "http://127.0.0.1:9/v1", "--output",
                tmp_path / "o", "--constitution", only_critique)
     assert "no principle has a comparison question" in err
+
+
+def recipe(tmp_path, name: str, stage: dict) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps({"name": name, "stages": {"label": stage}}))  # JSON is YAML
+    return str(path)
+
+
+def test_a_recipe_whose_judge_is_down_stops_with_one_line_keeps_the_cache_and_resumes(tmp_path, capsys,
+                                                                                      pairs_file):
+    """Through `alignlab run`: the rlaif stage's endpoint fails one pair, then is down; each stop is one
+    line and exit 2, the stage directory keeps its audit and cache, and the run resumes the stage once
+    the endpoint is back, asking only for what failed."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    path = recipe(tmp_path, "ai-labels", {"kind": "rlaif", "config": {
+        "pairs": str(pairs_file), "judge": {"path": url, "endpoint": {"max_retries": 0}}}})
+    run = ["run", path, "--run-dir", tmp_path / "run"]
+    with StubServer(port=port, fail_marker="Osk"):
+        err = fail(capsys, *run)
+    assert "1 of 4 judgements failed" in err and "run the same command again" in err
+    (stage,) = (tmp_path / "run").glob("label-*")
+    cached = sorted(p.name for p in (stage / "http_cache").rglob("*.json"))
+    assert len(cached) == 6 and len(read_jsonl(stage / "audit.jsonl")) == 4
+    err = fail(capsys, *run)  # nothing listens on the port now
+    assert f"cannot connect to {url}/models" in err and "start the server" in err
+    assert sorted(p.name for p in (stage / "http_cache").rglob("*.json")) == cached
+    with StubServer(port=port):
+        run_cli(*run)
+    s = summary(stage)
+    assert s["requests_sent"] == 2 and s["resumed"] == 3 and s["labelled"] == 4
+
+
+def test_a_recipe_with_an_unreadable_constitution_names_the_stage_file_and_key(tmp_path, capsys, pairs_file):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nprinciples:\n  - id: a\n    comparison: Which?\n    colour: red\n")
+    for kind, config in (("rlaif", {"pairs": str(pairs_file), "judge": {"path": "http://127.0.0.1:9/v1"}}),
+                         ("cai", {"model": {"path": str(tmp_path)}, "prompts": str(pairs_file)})):
+        path = recipe(tmp_path, kind, {"kind": kind, "config": {**config, "constitution": str(bad)}})
+        err = fail(capsys, "run", path, "--run-dir", tmp_path / kind)
+        assert "config key 'stages.label.config.constitution'" in err and f"{bad}:5" in err
+        assert "principles.0.colour" in err
+
+
+def test_cai_with_its_critic_down_is_one_line_and_exit_2(tmp_path, capsys, tiny_model_dir):
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"id": "a", "prompt": "hello"}])
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    err = fail(capsys, "cai", "--model", tiny_model_dir("llama"), "--prompts", prompts, "--critic", url,
+               "--output", tmp_path / "cai", "max_new_tokens=4")
+    assert f"cannot connect to {url}/models" in err and "start the server" in err

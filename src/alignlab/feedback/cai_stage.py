@@ -50,7 +50,7 @@ def run_cai(config: CAIConfig, ctx: StageContext) -> dict[str, Any]:
     from alignlab.feedback.critique import critique_and_revise
     from alignlab.feedback.inputs import read_prompt_file
 
-    constitution = constitution_from_config(config.constitution)
+    constitution = constitution_from_config(config.constitution, ctx.config_key("constitution"))
     constitution.critique_principles()  # a constitution that cannot critique fails before any model loads
     prompts = read_prompt_file(config.prompts, config.limit)
     ctx.log(f"cai: {len(prompts.ids)} prompts, {config.rounds} round(s), policy {config.model.path}, "

@@ -39,7 +39,7 @@ def run_rlaif(config: RLAIFConfig, ctx: StageContext) -> dict[str, Any]:
     from alignlab.feedback.rlaif import label_pairs
     from alignlab.generation.base import SamplingParams
 
-    constitution = constitution_from_config(config.constitution)
+    constitution = constitution_from_config(config.constitution, ctx.config_key("constitution"))
     constitution.comparison_principles()  # a constitution that cannot label fails before any model loads
     data = read_pairs_to_label(config.pairs, config.format, config.limit)
     references = {}

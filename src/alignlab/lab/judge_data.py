@@ -135,7 +135,8 @@ def run_lab_judge_data(config: LabJudgeDataConfig, ctx: StageContext) -> dict[st
     from alignlab.feedback.constitution import constitution_from_config
     from alignlab.lab.world_io import load_world
 
-    principles = constitution_from_config(config.constitution).comparison_principles()
+    constitution = constitution_from_config(config.constitution, ctx.config_key("constitution"))
+    principles = constitution.comparison_principles()
     pairs, counts = build_judge_pairs(config, load_world(config.world))
     if not pairs:
         raise DataError("lab_judge_data: no pair left to train on; raise prompts_per_family, give gold_pairs")

@@ -122,7 +122,8 @@ def run_lab_reviser_data(config: LabReviserDataConfig, ctx: StageContext) -> dic
     from alignlab.io import atomic_write_jsonl
     from alignlab.lab.world_io import load_world
 
-    principles = constitution_from_config(config.constitution).critique_principles()
+    constitution = constitution_from_config(config.constitution, ctx.config_key("constitution"))
+    principles = constitution.critique_principles()
     reviser, cai = split_prompts(load_world(config.world), config.cai_share, config.seed)
     reviser = per_family(reviser, config.reviser_prompts_per_family)
     examples = reviser_examples(reviser, principles, config.seed)
