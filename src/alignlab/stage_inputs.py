@@ -1,6 +1,7 @@
 """The files and model directories a stage reads from outside its recipe: found, checked, fingerprinted.
 
-A config field marked `json_schema_extra={"input": "file" | "model"}` holds such a path. Inputs
+A config field marked `json_schema_extra={"input": "file" | "model" | "source"}` holds such a path
+(a URL where the field also takes one, `"url": True`, and a built-in name, `"names"`, are not). Inputs
 another stage of the recipe produces are keyed by that stage's hash; the others are fingerprinted
 here, and the fingerprints join the stage directory's key, so a re-run after the data changed runs
 the stage again (in a new directory) instead of skipping it.
@@ -101,9 +102,10 @@ def fingerprint(path: str | os.PathLike, cache: FingerprintCache | None = None) 
     return digest
 
 
-def input_fields(model: Any, prefix: str) -> Iterator[tuple[str, str, Any, BaseModel]]:
-    """(dotted key, 'file' | 'model' | 'source', value, section) of every field marked as an input path,
-    in nested sections and in lists or mappings of sections."""
+def input_fields(model: Any, prefix: str) -> Iterator[tuple[str, dict[str, Any], str | None, BaseModel]]:
+    """(dotted key, the field's input marks, value, section) of every path in a field marked as an
+    input (`json_schema_extra={"input": "file" | "model" | "source", ...}`; a list or mapping of
+    paths gives one row per path), in nested sections and in lists or mappings of sections."""
     if isinstance(model, dict):
         for k, v in model.items():
             yield from input_fields(v, f"{prefix}.{k}")
@@ -118,10 +120,20 @@ def input_fields(model: Any, prefix: str) -> Iterator[tuple[str, str, Any, BaseM
         value = getattr(model, name)
         key = f"{prefix}.{name}" if prefix else name
         extra = field.json_schema_extra
-        if isinstance(extra, dict) and "input" in extra:
-            yield key, extra["input"], value, model
-        else:
+        if not (isinstance(extra, dict) and "input" in extra):
             yield from input_fields(value, key)
+        elif isinstance(value, dict | list | tuple):
+            many = value.items() if isinstance(value, dict) else enumerate(value)
+            yield from ((f"{key}.{k}", extra, v, model) for k, v in many)
+        else:
+            yield key, extra, value, model
+
+
+def _not_a_path(extra: dict[str, Any], value: str) -> bool:
+    """A value that names no local path: a URL where the field takes one (`"url": True`, and every
+    `source`), or one of the field's built-in names (`"names"`)."""
+    takes_url = bool(extra.get("url")) or extra["input"] == "source"
+    return (takes_url and value.startswith(("http://", "https://"))) or value in extra.get("names", ())
 
 
 def external_inputs(config: BaseModel, cache: FingerprintCache | None = None,
@@ -129,11 +141,9 @@ def external_inputs(config: BaseModel, cache: FingerprintCache | None = None,
     """Config key -> {path, fingerprint} of every input that is a path outside the recipe. Paths
     starting with `skip_prefix` stand for another stage's output (keyed by that stage's hash)."""
     out = {}
-    for key, _, values, _ in input_fields(config, ""):
-        many = isinstance(values, list | tuple)
-        for i, value in enumerate(values if many else [values]):
-            if isinstance(value, str) and not value.startswith((skip_prefix, "http://", "https://")):
-                out[f"{key}.{i}" if many else key] = {"path": value, "fingerprint": fingerprint(value, cache)}
+    for key, extra, value, _ in input_fields(config, ""):
+        if isinstance(value, str) and not value.startswith(skip_prefix) and not _not_a_path(extra, value):
+            out[key] = {"path": value, "fingerprint": fingerprint(value, cache)}
     return out
 
 
@@ -142,13 +152,12 @@ def input_problems(config: BaseModel, prefix: str, produced: list[str]) -> list[
     from alignlab.modeling.loading import missing_model_hint
 
     problems: list[Problem] = []
-    for key, kind, values, parent in input_fields(config, prefix):
-        for value in values if isinstance(values, list | tuple) else [values]:
-            if value is None or any(value.startswith(p) for p in produced):
-                continue
-            problem = _input_problem(key, kind, value, parent, missing_model_hint)
-            if problem:
-                problems.append((ConfigError, problem))
+    for key, extra, value, parent in input_fields(config, prefix):
+        if value is None or any(value.startswith(p) for p in produced) or _not_a_path(extra, value):
+            continue
+        problem = _input_problem(key, extra["input"], value, parent, missing_model_hint)
+        if problem:
+            problems.append((ConfigError, problem))
     return problems
 
 
@@ -159,8 +168,8 @@ def _input_problem(key: str, kind: str, value: str, parent: BaseModel, hint_for)
         hub_key = key.rsplit(".", 1)[0] + ".allow_hub" if "allow_hub" in type(parent).model_fields else ""
         hint = hint_for(value, hub_key) if hub_key else "check the path"
         return f"config key '{key}': model directory '{value}' not found; {hint}"
-    # A model to evaluate: a directory, an endpoint URL (checked when asked) or a responses file.
-    if kind == "source" and not value.startswith(("http://", "https://")) and not p.exists() and not hub:
+    # A model to evaluate: a directory, an endpoint URL or a responses file.
+    if kind == "source" and not p.exists() and not hub:
         return (f"config key '{key}': '{value}' not found (give a model directory, an http(s):// endpoint "
                 "URL or a responses file)")
     if kind == "file" and not p.exists():

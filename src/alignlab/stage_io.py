@@ -44,6 +44,11 @@ class StageContext:
         """Where the declared output `output` goes; file names live only in the stage-kind table."""
         return self.output_dir / self.outputs[output].path
 
+    def config_key(self, key: str) -> str:
+        """How an error names the config key `key` of this stage: `stages.<name>.config.<key>` in a
+        recipe (a run directory), the bare key for a stage command."""
+        return f"stages.{self.name}.config.{key}" if self.run_dir is not None else key
+
 
 def save_trained_model(result: TrainResult, tokenizer, out_dir: str | os.PathLike) -> None:
     """Save what `train()` returned: the main process writes the gathered weights, every process

@@ -26,10 +26,12 @@ from alignlab.config import (
     SFTConfig,
 )
 from alignlab.config.evals import EvalConfig
+from alignlab.config.feedback import CAIConfig, RLAIFConfig
 from alignlab.config.report import ReportConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
 from alignlab.lab.config import LabEvalConfig, LabPairsConfig, LabWorldConfig
+from alignlab.lab.feedback_config import LabCompareConfig, LabJudgeDataConfig, LabReviserDataConfig
 from alignlab.stage_io import Artefact, StageContext
 
 MODEL = Artefact(".", "model", "Hugging Face model directory (or PEFT adapter) with its tokenizer.")
@@ -40,6 +42,7 @@ RL_OUTPUTS = {
     "samples": Artefact("samples.jsonl", "jsonl", "Prompts, replies, each reward and the KL of rollouts."),
     "snapshots": Artefact("snapshots", "models", "The policy every logging.snapshot_every steps (step-N/)."),
 }
+HTTP_CACHE = Artefact("http_cache", "dir", "An endpoint's responses, so a re-run sends nothing twice.")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,23 @@ STAGE_KINDS: dict[str, StageKind] = {
             RL_OUTPUTS, all_processes=True,
         ),
         StageKind(
+            "cai", CAIConfig, "alignlab.feedback.cai_stage:run_cai",
+            "Constitutional AI (SL-CAI): critique and revise responses under a constitution; SFT data.",
+            {"sft": Artefact("sft.jsonl", "jsonl", "Prompt + final revision per prompt, for the sft stage."),
+             "audit": Artefact("audit.jsonl", "jsonl", "Every response, critique, revision and failure."),
+             "cache": HTTP_CACHE},
+        ),
+        StageKind(
+            "rlaif", RLAIFConfig, "alignlab.feedback.rlaif_stage:run_rlaif",
+            "AI preference labels (RLAIF / RL-CAI): a judge compares pairs in both orders; audited.",
+            {"pairs": Artefact("pairs.jsonl", "jsonl", "Preference pairs with confidences, for rm / dpo."),
+             "audit": Artefact("audit.jsonl", "jsonl", "One judgement per pair: both orders, replies, p."),
+             "agreement": Artefact("agreement.json", "json",
+                                   "AI labels against the reference and input labels: accuracy, kappa, "
+                                   "position bias, disagreements."),
+             "cache": HTTP_CACHE},
+        ),
+        StageKind(
             "lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",
             "Laboratory: build the synthetic world, its corpus, SFT demonstrations and eval prompts.",
             {"world": Artefact("world.json", "json", "Every entity and fact."),
@@ -148,6 +168,22 @@ STAGE_KINDS: dict[str, StageKind] = {
             "Write the run's HTML report (configs, curves, evals side by side, plots) once its stages "
             "are done.",
             {"report": Artefact("report.html", "html", "The run's self-contained HTML report.")},
+        ),
+        StageKind(
+            "lab_judge_data", LabJudgeDataConfig, "alignlab.lab.judge_data:run_lab_judge_data",
+            "Laboratory: SFT data teaching a model to judge pairs in the AI judge's prompt (gold labels).",
+            {"sft": Artefact("judge_sft.jsonl", "jsonl", "Comparison prompt -> `Answer: A` / `Answer: B`.")},
+        ),
+        StageKind(
+            "lab_reviser_data", LabReviserDataConfig, "alignlab.lab.reviser_data:run_lab_reviser_data",
+            "Laboratory: SFT data that teaches a model to critique and revise; prompts kept apart for cai.",
+            {"sft": Artefact("reviser_sft.jsonl", "jsonl", "Critique and revision steps (only_last_turn)."),
+             "prompts": Artefact("prompts.jsonl", "jsonl", "Training prompts the reviser never saw.")},
+        ),
+        StageKind(
+            "lab_compare", LabCompareConfig, "alignlab.lab.compare:run_lab_compare",
+            "Laboratory: gold-judged gains and losses of policies and of critique-and-revise; intervals.",
+            {"figures": Artefact("figures.json", "json", "Rates, utilities and paired differences with n.")},
         ),
     ]
 }

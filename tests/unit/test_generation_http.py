@@ -212,3 +212,21 @@ def test_against_a_local_server_with_concurrency_limit() -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+def test_served_models_lists_the_ids_or_says_what_is_wrong() -> None:
+    from alignlab.generation.http import served_models
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/missing/models"):
+            return httpx.Response(404, json={"detail": "Not Found"})
+        if request.headers.get("authorization") != "Bearer sk-test":
+            return httpx.Response(401, json={"error": {"message": "bad key"}})
+        return httpx.Response(200, json={"object": "list", "data": [{"id": "m1"}, {"id": "m2"}]})
+
+    transport = httpx.MockTransport(handler)
+    assert served_models(URL, api_key="sk-test", transport=transport) == ["m1", "m2"]
+    with pytest.raises(EndpointError, match="refused the request .*bad key.*check the API key"):
+        served_models(URL, api_key="wrong", transport=transport)
+    with pytest.raises(EndpointError, match=r"missing/models does not list its models \(HTTP 404\).*name the model"):
+        served_models("http://endpoint.test/missing", api_key="sk-test", transport=transport)

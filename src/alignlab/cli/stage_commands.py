@@ -118,3 +118,29 @@ def _online_rl(kind: str) -> None:
 
 for _kind in ("ppo", "grpo", "rloo"):
     _online_rl(_kind)
+
+
+Constitution = Annotated[str | None, typer.Option(), ConfigKey("constitution")]
+
+
+@stage_command(app, "cai")
+def cai(
+    model: Model,
+    prompts: Annotated[Path, typer.Option(), ConfigKey("prompts")],
+    constitution: Constitution = None,
+    rounds: Annotated[int | None, typer.Option(), ConfigKey("rounds")] = None,
+    critic: Annotated[str | None, typer.Option(), ConfigKey("critic.path", describe="critic")] = None,
+    limit: Annotated[int | None, typer.Option(), ConfigKey("limit")] = None,
+) -> None: ...
+
+
+@stage_command(app, "rlaif")
+def rlaif(
+    pairs: Annotated[Path, typer.Option(), ConfigKey("pairs")],
+    judge: Annotated[str, typer.Option(), ConfigKey("judge.path", describe="judge")],
+    constitution: Constitution = None,
+    cot: Annotated[bool, typer.Option("--cot"), ConfigKey("cot", on=True)] = False,
+    reference: Annotated[Path | None, typer.Option(), ConfigKey("reference")] = None,
+    format: Annotated[str | None, typer.Option(), ConfigKey("format")] = None,
+    limit: Annotated[int | None, typer.Option(), ConfigKey("limit")] = None,
+) -> None: ...

@@ -6,5 +6,7 @@
 - `critique`: critique and revise (SL-CAI), supervised data with every step audited;
 - `judge`, `hf_choice`, `rlaif`: the AI labeller (RL-CAI / RLAIF), both orders, soft labels;
 - `labeller`: the `Labeller` protocol every source of preference labels satisfies;
-- `audit`: AI labels against human or gold labels. See docs/constitutional-ai.md.
+- `audit`: AI labels against human or gold labels;
+- `backends`, `inputs`, `cai_stage`, `rlaif_stage`: the `cai` and `rlaif` stage kinds (a model
+  directory or an OpenAI-compatible endpoint as policy, critic or judge). See docs/constitutional-ai.md.
 """

@@ -28,7 +28,7 @@ from typing import Any
 
 from alignlab.data.schema import PreferencePair
 from alignlab.feedback.agreement import cohen_kappa, position_bias_rate, position_consistency
-from alignlab.feedback.labeller import RecordedLabels, messages_json
+from alignlab.feedback.labeller import RecordedLabels, messages_json, pair_key
 from alignlab.stats import bootstrap_interval, wilson_interval
 
 Row = Mapping[str, Any]
@@ -85,13 +85,7 @@ def audit_labels(
         else:
             matched.append((r, pair))
     compared = [(r, p, _ai_label(r), _reference_label(p)) for r, p in matched if r["status"] == "labelled"]
-    decisive = [(a, b) for _, _, a, b in compared if b != "tie"]
     ai, gold = [a for _, _, a, _ in compared], [b for _, _, _, b in compared]
-    kappa = bootstrap_interval(
-        [float(i) for i in range(len(ai))],
-        lambda idx: cohen_kappa([ai[int(i)] for i in idx], [gold[int(i)] for i in idx]),
-        seed=seed,
-    )
     status = Counter(r["status"] for r in rows)
     position, first_shown = _position_bias(rows)
     return {
@@ -102,9 +96,7 @@ def audit_labels(
         "matched": len(matched),
         "unmatched": dict(unmatched),
         "compared": len(compared),
-        "accuracy": wilson_interval(sum(a == b for a, b in decisive), len(decisive)).as_dict(),
-        "agreement": wilson_interval(sum(a == b for a, b in zip(ai, gold, strict=True)), len(ai)).as_dict(),
-        "cohen_kappa": kappa.as_dict(),
+        **agreement_stats(ai, gold, seed),
         "position_bias_rate": position,
         "first_shown_rate": first_shown,
         "unparseable_rate": wilson_interval(status.get("unparseable", 0), len(rows)).as_dict(),
@@ -112,6 +104,53 @@ def audit_labels(
         "ai_labels": dict(Counter(ai)),
         "reference_labels": dict(Counter(gold)),
         "disagreements": [_disagreement(r, p) for r, p, a, b in compared if a != b],
+    }
+
+
+def agreement_stats(labels: Sequence[str], reference: Sequence[str], seed: int = 0) -> dict[str, Any]:
+    """`accuracy` (over decisive references; a tie where the reference is decisive is wrong),
+    `agreement` (ties included) and `cohen_kappa` of order-free labels (r1 / r2 / tie), with intervals."""
+    decisive = [(a, b) for a, b in zip(labels, reference, strict=True) if b != "tie"]
+    kappa = bootstrap_interval(
+        [float(i) for i in range(len(labels))],
+        lambda idx: cohen_kappa([labels[int(i)] for i in idx], [reference[int(i)] for i in idx]),
+        seed=seed,
+    )
+    same = sum(a == b for a, b in zip(labels, reference, strict=True))
+    return {
+        "accuracy": wilson_interval(sum(a == b for a, b in decisive), len(decisive)).as_dict(),
+        "agreement": wilson_interval(same, len(labels)).as_dict(),
+        "cohen_kappa": kappa.as_dict(),
+    }
+
+
+def correct_by_pair(pairs: Sequence[PreferencePair], reference: Sequence[PreferencePair], *,
+                    annotator: str | None = None) -> dict[str, bool]:
+    """For each of `pairs` matched to a decisive reference label (by id or content): did it pick the
+    same response? Keyed by the pair's content key, so two labellers of the same pairs line up."""
+    ref = RecordedLabels(reference, id="reference", annotator=annotator)
+    out: dict[str, bool] = {}
+    for p in pairs:
+        key = pair_key(p.prompt, p.chosen, p.rejected)
+        found, _ = ref.find(p.id, key)
+        if found is not None and not found.tie:
+            out[key] = _reference_label(p) == _reference_label(found)
+    return out
+
+
+def compare_labels(pairs: Sequence[PreferencePair], reference: Sequence[PreferencePair], *,
+                   annotator: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Any labeller's pairs (human, simulated or AI) against reference labels: how many matched, and
+    `agreement_stats` of the matched ones (no position bias: a pair does not say how it was shown)."""
+    ref = RecordedLabels(reference, id="reference", annotator=annotator)
+    found = [(p, ref.find(p.id, pair_key(p.prompt, p.chosen, p.rejected))[0]) for p in pairs]
+    matched = [(p, r) for p, r in found if r is not None]
+    labels = [_reference_label(p) for p, _ in matched]
+    return {
+        "pairs": len(pairs),
+        "annotators": sorted({p.annotator or "" for p in pairs}),
+        "matched": len(matched),
+        **agreement_stats(labels, [_reference_label(r) for _, r in matched], seed),
     }
 
 

@@ -185,9 +185,33 @@ class Constitution(_Frozen):
 
 def default_constitution() -> Constitution:
     """The constitution shipped with alignlab: helpful, honest, harmless, and the instruction hierarchy."""
-    ref = resources.files("alignlab.feedback").joinpath("constitutions", DEFAULT_CONSTITUTION)
+    return shipped_constitution(Path(DEFAULT_CONSTITUTION).stem)
+
+
+def shipped_names() -> list[str]:
+    """Names of the constitutions shipped with alignlab (`constitutions/<name>.yaml`)."""
+    folder = resources.files("alignlab.feedback").joinpath("constitutions")
+    return sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
+def shipped_constitution(name: str) -> Constitution:
+    """A constitution shipped with alignlab, by name: `default`, or `lab` (the laboratory's world)."""
+    if name not in shipped_names():
+        raise ConfigError(f"no constitution named '{name}' ships with alignlab; choose {', '.join(shipped_names())}")
+    ref = resources.files("alignlab.feedback").joinpath("constitutions", f"{name}.yaml")
     with resources.as_file(ref) as path:
         return load_constitution(path)
+
+
+def constitution_from_config(value: str, key: str = "constitution") -> Constitution:
+    """A stage's `constitution` setting: a shipped name or a file; an unreadable one names the config
+    key as well as the file, line and key inside it."""
+    if value in shipped_names():
+        return shipped_constitution(value)
+    try:
+        return load_constitution(value)
+    except ConfigError as err:
+        raise ConfigError(f"config key '{key}': {err}") from None
 
 
 def load_constitution(path: str | os.PathLike) -> Constitution:

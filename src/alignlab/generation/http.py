@@ -286,17 +286,20 @@ def served_models(
 ) -> list[str]:  # fmt: skip
     """The model names an endpoint lists at `{base_url}/models` (OpenAI's `{"data": [{"id": ...}]}`).
 
-    No connection, a refused key, or no such route is an `EndpointError` saying what to do.
+    No connection, a refused key, no such route or no model listed is an `EndpointError` saying what to do.
     """
     r = _get_models(base_url, api_key, timeout, transport)
     try:
         r.raise_for_status()
-        return [str(m["id"]) for m in r.json()["data"]]
+        names = [str(m["id"]) for m in r.json()["data"]]
+        if names:
+            return names
     except (httpx.HTTPStatusError, ValueError, KeyError, TypeError):
-        raise EndpointError(
-            f"{r.url} does not list its models (HTTP {r.status_code}): check that the URL ends with the API "
-            "root (e.g. /v1), or name the model (endpoint.model, --model-name)"
-        ) from None
+        pass
+    raise EndpointError(
+        f"{r.url} does not list its models (HTTP {r.status_code}): check that the URL ends with the API "
+        "root (e.g. /v1), or name the model (endpoint.model, --model-name)"
+    )
 
 
 def check_reachable(
