@@ -29,6 +29,7 @@ from alignlab.errors import DataError
 from alignlab.io import atomic_write_jsonl
 from alignlab.losses.reward import aggregate_ensemble, pairwise_accuracy
 from alignlab.stage_io import StageContext
+from alignlab.stats import wilson_interval
 
 
 def responses_of(record) -> list[tuple[str, list, list]]:
@@ -79,7 +80,7 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
             rows[i][f"{prefix}member_rewards"] = members[:, j].tolist()
     atomic_write_jsonl(output, rows)
     log(f"scored {len(examples)} responses of {len(rows)} records into {output}")
-    return _summary(rows, rewards)
+    return _summary(rows, rewards, log)
 
 
 def _at_trained_length(data: ScoreDataConfig, trained: int | None, log: Callable[[str], None]) -> DataConfig:
@@ -96,12 +97,18 @@ def _at_trained_length(data: ScoreDataConfig, trained: int | None, log: Callable
     return DataConfig(**{**fields, "max_length": length})
 
 
-def _summary(rows: list[dict[str, Any]], rewards: torch.Tensor) -> dict[str, float]:
+def _summary(rows: list[dict[str, Any]], rewards: torch.Tensor,
+             log: Callable[[str], None]) -> dict[str, float]:
+    """Record count and mean reward; for preference pairs (ties left out) the fraction whose chosen
+    response scores higher, logged with its Wilson interval, the figure to set beside report.json's."""
     summary = {"records": float(len(rows)), "mean_reward": float(rewards.mean())}
     pairs = [r for r in rows if "chosen_reward" in r and not r.get("tie")]
     if pairs:
         c = torch.tensor([r["chosen_reward"] for r in pairs])
-        summary["pair_accuracy"] = pairwise_accuracy(c, torch.tensor([r["rejected_reward"] for r in pairs]))
+        accuracy = pairwise_accuracy(c, torch.tensor([r["rejected_reward"] for r in pairs]))
+        summary["pair_accuracy"], summary["pairs"] = accuracy, float(len(pairs))
+        estimate = wilson_interval(accuracy * len(pairs), len(pairs))
+        log(f"pair accuracy (chosen scored above rejected): {estimate}")
     return summary
 
 

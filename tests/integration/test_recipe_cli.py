@@ -1,6 +1,8 @@
 """`alignlab run / validate / runs` on a one-stage SFT recipe with a tiny local model."""
 
 import json
+import re
+from pathlib import Path
 
 from alignlab.cli import main
 
@@ -14,7 +16,8 @@ def cli(capsys, *args) -> tuple[str, str]:
     return out.out, out.err
 
 
-def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_model_dir):
+def micro_recipe(tmp_path, model) -> Path:
+    """A one-stage SFT recipe on one conversation, in tmp_path/r.yaml."""
     data = tmp_path / "d.jsonl"
     data.write_text(
         json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
@@ -23,9 +26,14 @@ def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_mod
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         f"name: micro\nstages:\n  sft:\n    kind: sft\n    config:\n"
-        f"      model: {{path: {tiny_model_dir('llama')}}}\n      data: {{path: '${{recipe_dir}}/d.jsonl'}}\n"
+        f"      model: {{path: {model}}}\n      data: {{path: '${{recipe_dir}}/d.jsonl'}}\n"
         f"      train: {{max_steps: 2, batch_size: 1, progress: false}}\n"
     )
+    return recipe
+
+
+def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_model_dir):
+    recipe = micro_recipe(tmp_path, tiny_model_dir("llama"))
     run_dir = tmp_path / "run"
     out, _ = cli(capsys, "validate", str(recipe), "--run-dir", str(run_dir))
     assert "to run" in out and "sft" in out
@@ -41,6 +49,16 @@ def test_rerun_skips_finished_stage_and_runs_lists_it(tmp_path, capsys, tiny_mod
     _, err3 = cli(capsys, "run", str(recipe), "--run-dir", str(run_dir), "sft.train.max_steps=3")
     assert "run stage sft" in err3
     assert len([p for p in run_dir.iterdir() if p.name.startswith("sft-")]) == 2
+
+
+def test_validate_piped_to_a_file_shows_each_stage_directory_whole(tmp_path, capsys, monkeypatch,
+                                                                  tiny_model_dir):
+    """Off a terminal rich assumed 80 columns and cut the directory to '.../run/sft-4…'."""
+    monkeypatch.setenv("COLUMNS", "80")
+    recipe = micro_recipe(tmp_path, tiny_model_dir("llama"))
+    run_dir = tmp_path / "runs-of-a-project-with-a-long-name" / "micro"
+    out, _ = cli(capsys, "validate", str(recipe), "--run-dir", str(run_dir))
+    assert re.search(re.escape(str(run_dir)) + r"/sft-[0-9a-f]{10} ", out), out
 
 
 def test_pretraining_from_scratch_learns_with_either_packing(tmp_path, capsys):

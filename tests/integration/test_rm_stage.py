@@ -173,3 +173,18 @@ def test_rm_reports_on_held_out_pairs_by_default(tmp_path, tiny_model_dir):
     assert json.loads((out / "stage.json").read_text())["summary"]["train_pairs"] == 16.0
     lo, hi = report["accuracy_interval"]
     assert 0.0 <= lo <= report["accuracy"] <= hi <= 1.0
+
+
+def test_score_logs_the_pair_accuracy_with_its_interval():
+    """2 of 3 pairs ranked right (the tie is left out): 0.667, Wilson 95 % [0.208, 0.939] by hand."""
+    import torch
+
+    from alignlab.scoring import _summary
+
+    rewards = [(1.0, 0.0), (2.0, 3.0), (3.0, 1.0), (0.5, 0.7)]
+    rows = [{"chosen_reward": c, "rejected_reward": r} for c, r in rewards]
+    rows[3]["tie"] = True
+    lines: list[str] = []
+    summary = _summary(rows, torch.tensor([x for pair in rewards for x in pair]), lines.append)
+    assert summary["pair_accuracy"] == pytest.approx(2 / 3) and summary["pairs"] == 3
+    assert lines == ["pair accuracy (chosen scored above rejected): 0.667 [0.208, 0.939] (n=3)"]

@@ -1,5 +1,7 @@
 """One model builder honours every ModelConfig field; inference runs in eval mode and restores it."""
 
+import json
+
 import pytest
 import torch
 
@@ -77,3 +79,39 @@ def test_batches_keep_order_or_go_shortest_first_and_results_find_their_items():
         batch_size=2, length=lambda it: int(it[0]),
     )
     assert out == [([1, 2], [1.0, 3.0]), ([0], [4.0])]
+
+
+def test_an_adapter_trained_on_an_adapter_names_it_and_loads_on_it(tiny_model_dir, tmp_path, monkeypatch):
+    """`sft --lora` then `dpo --model <that adapter> --lora`: the second adapter was trained on base +
+    first adapter (merged), so it must name the first, by a path that resolves from any directory,
+    and load on top of it; it named the bare base, by the path as typed."""
+    import os
+
+    import torch
+
+    from alignlab.modeling.loading import apply_lora, load_causal_lm
+
+    monkeypatch.chdir(tmp_path)
+    ids = torch.tensor([[1, 5, 9, 13, 17]])
+
+    def trained_adapter(model_path: str, out: str, seed: int):
+        model = apply_lora(load_causal_lm(model_path), r=2, alpha=4, dropout=0.0,
+                           target_modules=["q_proj", "v_proj"], seed=seed)
+        with torch.no_grad():  # lora_B starts at zero: make the adapter change the model
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.5)
+        model.save_pretrained(out)
+        return model
+
+    trained_adapter(os.path.relpath(tiny_model_dir("llama"), tmp_path), "a1", seed=1)
+    second = trained_adapter("a1", "a2", seed=2)
+    with torch.no_grad():
+        expected = second(ids).logits
+    assert json.loads((tmp_path / "a2" / "adapter_config.json").read_text())["base_model_name_or_path"] == \
+        str((tmp_path / "a1").resolve())
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with torch.no_grad():
+        loaded = load_causal_lm(str(tmp_path / "a2"))(ids).logits
+    torch.testing.assert_close(loaded, expected)

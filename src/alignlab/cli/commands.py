@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from alignlab.cli.app import app, log, resume_hint
 from alignlab.cli.options import Overrides
-from alignlab.cli.tables import losses_table, plan_table, runs_table, stages_table, sweep_table
+from alignlab.cli.tables import losses_table, plan_table, print_table, runs_table, stages_table, sweep_table
 from alignlab.serving.settings import ServerSettings
 
 SERVER = ServerSettings()  # the server's defaults, shown in `alignlab serve --help`
@@ -40,7 +39,7 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: R
     for stage in result.stages:
         view = show_summary(stage.kind, stage.name, result.summaries[stage.name])
         if view is not None:
-            Console().print(view)
+            print_table(view)
     log(f"run {r.name} done: {result.run_dir} (summary.json)")
 
 
@@ -52,10 +51,10 @@ def _sweep(r, seeds: str, target: Path, recipe: Path) -> None:
     kinds = {s.name: s.kind for s in result.runs[0].stages}
     stages = result.sweep["stages"]
     shown = {name: show_summary(kinds[name], name, stages[name]) for name in stages if name in kinds}
-    Console().print(sweep_table(r.name, result.seeds, {k: v for k, v in stages.items() if shown.get(k) is None}))
+    print_table(sweep_table(r.name, result.seeds, {k: v for k, v in stages.items() if shown.get(k) is None}))
     for view in shown.values():
         if view is not None:
-            Console().print(view)
+            print_table(view)
     log(f"sweep {r.name} done: {result.run_dir} ({SWEEP_FILE}; each seed's run in seed-<k>/)")
 
 
@@ -68,7 +67,7 @@ def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_d
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)
     stages = validate_recipe(r, target, recipe.resolve().parent, source=str(recipe))
-    Console().print(plan_table(r.name, stages))
+    print_table(plan_table(r.name, stages))
 
 
 @app.command()
@@ -89,7 +88,7 @@ def runs(
         others = f"; --all lists {total} run{'s' * (total != 1)} of other projects" if total and project else ""
         print(f"no runs recorded yet{where}{others}")
         return
-    Console(width=200).print(runs_table(rows, project))
+    print_table(runs_table(rows, project))
 
 
 @app.command()
@@ -97,7 +96,7 @@ def stages() -> None:
     """List the stage kinds, what each does and the artefacts it writes."""
     from alignlab.stages import STAGE_KINDS
 
-    Console().print(stages_table(STAGE_KINDS.values()))
+    print_table(stages_table(STAGE_KINDS.values()))
 
 
 @app.command()
@@ -105,7 +104,7 @@ def losses() -> None:
     """List the registered preference losses (`alignlab dpo --loss`) and what each takes."""
     from alignlab.losses.registry import get_loss, loss_names
 
-    Console().print(losses_table(get_loss(name) for name in loss_names()))
+    print_table(losses_table(get_loss(name) for name in loss_names()))
 
 
 @app.command()

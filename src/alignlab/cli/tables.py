@@ -8,10 +8,23 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from alignlab.losses.params import describe_ranges
+
+# Off a terminal (a pipe, a log file) rich would assume 80 columns and cut paths short.
+OFF_TERMINAL_WIDTH = 200
+
+
+def print_table(table: RenderableType) -> None:
+    """Print to stdout at the terminal's width, or off one at least OFF_TERMINAL_WIDTH columns (more
+    if COLUMNS asks), so a directory in a table piped to a file is not cut to 'runs/my-run/sft-4…'."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, OFF_TERMINAL_WIDTH))
+    console.print(table)
 
 
 def runs_table(rows: Sequence, project=None) -> Table:
@@ -35,7 +48,7 @@ def plan_table(recipe: str, stages: Sequence) -> Table:
     """A validated recipe's stages (`pipeline.plan`) in run order."""
     table = Table(title=f"recipe {recipe}: {len(stages)} stage{'s' * (len(stages) != 1)}, valid")
     for col in ("stage", "kind", "needs", "status", "directory"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for s in stages:
         status = "done" if s.done else "to run"
         table.add_row(*map(Text, (s.name, s.kind.name, ", ".join(s.deps) or "-", status, str(s.dir))))

@@ -18,11 +18,10 @@ def show(
     per_family: Annotated[int, typer.Option(help="Examples per request family.")] = 2,
 ) -> None:
     """Print examples of every request family with their gold behaviour."""
-    from rich.console import Console
-
+    from alignlab.cli.tables import print_table
     from alignlab.lab.report import examples_table
     from alignlab.lab.tasks import show_examples
     from alignlab.lab.world import WorldConfig, build_world
 
     examples = list(show_examples(build_world(WorldConfig(seed=seed)), per_family))
-    Console().print(examples_table(seed, examples))
+    print_table(examples_table(seed, examples))

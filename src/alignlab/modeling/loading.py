@@ -141,7 +141,13 @@ def load_causal_lm(
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        if is_adapter and Path(base, ADAPTER_CONFIG).exists():
+            # Trained on a model that was itself base + adapter (merged): rebuild that model first.
+            model = load_causal_lm(base, allow_hub=allow_hub, dtype=dtype, device=device,
+                                   attn_implementation=attn_implementation,
+                                   trust_remote_code=trust_remote_code)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"{base}: cannot load a causal LM ({first_line(err)})") from None
     if is_adapter:
@@ -149,8 +155,13 @@ def load_causal_lm(
 
         with quiet_peft_deprecations():
             model = PeftModel.from_pretrained(model, path)
-        if merge_adapter:
-            model = model.merge_and_unload()
+        if not merge_adapter:
+            return model.to(dev)
+        model = model.merge_and_unload()
+    if Path(path).expanduser().is_dir():
+        # An adapter trained on this model records it as its base (peft reads `name_or_path`): this
+        # directory, merged adapter included, by an absolute path, which resolves from anywhere.
+        model.name_or_path = str(Path(path).expanduser().resolve())
     return model.to(dev)
 
 

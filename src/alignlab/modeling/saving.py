@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from alignlab.io import set_default_mode
@@ -25,7 +26,11 @@ def save_model_artefacts(model, tokenizer, out_dir: str | os.PathLike, *,
     tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
     try:
         extra = {} if state_dict is None else {"state_dict": without_tied_copies(model, state_dict)}
-        model.save_pretrained(tmp, safe_serialization=True, **extra)
+        with warnings.catch_warnings():
+            # peft looks for config.json in the adapter's base to see whether the vocabulary grew; an
+            # adapter trained on an adapter has one there only in the base's base. We never resize.
+            warnings.filterwarnings("ignore", message="Could not find a config file in", category=UserWarning)
+            model.save_pretrained(tmp, safe_serialization=True, **extra)
         tokenizer.save_pretrained(tmp)
         for f in tmp.iterdir():
             set_default_mode(f)  # transformers writes its weights 0600; the folder around them is 0700
