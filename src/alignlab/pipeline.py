@@ -1,18 +1,10 @@
 """Running stages: a recipe's graph in dependency order, or one stage into a directory. One path.
 
-A recipe YAML names stages; a stage's config refers to another stage's output directory as
-`${name}` (e.g. `model: {path: "${sft}"}`), to one of its declared artefacts as `${name.artefact}`
-(e.g. `data: {path: "${world.sft}"}`, see `StageKind.outputs`), to the recipe's own folder as
-`${recipe_dir}` and to the recipe's `seed` as `${seed}` (a value that is only `${seed}` stays an
-integer), so one number reseeds every stage that refers to it (`alignlab run --seeds`, `sweep.py`).
-Each stage directory is keyed by a hash of its kind, its validated config and the hashes of its
-inputs, so a re-run skips finished stages (their directory holds `stage.json`) and resumes an
-interrupted one (same directory, same checkpoints).
-
-`extends: other.yaml` (relative to the recipe) starts from that recipe's stages: a stage named
-again is merged into it key by key (lists are replaced), and a key set to null is removed
-(`stage: null` drops a stage). Recipes that extend one recipe share its stages in one run
-directory, since equal configs hash alike.
+The recipe file (its stages, references, `extends:`, the seed) is `alignlab.recipe`. Each stage
+directory is keyed by a hash of its kind, its validated config, the hashes of its inputs and the
+fingerprints of the files it reads from outside the recipe, so a re-run skips finished stages
+(their directory holds `stage.json`) and resumes an interrupted one (same directory, same
+checkpoints).
 
 `run_recipe` and `run_in_dir` (every standalone stage command) run each stage through
 `_execute`: `config.yaml`, the stage, `stage.json`, and the run index rows with the artefacts.
@@ -22,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -31,39 +22,30 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 import alignlab
-from alignlab.config import Section, apply_overrides, load_yaml, validate_config
+from alignlab.config import validate_config
 from alignlab.distributed import init_processes, is_main_process, wait_for_everyone
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
 from alignlab.io import atomic_write_json, atomic_write_text, ensure_writable_dir
+from alignlab.recipe import (
+    RECIPE_FILE,
+    VARIABLES,
+    Recipe,
+    StageSpec,
+    references,
+    substitute,
+    topological_order,
+)
 from alignlab.run_index import NullRunIndex, RunIndex, open_run_index
 from alignlab.stage_inputs import CACHE_FILE as FINGERPRINTS
 from alignlab.stage_inputs import FingerprintCache, changed_inputs_note, external_inputs, input_problems
 from alignlab.stage_io import DONE_FILE, write_config
-from alignlab.stages import STAGE_KINDS, StageKind, get_stage_kind, run_stage, stage_context
+from alignlab.stages import StageKind, get_stage_kind, run_stage, stage_context
 
-# ${stage} or ${stage.artefact}
-REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
-VARIABLES = ("recipe_dir", "seed")  # ${...} names that are the recipe's, not stages'
 HASH_LEN = 10
 Log = Callable[[str], None]
-RECIPE_FILE = "recipe.yaml"  # the recipe as run (overrides applied), kept in the run directory
-
-
-class StageSpec(Section):
-    kind: str = Field(description=f"Stage kind (`alignlab stages` lists them): {', '.join(STAGE_KINDS)}.")
-    config: dict[str, Any] = Field(default_factory=dict, description="The stage kind's config.")
-
-
-class Recipe(Section):
-    name: str = Field(description="Recipe name; the default run directory is runs/<name>.")
-    description: str = Field(default="", description="What the recipe does.")
-    run_dir: str | None = Field(default=None, description="Where stage directories go.")
-    seed: int = Field(default=0, description="The seed stages refer to as ${seed}; `alignlab run --seeds` "
-                      "runs the recipe once per seed.")
-    stages: dict[str, StageSpec] = Field(min_length=1, description="Stages by name, in any order.")
 
 
 @dataclass(frozen=True)
@@ -95,50 +77,6 @@ class PlannedStage:
 
 
 # ------------------------------------------------------------------------------------ planning
-
-
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Load a recipe; `stage.key.sub=value` overrides a stage's config, `run_dir=...` the recipe."""
-    data = _extended(Path(path), ())
-    stage_names = set((data.get("stages") or {}).keys())
-    mapped = []
-    for text in overrides:
-        head = text.split("=", 1)[0].split(".", 1)[0]
-        if head in stage_names and "." in text.split("=", 1)[0]:
-            _, rest = text.split(".", 1)
-            mapped.append(f"stages.{head}.config.{rest}")
-        else:
-            mapped.append(text)
-    return validate_config(Recipe, apply_overrides(data, mapped), source=str(path))
-
-
-def _extended(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """The recipe's YAML with the stages of the recipe it `extends` merged under its own."""
-    data = load_yaml(path)
-    base = data.pop("extends", None)
-    if base is None:
-        return data
-    where = (path.parent / str(base)).resolve()
-    if where in seen or where == path.resolve():
-        raise PipelineError(f"{path}: extends {base}, which extends it again (a cycle)")
-    if not where.is_file():
-        raise ConfigError(f"{path}: config key 'extends': recipe '{base}' not found (looked for {where})")
-    stages = _merge(_extended(where, (*seen, path.resolve())).get("stages") or {}, data.get("stages") or {})
-    return {**data, "stages": stages}
-
-
-def _merge(base: Any, over: Any) -> Any:
-    """`over` on top of `base`: mappings merged key by key, a key set to null removed (a stage, or an
-    inherited config key, which then takes its default); anything else (lists too) replaced."""
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
-        return {k: v for k, v in merged.items() if not (k in over and over[k] is None)}
-    return over
-
-
-def uses_seed(recipe: Recipe) -> bool:
-    """Whether any stage refers to the recipe's ${seed} (else every seed runs the same stages)."""
-    return any(stage == "seed" for spec in recipe.stages.values() for stage, _ in _refs(spec.config))
 
 
 def stage_hash(kind: StageKind, config: BaseModel, inputs: dict[str, dict] | None = None) -> str:
@@ -191,7 +129,7 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
     if reserved:
         raise PipelineError(f"{source}: a stage may not be named {', '.join(sorted(reserved))} "
                             f"(${{{min(reserved)}}} is the recipe's); rename it")
-    refs = {name: _refs(spec.config) for name, spec in recipe.stages.items()}
+    refs = {name: references(spec.config) for name, spec in recipe.stages.items()}
     deps = {name: {stage for stage, _ in r} - set(VARIABLES) for name, r in refs.items()}
     variables = {"recipe_dir": str(recipe_dir), "seed": recipe.seed}
     for name, ds in deps.items():
@@ -203,7 +141,7 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
             )
     planned: dict[str, PlannedStage] = {}
     problems: list[Problem] = []
-    for name in _topological_order(deps, source):
+    for name in topological_order(deps, source):
         try:
             stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, variables,
                                 cache)
@@ -225,17 +163,17 @@ def _plan_stage(name: str, spec: StageSpec, refs: set, deps: set[str], planned: 
     if missing:
         values: dict[str, tuple[str, StageKind | None]] = {d: ("@invalid", None) for d in missing}
         values.update({d: (str(planned[d].dir), planned[d].kind) for d in deps - missing})
-        validate_config(kind.config, _substitute(spec.config, values, variables), prefix=prefix)
+        validate_config(kind.config, substitute(spec.config, values, variables), prefix=prefix)
         return None
     _check_artefacts(name, refs, planned)
     # Hash over inputs' hashes, not their paths, so moving a run directory keeps its cache.
     by_hash = {d: (f"@{planned[d].hash}", planned[d].kind) for d in deps}
-    keyed = validate_config(kind.config, _substitute(spec.config, by_hash, variables), prefix=prefix)
+    keyed = validate_config(kind.config, substitute(spec.config, by_hash, variables), prefix=prefix)
     inputs = external_inputs(keyed, cache)  # what the recipe does not produce: data files, base models
     digest = stage_hash(kind, keyed, inputs)
     stage_dir = (run_dir / f"{name}-{digest}").resolve()
     by_dir = {d: (str(planned[d].dir), planned[d].kind) for d in deps}
-    config = validate_config(kind.config, _substitute(spec.config, by_dir, variables), prefix=prefix)
+    config = validate_config(kind.config, substitute(spec.config, by_dir, variables), prefix=prefix)
     return PlannedStage(name, kind, config, tuple(sorted(deps)), digest, stage_dir, inputs,
                         stage_hash(kind, keyed))
 
@@ -406,18 +344,6 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
 
 
-# ------------------------------------------------------------------------------------ references
-
-
-def _refs(obj: Any) -> set[tuple[str, str | None]]:
-    """(stage, artefact or None) of every reference in a stage's raw config."""
-    if isinstance(obj, str):
-        return {(m.group(1), m.group(2)) for m in REF.finditer(obj)}
-    if isinstance(obj, dict):
-        return set().union(*(_refs(v) for v in obj.values())) if obj else set()
-    if isinstance(obj, list):
-        return set().union(*(_refs(v) for v in obj)) if obj else set()
-    return set()
 
 
 def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict[str, PlannedStage]) -> None:
@@ -434,50 +360,3 @@ def _check_artefacts(name: str, refs: set[tuple[str, str | None]], planned: dict
                 f"{planned[stage].kind.name} stage has no output '{artefact}'; "
                 f"its outputs are {', '.join(outputs) or 'none'}"
             )
-
-
-def _substitute(obj: Any, values: dict[str, tuple[str, StageKind | None]], variables: dict[str, Any]) -> Any:
-    """Replace references: `${stage}` by the directory in `values`, `${stage.x}` by x's path in it,
-    `${recipe_dir}` and `${seed}` by the recipe's (a string that is one variable becomes its value; a
-    stage of kind None is a placeholder: every reference to it becomes its text)."""
-
-    def repl(m: re.Match[str]) -> str:
-        if m.group(1) in variables:
-            return str(variables[m.group(1)])
-        where, kind = values[m.group(1)]
-        if m.group(2) is None or kind is None:
-            return where
-        rel = kind.outputs[m.group(2)].path
-        return where if rel == "." else f"{where}/{rel}"
-
-    if isinstance(obj, str):
-        whole = REF.fullmatch(obj)
-        if whole and whole.group(2) is None and whole.group(1) in variables:
-            return variables[whole.group(1)]
-        return REF.sub(repl, obj)
-    if isinstance(obj, dict):
-        return {k: _substitute(v, values, variables) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_substitute(v, values, variables) for v in obj]
-    return obj
-
-
-def _topological_order(deps: dict[str, set[str]], source: str) -> list[str]:
-    order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(n: str, path: list[str]) -> None:
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            cycle = " -> ".join([*path[path.index(n):], n])
-            raise PipelineError(f"{source}: stages depend on each other in a cycle: {cycle}")
-        state[n] = 1
-        for d in sorted(deps[n]):
-            visit(d, [*path, n])
-        state[n] = 2
-        order.append(n)
-
-    for n in deps:  # recipe order breaks ties, so independent stages run in the order written
-        visit(n, [])
-    return order

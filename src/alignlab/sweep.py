@@ -30,7 +30,8 @@ from typing import Any
 
 from alignlab.errors import ConfigError
 from alignlab.io import atomic_write_json
-from alignlab.pipeline import Recipe, RunResult, run_recipe, uses_seed
+from alignlab.pipeline import RunResult, run_recipe
+from alignlab.recipe import Recipe, uses_seed
 from alignlab.stats import mean_interval, standard_deviation
 
 SWEEP_FILE = "sweep.json"

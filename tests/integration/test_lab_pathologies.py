@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alignlab.pipeline import Recipe, load_recipe, plan, run_recipe
+from alignlab.pipeline import plan, run_recipe
+from alignlab.recipe import Recipe, load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted(p.name for p in (REPO / "recipes").glob("lab-*.yaml"))

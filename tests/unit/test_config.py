@@ -82,7 +82,8 @@ def test_every_field_is_described():
 
 def test_every_shipped_yaml_validates():
     from alignlab.feedback.constitution import load_constitution
-    from alignlab.pipeline import load_recipe, plan
+    from alignlab.pipeline import plan
+    from alignlab.recipe import load_recipe
 
     # recipes/accelerate holds `accelerate launch` configs, checked by test_accelerate_configs.py.
     recipes = [f for f in sorted(REPO.glob("recipes/**/*.yaml")) if "accelerate" not in f.relative_to(REPO).parts]

@@ -10,16 +10,8 @@ from pydantic import Field
 from alignlab import stages as stage_registry
 from alignlab.config import Section
 from alignlab.errors import AlignlabError, ConfigError, PipelineError
-from alignlab.pipeline import (
-    RECIPE_FILE,
-    Recipe,
-    check_inputs,
-    load_recipe,
-    plan,
-    run_in_dir,
-    run_recipe,
-    validate_recipe,
-)
+from alignlab.pipeline import check_inputs, plan, run_in_dir, run_recipe, validate_recipe
+from alignlab.recipe import RECIPE_FILE, Recipe, load_recipe
 from alignlab.run_index import RunIndex
 from alignlab.stage_io import Artefact
 from alignlab.stages import StageKind

@@ -12,7 +12,7 @@ from alignlab.config import DPOConfig, describe_key, describe_schema, load_confi
 from alignlab.errors import ConfigError
 from alignlab.losses import preference as P
 from alignlab.losses.registry import get_loss, loss_names, register_loss, unregister_loss
-from alignlab.pipeline import Recipe
+from alignlab.recipe import Recipe
 from alignlab.stages import STAGE_KINDS
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "alignlab"

@@ -6,7 +6,8 @@ import math
 import pytest
 
 from alignlab.errors import ConfigError, PipelineError
-from alignlab.pipeline import Recipe, load_recipe, plan, uses_seed
+from alignlab.pipeline import plan
+from alignlab.recipe import Recipe, load_recipe, uses_seed
 from alignlab.sweep import SWEEP_FILE, across, aggregate, parse_seeds, write_sweep
 
 # t(0.975, 2) = 4.302653 (tables); values 0.5, 0.7, 0.9: mean 0.7, sd sqrt((0.04 + 0 + 0.04) / 2) = 0.2,

@@ -25,7 +25,8 @@ Seeds = Annotated[str | None, typer.Option(
 def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
         overrides: Overrides = None, seeds: Seeds = None) -> None:
     """Run a recipe: every stage not yet done, in dependency order (finished stages are skipped)."""
-    from alignlab.pipeline import load_recipe, run_recipe
+    from alignlab.pipeline import run_recipe
+    from alignlab.recipe import load_recipe
     from alignlab.stages import show_summary
 
     r = load_recipe(recipe, overrides or [])
@@ -62,7 +63,8 @@ def _sweep(r, seeds: str, target: Path, recipe: Path) -> None:
 def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")], run_dir: RunDir = None,
              overrides: Overrides = None) -> None:
     """Check a recipe (keys, types, references, input files) without building any model."""
-    from alignlab.pipeline import load_recipe, validate_recipe
+    from alignlab.pipeline import validate_recipe
+    from alignlab.recipe import load_recipe
 
     r = load_recipe(recipe, overrides or [])
     target = run_dir or Path(r.run_dir or Path("runs") / r.name)

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from alignlab.errors import AlignlabError
-from alignlab.pipeline import RECIPE_FILE  # the recipe as run (older runs have none)
+from alignlab.recipe import RECIPE_FILE  # the recipe as run (older runs have none)
 from alignlab.stage_io import CONFIG_FILE
 from alignlab.stage_io import DONE_FILE as STAGE_FILE
 from alignlab.stages import STAGE_KINDS
