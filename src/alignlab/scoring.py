@@ -4,7 +4,8 @@ Reads any record file `alignlab.data.readers` reads: a conversation's last assis
 scored given the turns before it; a preference pair gets a reward for each response (and the file
 a pairwise accuracy); a KTO record's completion is scored. Writes one JSON line per record: the
 record in alignlab's own format plus `reward` (or `chosen_reward` / `rejected_reward`), and the
-per-member rewards of an ensemble. Sequences are cut as in training (prompt first, from the left).
+per-member rewards of an ensemble. Sequences are cut as in training: one prompt cut per record,
+keeping the prompt's end; a record with no prompt left is an error.
 
 Not supported: scoring only a slice of a multi-turn response, streaming very large files (the
 records are read into memory).
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 
 from alignlab.config import ScoreConfig
-from alignlab.data.preference import encode_response
+from alignlab.data.preference import NoPromptLeft, encode_responses
 from alignlab.data.readers import read_records
 from alignlab.data.schema import Conversation, PreferencePair
 from alignlab.data.templating import EncodedExample
@@ -60,10 +61,14 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
     slots: list[tuple[int, str]] = []
     examples: list[EncodedExample] = []
     for i, rec in enumerate(result.records):
-        for prefix, prompt, response in responses_of(rec):
-            examples.append(encode_response(tokenizer, prompt, response, data,
-                                            tools=rec.metadata.get("tools")))
-            slots.append((i, prefix))
+        sides = responses_of(rec)
+        try:  # the responses of one record share one prompt cut
+            encoded, _ = encode_responses(tokenizer, sides[0][1], [r for _, _, r in sides], data,
+                                          rec.metadata.get("tools"))
+        except NoPromptLeft as err:
+            raise DataError(f"{data.path}: record {i + 1}: {err}") from None
+        examples += encoded
+        slots += [(i, prefix) for prefix, _, _ in sides]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     members = score_examples(model, examples, pad_token_id=pad, batch_size=config.batch_size)
     aggregate = config.aggregate or manifest.aggregate

@@ -127,11 +127,26 @@ class DataConfig(Section):
     max_length: int = Field(
         default=1024, gt=0, description="Truncate tokenized examples to this many tokens."
     )
+    max_prompt_length: int | None = Field(
+        default=None, gt=0,
+        description="Preference and feedback data: keep at most this many prompt tokens (the prompt's end; "
+        "one cut for every response of a record) and cut responses longer than the rest of max_length at "
+        "their end; null = the prompt gives way to the longer response and a record with no prompt left "
+        "is dropped.",
+    )
     packing: bool = Field(default=False, description="Pack short examples into rows of max_length tokens.")
     only_last_turn: bool = Field(default=False, description="Learn only the final assistant turn.")
     system_prompt: str | None = Field(
         default=None, description="System prompt added to conversations that have none."
     )
+
+
+    @model_validator(mode="after")
+    def _prompt_fits(self) -> DataConfig:
+        if self.max_prompt_length is not None and self.max_prompt_length >= self.max_length:
+            raise ValueError(f"max_prompt_length ({self.max_prompt_length}) must be smaller than max_length "
+                             f"({self.max_length}), which also holds the responses")
+        return self
 
 
 class TrainedStageConfig(Section):
