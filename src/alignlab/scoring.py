@@ -48,8 +48,9 @@ def responses_of(record) -> list[tuple[str, list, list]]:
 def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
                                                                       None] = print) -> dict[str, float]:
     """Score every record of `config.data`, write them to `output` (JSONL); return a summary."""
+    from alignlab.modeling.attention import choose_layout
     from alignlab.modeling.loading import load_model_tokenizer, load_options
-    from alignlab.modeling.reward_model import load_reward_model, score_examples
+    from alignlab.modeling.reward_model import can_lay_out, load_reward_model, score_groups
 
     rm, data = config.reward_model, config.data
     model, manifest = load_reward_model(rm.path, **load_options(rm))
@@ -59,7 +60,7 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
     if result.skipped:
         log(f"skipped {result.skipped} malformed records of {data.path}")
     slots: list[tuple[int, str]] = []
-    examples: list[EncodedExample] = []
+    groups: list[list[EncodedExample]] = []
     for i, rec in enumerate(result.records):
         sides = responses_of(rec)
         try:  # the responses of one record share one prompt cut
@@ -67,10 +68,15 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
                                           rec.metadata.get("tools"))
         except NoPromptLeft as err:
             raise DataError(f"{data.path}: record {i + 1}: {err}") from None
-        examples += encoded
+        groups.append(encoded)
         slots += [(i, prefix) for prefix, _, _ in sides]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    members = score_examples(model, examples, pad_token_id=pad, batch_size=config.batch_size)
+    layout, why = None, "padded batches"
+    if can_lay_out(model):
+        layout, why = choose_layout(model, padding_free=config.padding_free, attention="auto", pairs=True,
+                                    prefix_sharing=config.prefix_sharing, training=False)
+    log(f"score: {why}")
+    members = score_groups(model, groups, pad_token_id=pad, batch_size=config.batch_size, layout=layout)
     aggregate = config.aggregate or manifest.aggregate
     std_coef = config.std_coef if config.std_coef is not None else manifest.std_coef
     rewards = aggregate_ensemble(members, aggregate, std_coef=std_coef)
@@ -80,7 +86,7 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
         if members.shape[0] > 1:
             rows[i][f"{prefix}member_rewards"] = members[:, j].tolist()
     atomic_write_jsonl(output, rows)
-    log(f"scored {len(examples)} responses of {len(rows)} records into {output}")
+    log(f"scored {len(slots)} responses of {len(rows)} records into {output}")
     return _summary(rows, rewards)
 
 

@@ -98,6 +98,30 @@ class TrainConfig(Section):
         description="Put examples of similar length in the same micro-batch (less padding); micro-batches "
         "still come in a seeded random order, the longest first.",
     )
+    padding_free: bool = Field(
+        default=True,
+        description="Lay a micro-batch's sequences end to end in one row (positions restart, attention "
+        "stays inside each sequence) instead of padding them to the longest; used where the model passes "
+        "the attention probe (see packed_attention), else padded batches.",
+    )
+    prefix_sharing: bool = Field(
+        default=True,
+        description="Preference pairs: encode each pair's prompt once (one run of prompt, chosen and "
+        "rejected tokens; the rejected ones never see the chosen ones), so a pair costs P + C + R tokens "
+        "instead of 2P + C + R; used where the model passes the attention probe.",
+    )
+    packed_attention: Literal["auto", "segments", "mask", "flex"] = Field(
+        default="auto",
+        description="Attention for padding-free and prefix-shared batches: segments (each sequence's "
+        "attention on its own; the CPU default), mask (a dense 4-D mask through the model's own "
+        "attention), flex (FlexAttention block masks; needs model.attn_implementation=flex_attention and "
+        "a GPU to train); auto probes the model and picks the first that works.",
+    )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile each transformer block (regional compilation); pays compile time up "
+        "front for faster steps, which on CPU did not pay off in short runs (see bench/README.md).",
+    )
     keep_final_checkpoint: bool = Field(
         default=False,
         description="Keep a full checkpoint (weights, optimizer, RNG) of the finished run; by default the "

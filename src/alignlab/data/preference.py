@@ -12,7 +12,8 @@
   and gives way to the longer response (or to `data.max_prompt_length`, which then cuts long
   responses at their end); a record with no prompt left is dropped, and the counts are logged.
 Reference log-probs cached by the DPO family travel with the items (`ref_<side>`).
-Not supported: packing (a pair's two sides must stay in their own rows).
+Not supported: `data.packing` (rows filled up to max_length) for pairs; padding-free and
+prefix-shared batches are `train.padding_free` / `train.prefix_sharing` (a `BatchLayout`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from alignlab.data.collators import pad_batch
-from alignlab.data.labels import IGNORE_INDEX
+from alignlab.data.layout import BatchLayout, lay_out_pairs, lay_out_sequences, shared_prompt_length
 from alignlab.data.readers import read_feedback, read_preferences
 from alignlab.data.schema import BinaryFeedback, Message, PreferencePair
 from alignlab.data.splits import EncodedSplit, Log, encode_split, read_split
@@ -77,15 +78,6 @@ class FitCounts:
 
 def _count(n: int, what: str) -> str:
     return f"{n} {what if n != 1 else what.removesuffix('s')}"
-
-
-def shared_prompt_length(sides: Sequence[EncodedExample]) -> int:
-    """Tokens every side starts with before any learned token: the prompt, as encoded for all of them."""
-    n = min(next((i for i, label in enumerate(ex.labels) if label != IGNORE_INDEX), len(ex)) for ex in sides)
-    first = sides[0].input_ids
-    for ex in sides[1:]:  # a tokenizer may merge across the prompt's end differently per response
-        n = next((i for i in range(n) if ex.input_ids[i] != first[i]), n)
-    return n
 
 
 def fit_sides(sides: Sequence[EncodedExample], max_length: int, max_prompt_length: int | None = None,
@@ -208,11 +200,17 @@ def encode_preference_split(
             log(line)
 
 
-def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, Tensor]:
+def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int,
+                  layout: BatchLayout | None = None) -> dict[str, Tensor]:
     """The one pair batch: (2B, T) input_ids / attention_mask / labels, chosen rows then rejected
     rows, right-padded together; (B,) target_prob and margin; (B,) ref_chosen / ref_rejected when
-    every pair carries cached reference log-probs."""
-    batch = pad_batch([p.chosen for p in pairs] + [p.rejected for p in pairs], pad_token_id)
+    every pair carries cached reference log-probs. With a `layout`, the sequences are laid out
+    padding-free (each pair's prompt once, with `layout.share_prompt`; `alignlab.data.layout`) and
+    still counted chosen first, then rejected."""
+    if layout is not None:
+        batch = lay_out_pairs([(p.chosen, p.rejected, p.prompt_len) for p in pairs], pad_token_id, layout)
+    else:
+        batch = pad_batch([p.chosen for p in pairs] + [p.rejected for p in pairs], pad_token_id)
     batch["target_prob"] = torch.tensor([p.target_prob for p in pairs], dtype=torch.float32)
     batch["margin"] = torch.tensor([p.margin for p in pairs], dtype=torch.float32)
     _add_reference(batch, pairs, PAIR_SIDES)
@@ -288,13 +286,19 @@ def encode_feedback_split(tokenizer, data: DataConfig, log: Log = print) -> Enco
     return EncodedSplit(mismatched(split.train), mismatched(split.eval), split.skipped_records, split.dropped)
 
 
-def collate_feedback(items: Sequence[EncodedFeedback], pad_token_id: int) -> dict[str, Tensor]:
+def collate_feedback(items: Sequence[EncodedFeedback], pad_token_id: int,
+                     layout: BatchLayout | None = None) -> dict[str, Tensor]:
     """Per side `completion_*` and `kl_*` (B, T) input_ids / attention_mask / labels; (B,) bool
-    `label` (desirable); (B,) ref_completion / ref_kl when cached."""
+    `label` (desirable); (B,) ref_completion / ref_kl when cached. With a `layout`, each side is
+    laid out padding-free on its own (the steps run the KL side without gradients)."""
     batch: dict[str, Tensor] = {}
     for side in FEEDBACK_SIDES:
-        padded = pad_batch([getattr(it, side) for it in items], pad_token_id)
-        batch.update({f"{side}_{k}": v for k, v in padded.items()})
+        sequences = [getattr(it, side) for it in items]
+        if layout is not None:
+            sub = lay_out_sequences(sequences, pad_token_id, layout)
+        else:
+            sub = pad_batch(sequences, pad_token_id)
+        batch.update({f"{side}_{k}": v for k, v in sub.items()})
     batch["label"] = torch.tensor([it.desirable for it in items], dtype=torch.bool)
     _add_reference(batch, items, FEEDBACK_SIDES)
     return batch
