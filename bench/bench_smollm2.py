@@ -55,6 +55,7 @@ from common import (  # noqa: E402
     command_line,
     file_sha256,
     hh_tokenizer,
+    padded,
     require_hh_rlhf,
     sample_hh,
     smollm2_model,
@@ -63,18 +64,24 @@ from common import (  # noqa: E402
 )
 
 HERE = Path(__file__).resolve().parent
+# alignlab's default (padding-free, prefix-shared batches where the model allows them), the same
+# with padded batches (`padded`), and TRL, alternated in that order.
 WORKERS = {
-    "sft": {"alignlab": bench_sft.run_alignlab, "trl": bench_sft.run_trl},
+    "sft": {"alignlab": bench_sft.run_alignlab, "alignlab_padded": padded(bench_sft.run_alignlab),
+            "trl": bench_sft.run_trl},
     "dpo": {
         "alignlab": lambda a, x: bench_dpo.run_alignlab(a, x, cache=True),
+        "alignlab_padded": padded(lambda a, x: bench_dpo.run_alignlab(a, x, cache=True)),
         "trl": lambda a, x: bench_dpo.run_trl(a, x, precompute=False),
         "alignlab_live_ref": lambda a, x: bench_dpo.run_alignlab(a, x, cache=False),
     },
-    "rm": {"alignlab": bench_rm.run_alignlab, "trl": bench_rm.run_trl},
+    "rm": {"alignlab": bench_rm.run_alignlab, "alignlab_padded": padded(bench_rm.run_alignlab),
+           "trl": bench_rm.run_trl},
 }
 VARIANT_NOTES = {
-    "sft": "alignlab learns the assistant tokens, TRL (no generation markers in the template) all tokens: "
-    "the same arithmetic. TRL also computes its per-token entropy and accuracy metrics over the logits.",
+    "sft": "alignlab learns the assistant tokens, TRL (no generation markers in the template) all tokens; "
+    "alignlab projects only the learned positions through the LM head, TRL every position (and computes its "
+    "per-token entropy and accuracy metrics over the logits).",
     "dpo": "alignlab: cached reference (default; the pre-pass is timed); trl: live reference (DPOTrainer default). "
     "beta 0.1, sigmoid loss, both.",
     "rm": "one reward head on the backbone, Bradley-Terry loss, no centering, both.",
@@ -91,15 +98,17 @@ def write_data(root: Path, rows: list[dict]) -> dict[str, str]:
 
 def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[str, str], setup: dict) -> None:
     args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
-    variants = ["alignlab", "trl"] + (["alignlab_live_ref"] if method == "dpo" and a.dpo_live else [])
+    variants = [v for v in WORKERS[method] if v != "alignlab_live_ref" or a.dpo_live]
     spec = {"method": method, "assets": {"model": model_dir, "data": data[method]}, "args": args}
     load_before = os.getloadavg()
     runs = alternate(__file__, variants, spec, a.repeats)
     report = {
         "benchmark": f"{method}_smollm2_cpu",
         "command": command_line({str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"}),
-        "note": "Baseline before prefix sharing, padding-free batches and compiled steps. Short runs on CPU: "
-        "absolute figures are noisy (load average at start and end below); read the per-repeat ratios.",
+        "note": "alignlab: padding-free batches (and for pairs one prompt per pair) where the model allows them, "
+        "the default; alignlab_padded: padded batches. Tokens are the same for every variant (a pair's prompt "
+        "counted twice). Short runs on CPU: absolute figures are noisy (load average at start and end below); "
+        "read the per-repeat CPU-time ratios.",
         "setup": {**args, **setup, "variants": VARIANT_NOTES[method],
                   "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}},  # fmt: skip
         "runs": runs,

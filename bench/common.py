@@ -277,12 +277,28 @@ def versions(with_trl: bool = True) -> dict:
 
 
 # What a worker runs on unless its args say otherwise: the CPU benches' setting. The GPU bench
-# passes device "cuda" and precision "bf16" (autocast over fp32 weights on both sides).
-RUN_DEFAULTS = {"device": "cpu", "precision": "fp32", "packing": False}
+# passes device "cuda" and precision "bf16" (autocast over fp32 weights on both sides). `layout`:
+# alignlab's default padding-free and prefix-shared batches (train.padding_free,
+# train.prefix_sharing); false gives its padded batches, the arithmetic TRL does.
+RUN_DEFAULTS = {"device": "cpu", "precision": "fp32", "packing": False, "layout": True}
 
 
 def setting(args: dict, key: str):
     return args.get(key, RUN_DEFAULTS[key])
+
+
+def padded(worker):
+    """The same worker with alignlab's padded batches (train.padding_free=false, prefix_sharing=false)."""
+    return lambda assets, args: worker(assets, {**args, "layout": False})
+
+
+def alignlab_layout(model, args: dict, *, pairs: bool, training: bool = True):
+    """(BatchLayout or None, the line saying why) as alignlab's stages choose it for `model`."""
+    from alignlab.modeling.attention import choose_layout
+
+    on = setting(args, "layout")
+    return choose_layout(model, padding_free=on, prefix_sharing=on, attention="auto", pairs=pairs,
+                         training=training)
 
 
 def trl_like_alignlab(args: dict) -> dict:

@@ -117,11 +117,6 @@ class TrainConfig(Section):
         "attention), flex (FlexAttention block masks; needs model.attn_implementation=flex_attention and "
         "a GPU to train); auto probes the model and picks the first that works.",
     )
-    compile: bool = Field(
-        default=False,
-        description="torch.compile each transformer block (regional compilation); pays compile time up "
-        "front for faster steps, which on CPU did not pay off in short runs (see bench/README.md).",
-    )
     keep_final_checkpoint: bool = Field(
         default=False,
         description="Keep a full checkpoint (weights, optimizer, RNG) of the finished run; by default the "
