@@ -57,6 +57,7 @@ from common import (  # noqa: E402
     hh_tokenizer,
     padded,
     require_hh_rlhf,
+    runs_from_log,
     sample_hh,
     smollm2_model,
     summarise,
@@ -101,10 +102,18 @@ def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[st
     variants = [v for v in WORKERS[method] if v != "alignlab_live_ref" or a.dpo_live]
     spec = {"method": method, "assets": {"model": model_dir, "data": data[method]}, "args": args}
     load_before = os.getloadavg()
-    runs = alternate(__file__, variants, spec, a.repeats)
+    command = command_line({str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"})
+    if a.from_runs is not None:
+        runs = runs_from_log(a.from_runs, variants)
+        command = json.loads(a.from_runs.read_text().splitlines()[0]).get("command", command)
+    else:
+        if a.runs_log is not None:
+            a.runs_log.write_text(json.dumps({"command": command}) + "\n")
+        runs = alternate(__file__, variants, spec, a.repeats, runs_log=a.runs_log)
     report = {
         "benchmark": f"{method}_smollm2_cpu",
-        "command": command_line({str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"}),
+        "command": command,
+        "repeats": len(runs["alignlab"]),
         "note": "alignlab: padding-free batches (and for pairs one prompt per pair) where the model allows them, "
         "the default; alignlab_padded: padded batches. Tokens are the same for every variant (a pair's prompt "
         "counted twice). Short runs on CPU: absolute figures are noisy (load average at start and end below); "
@@ -132,6 +141,9 @@ def main() -> None:
     p.add_argument("--dpo-live", action="store_true", help="Also run alignlab's DPO with a live reference.")
     p.add_argument("--hh-rlhf", type=Path, default=HH_RLHF, help="hh-rlhf harmless-base test file (default: ../shared/data/hh-rlhf/harmless-base/test.jsonl.gz "
                    "beside the checkout).")
+    p.add_argument("--runs-log", type=Path, help="Also append each run to this JSONL file as it ends.")
+    p.add_argument("--from-runs", type=Path, help="Report the runs of a --runs-log file (the repeats every "
+                   "variant finished) instead of running; needs --method.")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)

@@ -327,16 +327,35 @@ def run_child(script: str, variant: str, spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def alternate(script: str, variants: list[str], spec: dict, repeats: int) -> dict[str, list[dict]]:
+def alternate(script: str, variants: list[str], spec: dict, repeats: int,
+              runs_log: Path | None = None) -> dict[str, list[dict]]:
     """Every variant `repeats` times, alternated (a, b, a, b, ...) so drift on a shared machine
-    hits all alike; each run in a fresh child process."""
+    hits all alike; each run in a fresh child process. With `runs_log`, each run is also appended
+    there as it ends (one JSON line), so an interrupted bench keeps what it measured
+    (`runs_from_log` reads it back)."""
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name in variants:
             runs[name].append(run_child(script, name, spec))
             r = runs[name][-1]
             print(f"{name}: {r['tokens_per_s']} tokens/s, peak {r['peak_rss_mib']} MiB", flush=True)
+            if runs_log is not None:
+                with open(runs_log, "a") as f:
+                    f.write(json.dumps({"variant": name, "run": r}) + "\n")
     return runs
+
+
+def runs_from_log(path: Path, variants: list[str]) -> dict[str, list[dict]]:
+    """The runs an `alternate(..., runs_log=path)` wrote, cut to the repeats every variant finished."""
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        if "variant" in row:  # other lines: what the bench wrote before its runs (its command)
+            runs[row["variant"]].append(row["run"])
+    done = min(len(rs) for rs in runs.values())
+    if done == 0:
+        raise SystemExit(f"{path}: not every variant has finished a run")
+    return {name: rs[:done] for name, rs in runs.items()}
 
 
 def _median(values: list[float]) -> float:
