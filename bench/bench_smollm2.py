@@ -102,10 +102,15 @@ def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[st
     variants = [v for v in WORKERS[method] if v != "alignlab_live_ref" or a.dpo_live]
     spec = {"method": method, "assets": {"model": model_dir, "data": data[method]}, "args": args}
     load_before = os.getloadavg()
-    command = command_line({str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"})
+    places = {str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"}
+    for log in (a.runs_log, a.from_runs):
+        if log is not None:
+            places[str(log.parent)] = "<scratch>"
+    command = command_line(places)
     if a.from_runs is not None:
         runs = runs_from_log(a.from_runs, variants)
-        command = json.loads(a.from_runs.read_text().splitlines()[0]).get("command", command)
+        logged = json.loads(a.from_runs.read_text().splitlines()[0]).get("command", command)
+        command = logged.replace(str(a.from_runs.parent), "<scratch>")
     else:
         if a.runs_log is not None:
             a.runs_log.write_text(json.dumps({"command": command}) + "\n")
@@ -119,7 +124,8 @@ def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[st
         "counted twice). Short runs on CPU: absolute figures are noisy (load average at start and end below); "
         "read the per-repeat CPU-time ratios.",
         "setup": {**args, **setup, "variants": VARIANT_NOTES[method],
-                  "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}},  # fmt: skip
+                  "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}
+                  if a.from_runs is None else "not recorded (reported from a runs log)"},  # fmt: skip
         "runs": runs,
         **summarise(runs, baseline="trl"),
     }

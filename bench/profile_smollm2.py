@@ -5,7 +5,8 @@ SFT and DPO (cached reference values given, as after the pre-pass) on one micro-
 hh-rlhf examples, it measures the process CPU seconds of the forward + backward and of the AdamW
 step separately (medians of --repeats steps after a warm-up), the tokens each layout feeds the
 model, and, from torch.profiler, the share of the forward + backward spent in matrix products,
-attention and the rest. One thread, fp32.
+attention and the rest (the profiler's "self CPU" times are host clock time inside each op, so on a
+busy machine they run above the process CPU seconds; the shares still compare). One thread, fp32.
 
     python bench/profile_smollm2.py [--batch-size 2] [--repeats 3] [--max-length 512]
 
