@@ -27,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     Measured,
     add_training_args,
+    alignlab_layout,
     alternate,
     command_line,
+    padded,
     scratch_dir,
     setting,
     summarise,
@@ -59,15 +61,16 @@ def run_alignlab(assets: dict, args: dict) -> dict:
     cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
                       progress=False, resume=False, seed=0, precision=setting(args, "precision"))  # fmt: skip
     pad = tok.pad_token_id
+    layout, why = alignlab_layout(model, args, pairs=True)
     with Measured() as m, m.timed("train"):
         train(
             model, reward.make_reward_step(0.0), count_pairs, split.train,
-            lambda b: collate_pairs(b, pad), output_dir=Path(scratch_dir("bench-rm-")), train=cfg,
+            lambda b: collate_pairs(b, pad, layout), output_dir=Path(scratch_dir("bench-rm-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )  # fmt: skip
     trained = split.train[: args["steps"] * args["batch_size"]]
     tokens = sum(len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in trained)
-    return m.result(tokens, len(trained), steps=args["steps"])
+    return m.result(tokens, len(trained), steps=args["steps"]) | {"batches": why}
 
 
 def run_trl(assets: dict, args: dict) -> dict:
@@ -98,7 +101,7 @@ def run_trl(assets: dict, args: dict) -> dict:
     return m.result(tokens, n, steps=args["steps"])
 
 
-VARIANTS = {"alignlab": run_alignlab, "trl": run_trl}
+VARIANTS = {"alignlab": run_alignlab, "alignlab_padded": padded(run_alignlab), "trl": run_trl}
 
 
 def main() -> None:

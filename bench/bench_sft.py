@@ -26,11 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     Measured,
     add_training_args,
+    alignlab_layout,
     alternate,
+    command_line,
     make_model,
+    padded,
     scratch_dir,
     sentence,
     setting,
+    summarise,
     trl_like_alignlab,
     versions,
 )
@@ -68,16 +72,17 @@ def run_alignlab(assets: dict, args: dict) -> dict:
     packing = setting(args, "packing")
     data = DataConfig(path=assets["data"], max_length=args["max_length"], packing=packing)
     split = sft.encode_dataset(tok, data, lambda _: None)
+    layout, why = (None, "packed rows") if packing else alignlab_layout(model, args, pairs=False)
     cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
                       progress=False, resume=False, seed=0, precision=setting(args, "precision"))  # fmt: skip
     with Measured() as m, m.timed("train"):
         train(
-            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, packing),
+            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, packing, layout),
             output_dir=Path(scratch_dir("bench-sft-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )
     trained = split.train[: args["steps"] * args["batch_size"]]
-    return m.result(sum(len(ex.input_ids) for ex in trained), len(trained), steps=args["steps"])
+    return m.result(sum(len(ex.input_ids) for ex in trained), len(trained), steps=args["steps"]) | {"batches": why}
 
 
 def run_trl(assets: dict, args: dict) -> dict:
@@ -104,7 +109,7 @@ def run_trl(assets: dict, args: dict) -> dict:
     return m.result(sum(len(ids) for ids in trainer.train_dataset["input_ids"][:n]), n, steps=args["steps"])
 
 
-VARIANTS = {"alignlab": run_alignlab, "trl": run_trl}
+VARIANTS = {"alignlab": run_alignlab, "alignlab_padded": padded(run_alignlab), "trl": run_trl}
 
 
 def main() -> None:
@@ -121,23 +126,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
         runs = alternate(__file__, list(VARIANTS), {"assets": assets, "args": args}, a.repeats)
-    median = {name: sorted(r["tokens_per_s"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
-    ratios = sorted(x["tokens_per_s"] / y["tokens_per_s"] for x, y in zip(runs["alignlab"], runs["trl"],
-                                                                          strict=True))
     report = {
         "benchmark": "sft_cpu",
+        "command": command_line(),
         "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init)",
-                  "device": "cpu",
-                  "cpu_count": os.cpu_count(), "examples": a.steps * a.batch_size, **versions()},
+                  "device": "cpu", "cpu_count": os.cpu_count(), "examples": a.steps * a.batch_size,
+                  "repeats": a.repeats, **versions()},
+        "notes": "alignlab: padding-free batches (the default where the model allows them); alignlab_padded: "
+        "padded batches, the arithmetic TRL does.",
         "runs": runs,
-        "median_tokens_per_s": median,
-        "ratio_alignlab_vs_trl": {"median_of_pairs": round(ratios[len(ratios) // 2], 3),
-                                  "min": round(ratios[0], 3), "max": round(ratios[-1], 3)},
-        "peak_rss_mib": {name: max(r["peak_rss_mib"] for r in rs) for name, rs in runs.items()},
+        **summarise(runs, baseline="trl"),
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({"median_tokens_per_s": median, "ratio": report["ratio_alignlab_vs_trl"]}, indent=2))
+    print(json.dumps(report["ratios"], indent=2))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ from common import (  # noqa: E402
     command_line,
     file_sha256,
     hh_tokenizer,
+    padded,
     require_hh_rlhf,
+    runs_from_log,
     sample_hh,
     smollm2_model,
     summarise,
@@ -63,18 +65,24 @@ from common import (  # noqa: E402
 )
 
 HERE = Path(__file__).resolve().parent
+# alignlab's default (padding-free, prefix-shared batches where the model allows them), the same
+# with padded batches (`padded`), and TRL, alternated in that order.
 WORKERS = {
-    "sft": {"alignlab": bench_sft.run_alignlab, "trl": bench_sft.run_trl},
+    "sft": {"alignlab": bench_sft.run_alignlab, "alignlab_padded": padded(bench_sft.run_alignlab),
+            "trl": bench_sft.run_trl},
     "dpo": {
         "alignlab": lambda a, x: bench_dpo.run_alignlab(a, x, cache=True),
+        "alignlab_padded": padded(lambda a, x: bench_dpo.run_alignlab(a, x, cache=True)),
         "trl": lambda a, x: bench_dpo.run_trl(a, x, precompute=False),
         "alignlab_live_ref": lambda a, x: bench_dpo.run_alignlab(a, x, cache=False),
     },
-    "rm": {"alignlab": bench_rm.run_alignlab, "trl": bench_rm.run_trl},
+    "rm": {"alignlab": bench_rm.run_alignlab, "alignlab_padded": padded(bench_rm.run_alignlab),
+           "trl": bench_rm.run_trl},
 }
 VARIANT_NOTES = {
-    "sft": "alignlab learns the assistant tokens, TRL (no generation markers in the template) all tokens: "
-    "the same arithmetic. TRL also computes its per-token entropy and accuracy metrics over the logits.",
+    "sft": "alignlab learns the assistant tokens, TRL (no generation markers in the template) all tokens; "
+    "alignlab projects only the learned positions through the LM head, TRL every position (and computes its "
+    "per-token entropy and accuracy metrics over the logits).",
     "dpo": "alignlab: cached reference (default; the pre-pass is timed); trl: live reference (DPOTrainer default). "
     "beta 0.1, sigmoid loss, both.",
     "rm": "one reward head on the backbone, Bradley-Terry loss, no centering, both.",
@@ -91,17 +99,33 @@ def write_data(root: Path, rows: list[dict]) -> dict[str, str]:
 
 def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[str, str], setup: dict) -> None:
     args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
-    variants = ["alignlab", "trl"] + (["alignlab_live_ref"] if method == "dpo" and a.dpo_live else [])
+    variants = [v for v in WORKERS[method] if v != "alignlab_live_ref" or a.dpo_live]
     spec = {"method": method, "assets": {"model": model_dir, "data": data[method]}, "args": args}
     load_before = os.getloadavg()
-    runs = alternate(__file__, variants, spec, a.repeats)
+    places = {str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"}
+    for log in (a.runs_log, a.from_runs):
+        if log is not None:
+            places[str(log.parent)] = "<scratch>"
+    command = command_line(places)
+    if a.from_runs is not None:
+        runs = runs_from_log(a.from_runs, variants)
+        logged = json.loads(a.from_runs.read_text().splitlines()[0]).get("command", command)
+        command = logged.replace(str(a.from_runs.parent), "<scratch>")
+    else:
+        if a.runs_log is not None:
+            a.runs_log.write_text(json.dumps({"command": command}) + "\n")
+        runs = alternate(__file__, variants, spec, a.repeats, runs_log=a.runs_log)
     report = {
         "benchmark": f"{method}_smollm2_cpu",
-        "command": command_line({str(a.hh_rlhf.resolve().parent.parent.parent): "<shared data>"}),
-        "note": "Baseline before prefix sharing, padding-free batches and compiled steps. Short runs on CPU: "
-        "absolute figures are noisy (load average at start and end below); read the per-repeat ratios.",
+        "command": command,
+        "repeats": len(runs["alignlab"]),
+        "note": "alignlab: padding-free batches (and for pairs one prompt per pair) where the model allows them, "
+        "the default; alignlab_padded: padded batches. Tokens are the same for every variant (a pair's prompt "
+        "counted twice). Short runs on CPU: absolute figures are noisy (load average at start and end below); "
+        "read the per-repeat CPU-time ratios.",
         "setup": {**args, **setup, "variants": VARIANT_NOTES[method],
-                  "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}},  # fmt: skip
+                  "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}
+                  if a.from_runs is None else "not recorded (reported from a runs log)"},  # fmt: skip
         "runs": runs,
         **summarise(runs, baseline="trl"),
     }
@@ -123,6 +147,9 @@ def main() -> None:
     p.add_argument("--dpo-live", action="store_true", help="Also run alignlab's DPO with a live reference.")
     p.add_argument("--hh-rlhf", type=Path, default=HH_RLHF, help="hh-rlhf harmless-base test file (default: ../shared/data/hh-rlhf/harmless-base/test.jsonl.gz "
                    "beside the checkout).")
+    p.add_argument("--runs-log", type=Path, help="Also append each run to this JSONL file as it ends.")
+    p.add_argument("--from-runs", type=Path, help="Report the runs of a --runs-log file (the repeats every "
+                   "variant finished) instead of running; needs --method.")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)

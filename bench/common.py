@@ -277,12 +277,28 @@ def versions(with_trl: bool = True) -> dict:
 
 
 # What a worker runs on unless its args say otherwise: the CPU benches' setting. The GPU bench
-# passes device "cuda" and precision "bf16" (autocast over fp32 weights on both sides).
-RUN_DEFAULTS = {"device": "cpu", "precision": "fp32", "packing": False}
+# passes device "cuda" and precision "bf16" (autocast over fp32 weights on both sides). `layout`:
+# alignlab's default padding-free and prefix-shared batches (train.padding_free,
+# train.prefix_sharing); false gives its padded batches, the arithmetic TRL does.
+RUN_DEFAULTS = {"device": "cpu", "precision": "fp32", "packing": False, "layout": True}
 
 
 def setting(args: dict, key: str):
     return args.get(key, RUN_DEFAULTS[key])
+
+
+def padded(worker):
+    """The same worker with alignlab's padded batches (train.padding_free=false, prefix_sharing=false)."""
+    return lambda assets, args: worker(assets, {**args, "layout": False})
+
+
+def alignlab_layout(model, args: dict, *, pairs: bool, training: bool = True):
+    """(BatchLayout or None, the line saying why) as alignlab's stages choose it for `model`."""
+    from alignlab.modeling.attention import choose_layout
+
+    on = setting(args, "layout")
+    return choose_layout(model, padding_free=on, prefix_sharing=on, attention="auto", pairs=pairs,
+                         training=training)
 
 
 def trl_like_alignlab(args: dict) -> dict:
@@ -311,16 +327,35 @@ def run_child(script: str, variant: str, spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def alternate(script: str, variants: list[str], spec: dict, repeats: int) -> dict[str, list[dict]]:
+def alternate(script: str, variants: list[str], spec: dict, repeats: int,
+              runs_log: Path | None = None) -> dict[str, list[dict]]:
     """Every variant `repeats` times, alternated (a, b, a, b, ...) so drift on a shared machine
-    hits all alike; each run in a fresh child process."""
+    hits all alike; each run in a fresh child process. With `runs_log`, each run is also appended
+    there as it ends (one JSON line), so an interrupted bench keeps what it measured
+    (`runs_from_log` reads it back)."""
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name in variants:
             runs[name].append(run_child(script, name, spec))
             r = runs[name][-1]
             print(f"{name}: {r['tokens_per_s']} tokens/s, peak {r['peak_rss_mib']} MiB", flush=True)
+            if runs_log is not None:
+                with open(runs_log, "a") as f:
+                    f.write(json.dumps({"variant": name, "run": r}) + "\n")
     return runs
+
+
+def runs_from_log(path: Path, variants: list[str]) -> dict[str, list[dict]]:
+    """The runs an `alternate(..., runs_log=path)` wrote, cut to the repeats every variant finished."""
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        if "variant" in row:  # other lines: what the bench wrote before its runs (its command)
+            runs[row["variant"]].append(row["run"])
+    done = min(len(rs) for rs in runs.values())
+    if done == 0:
+        raise SystemExit(f"{path}: not every variant has finished a run")
+    return {name: rs[:done] for name, rs in runs.items()}
 
 
 def _median(values: list[float]) -> float:

@@ -77,6 +77,7 @@ def tiny_model_dir(
     Random weights (seed 0), hidden 32, 2 layers, 4 heads; built once per architecture per test run.
     """
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     cache: dict[str, Path] = {}
 
@@ -88,7 +89,13 @@ def tiny_model_dir(
             model = build_tiny_model(
                 arch, tok, seed=0, hidden_size=32, num_layers=2, num_heads=4, max_positions=256
             )
-            model.save_pretrained(out)
+            was_enabled = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # the fixture's own save must not print into a test's stderr
+            try:
+                model.save_pretrained(out)
+            finally:
+                if was_enabled:
+                    hf_logging.enable_progress_bar()
             tok.save_pretrained(out)
             cache[arch] = out
         return cache[arch]

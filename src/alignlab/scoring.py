@@ -5,8 +5,9 @@ scored given the turns before it (a `{prompt, response}` record is a two-turn co
 preference pair gets a reward for each response (and the file a pairwise accuracy); a KTO record's
 completion is scored. Writes one JSON line per record: the
 record in alignlab's own format plus `reward` (or `chosen_reward` / `rejected_reward`), and the
-per-member rewards of an ensemble. Sequences are cut as in training (prompt first, from the left),
-at the length the reward model was trained at unless `data.max_length` says otherwise.
+per-member rewards of an ensemble. Sequences are cut as in training: one prompt cut per record,
+keeping the prompt's end (a record with no prompt left is an error), at the length the reward model
+was trained at unless `data.max_length` says otherwise.
 
 Not supported: scoring only a slice of a multi-turn response, streaming very large files (the
 records are read into memory).
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 
 from alignlab.config import DataConfig, ScoreConfig, ScoreDataConfig
-from alignlab.data.preference import encode_response
+from alignlab.data.preference import NoPromptLeft, encode_responses
 from alignlab.data.readers import read_records
 from alignlab.data.schema import Conversation, PreferencePair
 from alignlab.data.templating import EncodedExample
@@ -50,8 +51,9 @@ def responses_of(record) -> list[tuple[str, list, list]]:
 def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
                                                                       None] = print) -> dict[str, float]:
     """Score every record of `config.data`, write them to `output` (JSONL); return a summary."""
+    from alignlab.modeling.attention import choose_layout
     from alignlab.modeling.loading import load_model_tokenizer, load_options
-    from alignlab.modeling.reward_model import load_reward_model, score_examples
+    from alignlab.modeling.reward_model import can_lay_out, load_reward_model, score_groups
 
     rm = config.reward_model
     model, manifest = load_reward_model(rm.path, **load_options(rm))
@@ -62,14 +64,23 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
     if result.skipped:
         log(f"skipped {result.skipped} malformed records of {data.path}")
     slots: list[tuple[int, str]] = []
-    examples: list[EncodedExample] = []
+    groups: list[list[EncodedExample]] = []
     for i, rec in enumerate(result.records):
-        for prefix, prompt, response in responses_of(rec):
-            examples.append(encode_response(tokenizer, prompt, response, data,
-                                            tools=rec.metadata.get("tools")))
-            slots.append((i, prefix))
+        sides = responses_of(rec)
+        try:  # the responses of one record share one prompt cut
+            encoded, _ = encode_responses(tokenizer, sides[0][1], [r for _, _, r in sides], data,
+                                          rec.metadata.get("tools"))
+        except NoPromptLeft as err:
+            raise DataError(f"{data.path}: record {i + 1}: {err}") from None
+        groups.append(encoded)
+        slots += [(i, prefix) for prefix, _, _ in sides]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    members = score_examples(model, examples, pad_token_id=pad, batch_size=config.batch_size)
+    layout, why = None, "padded batches"
+    if can_lay_out(model):
+        layout, why = choose_layout(model, padding_free=config.padding_free, attention="auto", pairs=True,
+                                    prefix_sharing=config.prefix_sharing, training=False)
+    log(f"score: {why}")
+    members = score_groups(model, groups, pad_token_id=pad, batch_size=config.batch_size, layout=layout)
     aggregate = config.aggregate or manifest.aggregate
     std_coef = config.std_coef if config.std_coef is not None else manifest.std_coef
     rewards = aggregate_ensemble(members, aggregate, std_coef=std_coef)
@@ -79,7 +90,7 @@ def score_file(config: ScoreConfig, output: str | Path, log: Callable[[str],
         if members.shape[0] > 1:
             rows[i][f"{prefix}member_rewards"] = members[:, j].tolist()
     atomic_write_jsonl(output, rows)
-    log(f"scored {len(examples)} responses of {len(rows)} records into {output}")
+    log(f"scored {len(slots)} responses of {len(rows)} records into {output}")
     return _summary(rows, rewards, log)
 
 

@@ -225,3 +225,15 @@ def test_bad_loss_settings_exit_2_with_one_line(args, expected, tmp_path, tiny_m
               str(tmp_path / "o"), *args])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and expected in err, err
+
+
+@pytest.mark.parametrize("stage", ["dpo", "rm"])
+def test_pairs_with_no_prompt_left_are_never_trained_on(stage, tmp_path, tiny_model_dir, pairs, capsys):
+    # Responses longer than max_length leave no prompt: every pair is dropped, so the stage exits 2
+    # rather than training on prompt-less fragments.
+    with pytest.raises(SystemExit) as e:
+        main([stage, "--model", str(tiny_model_dir("llama")), "--data", str(pairs),
+              "--output", str(tmp_path / "o"), "data.max_length=3", *COMMON])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and "no usable preference pairs left" in captured.err
+    assert "leaves no room for the prompt" in captured.out + captured.err

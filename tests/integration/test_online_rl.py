@@ -165,7 +165,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(lab, tmp_path, capsys):
     err = fail(capsys, *base, "--prompts", lab.prompts, "--reward-model", broken)
     assert err.startswith("error: reward 'rm': ") and "broken-rm: cannot load a reward model" in err
     err = fail(capsys, *base, "--prompts", lab.prompts, "--reward-model", tmp_path / "no-such-rm")
-    assert "rewards.0.model'" in err and "no-such-rm' not found" in err
+    assert "rewards.0.model.0'" in err and "no-such-rm' not found" in err
 
     err = fail(capsys, *base, "--prompts", lab.prompts, "--reward", f"{lab.rules}:broken")
     assert "reward 'broken' raised KeyError: 'missing'" in err

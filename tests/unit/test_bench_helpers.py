@@ -10,7 +10,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH / "gpu"))
 import bench_gpu  # noqa: E402
-from common import Measured, summarise  # noqa: E402
+from common import Measured, alignlab_layout, padded, runs_from_log, summarise  # noqa: E402
 
 
 def tiny_qwen2():
@@ -77,3 +77,28 @@ def test_summarise_gives_medians_and_per_repeat_ratios_to_the_baseline():
     ratio = out["ratios"]["ours_vs_theirs"]
     assert ratio["tokens_per_s"] == {"median": 3.0, "min": 1.0, "max": 3.0}
     assert ratio["peak_rss_mib"] == {"median": 0.8, "min": 0.5, "max": 0.9}
+
+
+def test_workers_lay_batches_out_as_the_stages_do_unless_asked_for_padded_batches(tiny_model_dir):
+    from alignlab.modeling.loading import load_causal_lm
+
+    model = load_causal_lm(str(tiny_model_dir("llama")), dtype="float32", device="cpu")
+    layout, why = alignlab_layout(model, {}, pairs=True)
+    assert (layout.attention, layout.rows, layout.share_prompt) == ("segments", "one", True), why
+    seen = []
+    padded(lambda assets, args: seen.append(args))({}, {"steps": 2})
+    assert seen == [{"steps": 2, "layout": False}]
+    assert alignlab_layout(model, seen[0], pairs=True)[0] is None
+
+
+def test_an_interrupted_bench_reports_the_repeats_every_variant_finished(tmp_path):
+    import json
+
+    log = tmp_path / "runs.jsonl"
+    rows = [{"command": "python bench/x.py"}] + [{"variant": v, "run": {"tokens_per_s": float(i)}}
+                                                 for i, v in enumerate(["a", "b", "a", "b", "a"])]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert runs_from_log(log, ["a", "b"]) == {"a": [{"tokens_per_s": 0.0}, {"tokens_per_s": 2.0}],
+                                              "b": [{"tokens_per_s": 1.0}, {"tokens_per_s": 3.0}]}
+    with pytest.raises(SystemExit, match="not every variant"):
+        runs_from_log(log, ["a", "b", "c"])

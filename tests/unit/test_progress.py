@@ -87,10 +87,12 @@ def test_a_terminal_gets_the_bar_not_lines():
 def test_reference_pre_pass_reports_progress_in_a_log(tiny_tokenizer, capsys, monkeypatch):
     from transformers import AutoModelForCausalLM
 
+    from alignlab.data.collators import pad_batch
     from alignlab.data.schema import assistant, user
     from alignlab.data.templating import encode_prompt_response, ensure_chat_template
+    from alignlab.modeling.logprobs import TokenBatch, model_sequence_logps
     from alignlab.modeling.tiny import tiny_model_config
-    from alignlab.training.refcache import compute_sequence_logps
+    from alignlab.training.refcache import compute_item_logps
 
     monkeypatch.setenv("ALIGNLAB_PROGRESS_SECONDS", "0")
     ensure_chat_template(tiny_tokenizer)
@@ -99,8 +101,12 @@ def test_reference_pre_pass_reports_progress_in_a_log(tiny_tokenizer, capsys, mo
         bos_token_id=0, eos_token_id=1, pad_token_id=2,
     ))
     seqs = [encode_prompt_response(tiny_tokenizer, [user(f"Say {i}.")], [assistant(str(i) * i)]) for i in range(1, 6)]
-    out = compute_sequence_logps(model, {"chosen": seqs, "rejected": seqs[:3]}, pad_token_id=2, batch_size=2)
-    assert out["chosen"].shape == (5,)
+    def logps(m, batch):
+        return {"chosen": model_sequence_logps(m, TokenBatch.of(batch))}
+
+    out = compute_item_logps(model, {"train": seqs, "eval": seqs[:3]}, ("chosen",),
+                             lambda b: pad_batch(b, 2), logps, batch_size=2, length=len)
+    assert out["train/chosen"].shape == (5,) and out["eval/chosen_tokens"].shape == (3,)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("reference log-probs")]
-    # Batches of 2 over 5 + 3 sequences.
-    assert [re.search(r"seq (\d+/\d+)", line).group(1) for line in lines] == ["2/8", "4/8", "5/8", "7/8", "8/8"]
+    # Batches of 2 over 5 + 3 items.
+    assert [re.search(r"item (\d+/\d+)", line).group(1) for line in lines] == ["2/8", "4/8", "5/8", "7/8", "8/8"]

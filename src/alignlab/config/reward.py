@@ -91,6 +91,14 @@ class ScoreConfig(Section):
         "preference pairs, or KTO records."
     )
     batch_size: int = Field(default=16, gt=0, description="Sequences per forward pass.")
+    padding_free: bool = Field(
+        default=True, description="Lay each batch's sequences end to end without padding where the reward "
+        "model allows it (as train.padding_free)."
+    )
+    prefix_sharing: bool = Field(
+        default=True, description="Encode a pair's prompt once for both responses where the reward model "
+        "allows it (as train.prefix_sharing)."
+    )
     aggregate: Aggregate | None = Field(
         default=None, description="Ensemble aggregate; null = the one the reward model was trained with."
     )

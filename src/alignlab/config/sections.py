@@ -101,6 +101,25 @@ class TrainConfig(Section):
         description="Put examples of similar length in the same micro-batch (less padding); micro-batches "
         "still come in a seeded random order, the longest first.",
     )
+    padding_free: bool = Field(
+        default=True,
+        description="Lay a micro-batch's sequences end to end in one row (positions restart, attention "
+        "stays inside each sequence) instead of padding them to the longest; used where the model passes "
+        "the attention probe (see packed_attention), else padded batches.",
+    )
+    prefix_sharing: bool = Field(
+        default=True,
+        description="Preference pairs: encode each pair's prompt once (one run of prompt, chosen and "
+        "rejected tokens; the rejected ones never see the chosen ones), so a pair costs P + C + R tokens "
+        "instead of 2P + C + R; used where the model passes the attention probe.",
+    )
+    packed_attention: Literal["auto", "segments", "mask", "flex"] = Field(
+        default="auto",
+        description="Attention for padding-free and prefix-shared batches: segments (each sequence's "
+        "attention on its own; the CPU default), mask (a dense 4-D mask through the model's own "
+        "attention), flex (FlexAttention block masks; needs model.attn_implementation=flex_attention and "
+        "a GPU to train); auto probes the model and picks the first that works.",
+    )
     keep_final_checkpoint: bool = Field(
         default=False,
         description="Keep a full checkpoint (weights, optimizer, RNG) of the finished run; by default the "
@@ -132,11 +151,26 @@ class DataConfig(Section):
     max_length: int = Field(
         default=1024, gt=0, description="Truncate tokenized examples to this many tokens."
     )
+    max_prompt_length: int | None = Field(
+        default=None, gt=0,
+        description="Preference and feedback data: keep at most this many prompt tokens (the prompt's end; "
+        "one cut for every response of a record) and cut responses longer than the rest of max_length at "
+        "their end; null = the prompt gives way to the longer response and a record with no prompt left "
+        "is dropped.",
+    )
     packing: bool = Field(default=False, description="Pack short examples into rows of max_length tokens.")
     only_last_turn: bool = Field(default=False, description="Learn only the final assistant turn.")
     system_prompt: str | None = Field(
         default=None, description="System prompt added to conversations that have none."
     )
+
+
+    @model_validator(mode="after")
+    def _prompt_fits(self) -> DataConfig:
+        if self.max_prompt_length is not None and self.max_prompt_length >= self.max_length:
+            raise ValueError(f"max_prompt_length ({self.max_prompt_length}) must be smaller than max_length "
+                             f"({self.max_length}), which also holds the responses")
+        return self
 
 
 class TrainedStageConfig(Section):

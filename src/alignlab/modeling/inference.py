@@ -65,7 +65,8 @@ def run_batches(
         device = model_device(model)
         out = []
         for idx in batch_indices(lengths, batch_size, by_length=length is not None):
-            batch = {k: v.to(device) for k, v in collate([items[i] for i in idx]).items()}
+            batch = collate([items[i] for i in idx])
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             out.append((idx, forward(model, batch)))
             if on_batch is not None:
                 on_batch(idx)

@@ -25,6 +25,7 @@ from alignlab.data.labels import IGNORE_INDEX
 
 Tensor = torch.Tensor
 CHUNK_ELEMENTS = 2**24  # float32 values per chunk (64 MiB)
+KEEP_PROBS_ELEMENTS = 2**28  # up to this many (1 GiB) the forward keeps the softmax for the backward
 # Architectures whose logits are exactly lm_head(last_hidden_state): no soft-capping or scaling.
 PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gpt2"})
 
@@ -105,12 +106,17 @@ class _HiddenTargetLogp(torch.autograd.Function):
     ) -> Tensor:
         out = hidden.new_zeros(hidden.shape[0], dtype=torch.float32)
         lse = torch.zeros_like(out)
+        # Keeping the softmax spares the backward one vocabulary projection, where it fits.
+        keep = any(ctx.needs_input_grad[:3]) and hidden.shape[0] * weight.shape[0] <= KEEP_PROBS_ELEMENTS
+        probs = []
         for s in range(0, hidden.shape[0], rows):
             x = F.linear(hidden[s : s + rows], weight, bias).float()
             lse[s : s + rows] = torch.logsumexp(x, dim=-1)
             out[s : s + rows] = x.gather(1, targets[s : s + rows, None]).squeeze(1) - lse[s : s + rows]
+            if keep:
+                probs.append(x.sub_(lse[s : s + rows, None]).exp_())
         ctx.save_for_backward(hidden, weight, bias, targets, lse)
-        ctx.rows = rows
+        ctx.rows, ctx.probs = rows, probs if keep else None
         return out
 
     @staticmethod
@@ -122,21 +128,22 @@ class _HiddenTargetLogp(torch.autograd.Function):
         grad_w = torch.zeros_like(weight, dtype=torch.float32) if need_w else None
         grad_b = torch.zeros_like(bias, dtype=torch.float32) if need_b else None
         grad_out = grad_out.float()
-        for s in range(0, hidden.shape[0], ctx.rows):
+        for i, s in enumerate(range(0, hidden.shape[0], ctx.rows)):
             h = hidden[s : s + ctx.rows]
-            # Recompute this chunk's logits rather than keep all of them from the forward.
-            g = _target_grad(
-                F.linear(h, weight, bias).float(),
-                lse[s : s + ctx.rows],
-                targets[s : s + ctx.rows],
-                grad_out[s : s + ctx.rows],
-            )
+            go = grad_out[s : s + ctx.rows]
+            if ctx.probs is not None:  # grad_out·(onehot − softmax), in the kept softmax's memory
+                g = ctx.probs[i].mul_(-go[:, None]).scatter_add_(1, targets[s : s + ctx.rows, None],
+                                                                 go[:, None])
+            else:  # recompute this chunk's logits rather than keep all of them from the forward
+                g = _target_grad(F.linear(h, weight, bias).float(), lse[s : s + ctx.rows],
+                                 targets[s : s + ctx.rows], go)
             if need_h:
                 grad_h[s : s + ctx.rows] = (g.to(weight.dtype) @ weight).to(hidden.dtype)
             if need_w:
                 grad_w += g.t() @ h.float()
             if need_b:
                 grad_b += g.sum(0)
+        ctx.probs = None  # used up in place; a second backward recomputes
         return (
             grad_h,
             grad_w.to(weight.dtype) if need_w else None,
@@ -259,6 +266,58 @@ def model_sequence_logps(
         return sequence_logps_from_hidden(out.last_hidden_state, head, batch.labels, chunk_rows=chunk_rows)
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
     return sequence_logps(logits, batch.labels, chunk_rows=chunk_rows)
+
+
+def target_logps(model, inputs: dict, index: Tensor, targets: Tensor, *,
+                 mode: Literal["auto", "logits", "hidden"] = "auto", chunk_rows: int | None = None) -> Tensor:
+    """(N,) float32 log-probs of `targets` predicted at the flat (R x T) positions `index`.
+
+    `inputs` are the forward's keyword arguments (input_ids and what the batch's layout needs:
+    masks, position ids, attention blocks). The hidden path projects only those N positions.
+    """
+    parts = plain_head_parts(model) if mode != "logits" else None
+    if mode == "hidden" and parts is None:
+        raise ValueError(
+            f"mode='hidden' needs a plain-head model ({', '.join(sorted(PLAIN_HEAD_MODEL_TYPES))})"
+        )
+    if parts is not None:
+        backbone, head = parts
+        hidden = backbone(**inputs, use_cache=False).last_hidden_state
+        rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, index)
+        return _HiddenTargetLogp.apply(rows, head.weight, head.bias, targets,
+                                       _chunk_rows(head.out_features, chunk_rows))
+    logits = model(**inputs, use_cache=False).logits
+    vocab = logits.shape[-1]
+    rows = logits.reshape(-1, vocab).index_select(0, index)
+    active = torch.ones_like(targets, dtype=torch.bool)
+    return _LogitsTargetLogp.apply(rows, targets, active, _chunk_rows(vocab, chunk_rows))
+
+
+def label_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Flat positions (into B x T) predicting each label of a padded or packed batch, and the labels."""
+    targets, mask = _shifted_targets(labels)
+    index = F.pad(mask, (0, 1)).reshape(-1).nonzero().squeeze(1)
+    return index, F.pad(targets, (0, 1)).reshape(-1)[index]
+
+
+def layout_sequence_logps(model, batch: dict, **kwargs) -> SequenceLogps:
+    """Summed label log-probs (S,) and counts of the sequences of a layout batch
+    (`alignlab.data.layout`: padding-free or prefix-shared), in the batch's sequence order."""
+    from alignlab.modeling.attention import attention_inputs
+
+    owner, count = batch["target_owner"], batch["num_sequences"]
+    values = target_logps(model, attention_inputs(model, batch), batch["target_index"], batch["target_ids"],
+                          **kwargs)
+    return SequenceLogps(values.new_zeros(count).index_add_(0, owner, values),
+                         torch.bincount(owner, minlength=count))
+
+
+def batch_sequence_logps(model, batch: dict, prefix: str = "") -> SequenceLogps:
+    """Per-sequence log-probs of a layout batch, or of a padded one (`<prefix>input_ids` etc.)."""
+    if f"{prefix}target_index" in batch:
+        side = {k[len(prefix):]: v for k, v in batch.items() if k.startswith(prefix)}
+        return layout_sequence_logps(model, side)
+    return model_sequence_logps(model, TokenBatch.of(batch, prefix))
 
 
 def _pad_to(t: Tensor, length: int, value: int) -> Tensor:

@@ -24,15 +24,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from alignlab.data.collators import pad_batch
+from alignlab.data.layout import BatchLayout, lay_out_groups
 from alignlab.data.preference import EncodedPair, collate_pairs, count_pairs
 from alignlab.data.templating import EncodedExample
 from alignlab.errors import ModelLoadError
 from alignlab.losses.reward import aggregate_ensemble
+from alignlab.modeling.attention import attention_inputs
 from alignlab.modeling.inference import run_batches
 from alignlab.modeling.loading import (
     ADAPTER_CONFIG,
@@ -77,17 +79,37 @@ def _score_parts(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     return backbone, head
 
 
-def sequence_rewards(model, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-    """(B, num_labels) float32 rewards of a sequence-classification model at each row's last real token."""
+def sequence_rewards(model, input_ids: Tensor, attention_mask: Tensor | None,
+                     layout: dict[str, Any] | None = None) -> Tensor:
+    """(B, num_labels) float32 rewards of a sequence-classification model at each row's last real
+    token; with a `layout` batch (`alignlab.data.layout`), (S,) at each sequence's last token."""
     parts = _score_parts(model)
     if parts is None:
+        if layout is not None:
+            raise ValueError("a laid-out batch needs a decoder with a `score` head")
         return model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
     backbone, head = parts
+    if layout is not None:
+        hidden = backbone(**attention_inputs(model, layout), use_cache=False).last_hidden_state
+        pooled = hidden.reshape(-1, hidden.shape[-1]).index_select(0, layout["last_index"])
+        return head(pooled).float()
     hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     # Only the pooled positions go through the head: (B, H), not (B, T, H).
     pooled = hidden[rows, last_token_indices(attention_mask).to(hidden.device)]
     return head(pooled).float()
+
+
+def can_lay_out(model: RewardModel) -> bool:
+    """Whether every member reads rewards from a backbone and a `score` head (laid-out batches)."""
+    return all(_score_parts(m) is not None for m in model.members)
+
+
+def reward_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """`RewardModel` arguments of a pair or sequence batch: padded rows, or a layout."""
+    if "last_index" in batch:
+        return {"input_ids": batch["input_ids"], "attention_mask": None, "layout": batch}
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
 
 class RewardModel(torch.nn.Module):
@@ -111,15 +133,16 @@ class RewardModel(torch.nn.Module):
         """The first member's config (device / dtype / pad token of the whole ensemble)."""
         return self.members[0].config
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """(K, B) float32 reward of every member for every row."""
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None,
+                layout: dict[str, Any] | None = None) -> Tensor:
+        """(K, B) float32 reward of every member for every row (every sequence of a `layout`)."""
         if self.kind == "heads":
-            return sequence_rewards(self.members[0], input_ids, attention_mask).t()
-        return torch.cat([sequence_rewards(m, input_ids, attention_mask).t() for m in self.members])
+            return sequence_rewards(self.members[0], input_ids, attention_mask, layout).t()
+        return torch.cat([sequence_rewards(m, input_ids, attention_mask, layout).t() for m in self.members])
 
     @torch.no_grad()
     def reward(
-        self, input_ids: Tensor, attention_mask: Tensor, aggregate: str = "mean", std_coef: float = 1.0
+        self, input_ids: Tensor, attention_mask: Tensor | None, aggregate: str = "mean", std_coef: float = 1.0
     ) -> Tensor:
         """(B,) aggregated reward (no gradient); see `aggregate_ensemble`."""
         return aggregate_ensemble(self(input_ids, attention_mask), aggregate, std_coef=std_coef)
@@ -139,32 +162,53 @@ class RewardModel(torch.nn.Module):
 # ------------------------------------------------------------------------------------ inference
 
 
-def _member_rewards(model: RewardModel, batch: dict[str, Tensor]) -> Tensor:
-    return model(batch["input_ids"], batch["attention_mask"]).float().cpu()
+def _member_rewards(model: RewardModel, batch: dict[str, Any]) -> Tensor:
+    return model(**reward_inputs(batch)).float().cpu()
 
 
 def score_examples(
     model: RewardModel, examples: Sequence[EncodedExample], *, pad_token_id: int, batch_size: int
 ) -> Tensor:
     """(K, N) reward of every member for every example, batched in order of length."""
-    out = torch.zeros(model.num_members, len(examples))
-    collate = lambda b: pad_batch(b, pad_token_id)  # noqa: E731
-    for idx, rewards in run_batches(model, examples, collate, _member_rewards, batch_size=batch_size,
-                                    length=len):
-        out[:, idx] = rewards
+    return score_groups(model, [[ex] for ex in examples], pad_token_id=pad_token_id, batch_size=batch_size)
+
+
+def score_groups(
+    model: RewardModel, groups: Sequence[Sequence[EncodedExample]], *, pad_token_id: int, batch_size: int,
+    layout: BatchLayout | None = None,
+) -> Tensor:
+    """(K, N) reward of every member for every sequence of `groups`, in order (N = all sequences).
+
+    A group is the responses of one record after one shared prompt (a pair, or one response); with
+    a `layout` a pair's prompt is encoded once and nothing is padded. Batched in order of length.
+    """
+    starts = [0]
+    for g in groups:
+        starts.append(starts[-1] + len(g))
+    out = torch.zeros(model.num_members, starts[-1])
+
+    def collate(batch: list[Sequence[EncodedExample]]) -> dict[str, Any]:
+        if layout is None:
+            return pad_batch([ex for g in batch for ex in g], pad_token_id)
+        return lay_out_groups(batch, pad_token_id, layout)
+
+    for idx, rewards in run_batches(model, list(groups), collate, _member_rewards, batch_size=batch_size,
+                                    length=lambda g: sum(map(len, g))):
+        out[:, [j for i in idx for j in range(starts[i], starts[i + 1])]] = rewards
     return out
 
 
 def pair_rewards(
-    model: RewardModel, pairs: Sequence[EncodedPair], *, pad_token_id: int, batch_size: int
+    model: RewardModel, pairs: Sequence[EncodedPair], *, pad_token_id: int, batch_size: int,
+    layout: BatchLayout | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(K, N) chosen and (K, N) rejected rewards of every member, in the order of `pairs`."""
     chosen, rejected = [], []
 
-    def forward(model: RewardModel, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
+    def forward(model: RewardModel, batch: dict[str, Any]) -> tuple[Tensor, int]:
         return _member_rewards(model, batch), count_pairs(batch)
 
-    collate = lambda b: collate_pairs(b, pad_token_id)  # noqa: E731
+    collate = lambda b: collate_pairs(b, pad_token_id, layout)  # noqa: E731
     for _, (rewards, n) in run_batches(model, pairs, collate, forward, batch_size=batch_size):
         chosen.append(rewards[:, :n])
         rejected.append(rewards[:, n:])

@@ -12,8 +12,9 @@ from collections.abc import Callable
 import torch
 
 from alignlab.data.labels import IGNORE_INDEX
-from alignlab.losses.sft import token_nll
+from alignlab.modeling.attention import attention_inputs
 from alignlab.modeling.inference import run_batches
+from alignlab.modeling.logprobs import label_targets, target_logps
 from alignlab.training.loop import StepOutput
 
 
@@ -23,14 +24,22 @@ def count_target_tokens(batch: dict[str, torch.Tensor]) -> int:
 
 
 def nll_step(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
-    """Summed next-token NLL of the labelled tokens of a padded or packed batch."""
-    labels = batch["labels"]
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    # No KV cache in training; with a cache, transformers ignores the packed-row boundaries in position_ids.
-    logits = model(**inputs, use_cache=False).logits
-    nll = token_nll(logits, labels)
-    n = max(int(nll.num_tokens), 1)
-    return StepOutput(loss=nll.total, metrics={"nll": float(nll.total.detach()) / n})
+    """Summed next-token NLL of the labelled tokens of a padded, packed or padding-free batch.
+
+    Only labelled positions go through the LM head where the architecture allows it
+    (`alignlab.modeling.logprobs.target_logps`): prompt tokens cost no vocabulary projection.
+    """
+    if "target_index" in batch:  # padding-free (alignlab.data.layout)
+        inputs = attention_inputs(model, batch)
+        index, targets = batch["target_index"], batch["target_ids"]
+    else:
+        # The forward passes use_cache=False: with a cache, transformers ignores the packed-row
+        # boundaries in position_ids.
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        index, targets = label_targets(batch["labels"])
+    total = -target_logps(model, inputs, index, targets).sum()
+    n = max(int(index.numel()), 1)
+    return StepOutput(loss=total, metrics={"nll": float(total.detach()) / n})
 
 
 def make_eval_fn(examples: list, collate: Callable, batch_size: int) -> Callable[[torch.nn.Module],

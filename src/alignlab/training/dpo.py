@@ -17,7 +17,7 @@ chosen / rejected log-probs and, when a reference is available, `kl`: the mean s
 log πθ(y|x) − log πref(y|x) over the batch's responses (the estimator KTO uses for its reference
 point; on off-policy data it is an estimate, not the exact KL).
 
-Not supported: packing, online / iterative DPO (sampling new pairs), KTO's cross-process KL
+Not supported: data.packing, online / iterative DPO (sampling new pairs), KTO's cross-process KL
 all-gather (each micro-batch estimates its own reference point).
 """
 
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from alignlab.config import DPOConfig
+from alignlab.data.layout import BatchLayout
 from alignlab.data.preference import (
     FEEDBACK_SIDES,
     PAIR_SIDES,
@@ -45,8 +46,9 @@ from alignlab.data.preference import (
 from alignlab.data.splits import EncodedSplit
 from alignlab.losses.registry import LossSpec, get_loss
 from alignlab.losses.reward import pairwise_accuracy
-from alignlab.modeling.inference import run_batches
-from alignlab.modeling.logprobs import SequenceLogps, TokenBatch, model_sequence_logps
+from alignlab.modeling.attention import choose_backend, choose_layout
+from alignlab.modeling.inference import model_device, run_batches
+from alignlab.modeling.logprobs import SequenceLogps, batch_sequence_logps
 from alignlab.stage_io import StageContext, save_trained_model
 from alignlab.training import refcache
 from alignlab.training.loop import StepOutput, train
@@ -55,6 +57,7 @@ from alignlab.training.reference import (
     attach_cached_reference,
     cached_reference,
     live_reference,
+    precision_autocast,
     prepass_reference,
 )
 
@@ -82,8 +85,9 @@ class Shape:
 
 
 def pair_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> dict[str, SequenceLogps]:
-    """Chosen and rejected log-probs from one forward pass over the (2B, T) pair batch."""
-    both = model_sequence_logps(model, TokenBatch.of(batch))
+    """Chosen and rejected log-probs from one forward pass over the pair batch ((2B, T) padded, or
+    laid out with each pair's prompt once)."""
+    both = batch_sequence_logps(model, batch)
     n = count_pairs(batch)
     return {
         "chosen": SequenceLogps(both.logps[:n], both.num_tokens[:n]),
@@ -92,7 +96,7 @@ def pair_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> dict[str, Se
 
 
 def feedback_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> dict[str, SequenceLogps]:
-    return {side: model_sequence_logps(model, TokenBatch.of(batch, f"{side}_")) for side in FEEDBACK_SIDES}
+    return {side: batch_sequence_logps(model, batch, f"{side}_") for side in FEEDBACK_SIDES}
 
 
 def _as_kind(logps: Tensor, num_tokens: Tensor, kind: str) -> Tensor:
@@ -157,9 +161,9 @@ def make_unpaired_step(spec: LossSpec, params: dict[str, float], *,
         )
 
     def step(model: torch.nn.Module, batch: dict[str, Tensor]) -> StepOutput:
-        pol = {"completion": model_sequence_logps(model, TokenBatch.of(batch, "completion_"))}
+        pol = {"completion": batch_sequence_logps(model, batch, "completion_")}
         with torch.no_grad():  # the mismatched side only gives KTO's reference point, a detached baseline
-            pol["kl"] = model_sequence_logps(model, TokenBatch.of(batch, "kl_"))
+            pol["kl"] = batch_sequence_logps(model, batch, "kl_")
         ref = _reference(model, batch, FEEDBACK_SIDES, spec, reference)
         good, bad = batch["label"], ~batch["label"]
         completion = pol["completion"]
@@ -246,6 +250,43 @@ def make_eval_fn(
 # ------------------------------------------------------------------------------------ stage
 
 
+def batch_layout(model: torch.nn.Module, config: DPOConfig, *,
+                 training: bool = True) -> tuple[BatchLayout | None, str]:
+    """How this stage lays out `model`'s batches (`train.padding_free`, `train.prefix_sharing`)."""
+    t = config.train
+    return choose_layout(model, padding_free=t.padding_free, prefix_sharing=t.prefix_sharing,
+                         attention=t.packed_attention, pairs=get_loss(config.loss).inputs == "paired",
+                         training=training)
+
+
+def _cached_reference(data: EncodedSplit, shape: Shape, model: torch.nn.Module, config: DPOConfig,
+                      ctx: StageContext, pad: int, base_as_ref: bool) -> EncodedSplit:
+    """`data` with cached reference log-probs, from the pre-pass (run in the training precision)."""
+    from alignlab.modeling.loading import load_model
+
+    ref_cfg = config.reference
+    ref_model_config = config.model.model_copy(update={"path": ref_cfg.path or config.model.path})
+    weights = refcache.weights_identity(ref_model_config.path, config.model.revision)
+    identity = {"adapters_disabled" if base_as_ref else "model": weights}
+    separate = (lambda: load_model(ref_model_config)) if ref_cfg.path is not None else None
+
+    def prepass() -> AbstractContextManager[torch.nn.Module]:
+        return prepass_reference(model, adapters_off=base_as_ref, load_separate=separate)
+
+    def collate_for(reference: torch.nn.Module) -> Callable[[list], dict[str, Tensor]]:
+        layout, why = batch_layout(reference, config, training=False)
+        ctx.log(f"reference pre-pass: {why}")
+        return functools.partial(shape.collate, pad_token_id=pad, layout=layout)
+
+    settings = {"dtype": str(next(model.parameters()).dtype), "precision": config.train.precision}
+    return attach_cached_reference(
+        data, shape.sides, prepass, identity, settings=settings, cache_path=ctx.path("reference_logps"),
+        collate_for=collate_for, sides_logps=shape.sides_logps, length=item_width,
+        batch_size=ref_cfg.batch_size, log=ctx.log,
+        precision=lambda: precision_autocast(config.train.precision, model_device(model)),
+    )
+
+
 def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
     """Align `config.model` on `config.data` with `config.loss`; save the policy (or adapter)."""
     from alignlab.modeling.loading import count_parameters, load_model, load_model_tokenizer
@@ -257,39 +298,29 @@ def run_dpo(config: DPOConfig, ctx: StageContext) -> dict[str, float]:
     model = load_model(config.model, config.lora, seed=config.train.seed)
     pad = tokenizer.pad_token_id
     base_as_ref = config.lora.enabled and ref_cfg.path is None
-    ref_model_config = config.model.model_copy(update={"path": ref_cfg.path or config.model.path})
     reference_fn: ReferenceFn | None = None
+    ref_model = None
     mode = "none"
     if spec.needs_reference or ref_cfg.log_kl:
+        mode = "cached" if ref_cfg.cache else "live"
         if ref_cfg.cache:
-            mode = "cached"
-            ref_path = ref_model_config.path
-            weights = refcache.weights_identity(ref_path, config.model.revision)
-            identity = {"adapters_disabled" if base_as_ref else "model": weights}
-            separate = (lambda: load_model(ref_model_config)) if ref_cfg.path is not None else None
-
-            def prepass() -> AbstractContextManager[torch.nn.Module]:
-                return prepass_reference(model, adapters_off=base_as_ref, load_separate=separate)
-
-            settings = {"dtype": str(next(model.parameters()).dtype)}
-            data = attach_cached_reference(
-                data, shape.sides, prepass, identity, settings=settings,
-                cache_path=ctx.path("reference_logps"), pad=pad, batch_size=ref_cfg.batch_size, log=ctx.log,
-            )
+            data = _cached_reference(data, shape, model, config, ctx, pad, base_as_ref)
         else:
-            mode = "live"
-            ref_model = None if base_as_ref else load_model(ref_model_config).eval().requires_grad_(False)
+            ref_path = ref_cfg.path or config.model.path
+            ref_model = None if base_as_ref else load_model(
+                config.model.model_copy(update={"path": ref_path})).eval().requires_grad_(False)
             reference_fn = live_reference(ref_model, shape.sides_logps)
+    layout, why = batch_layout(model, config)
+    ref_backend = choose_backend(ref_model, layout.attention)[0] if layout and ref_model is not None else None
+    if layout is not None and ref_model is not None and ref_backend != layout.attention:
+        layout, why = None, f"padded batches: the reference model cannot take {layout.attention} attention"
     trainable, total = count_parameters(model)
     ctx.log(
         f"dpo ({spec.name}): {len(data.train)} training items, {len(data.eval)} held-out; reference {mode}; "
-        f"{trainable:,} of {total:,} parameters trainable"
+        f"{trainable:,} of {total:,} parameters trainable; {why}"
     )
     step = shape.make_step(spec, dict(config.loss_params), reference=reference_fn)
-
-    def collate(items: list) -> dict[str, Tensor]:
-        return shape.collate(items, pad)
-
+    collate = functools.partial(shape.collate, pad_token_id=pad, layout=layout)
     eval_fn = make_eval_fn(step, data.eval, collate, shape.count,
                            config.train.batch_size) if data.eval else None
     result = train(

@@ -10,7 +10,7 @@ freed before training starts. The cache key is a hash of
   plus how the reference is formed (e.g. the LoRA policy with its adapters disabled);
 - the token ids and labels of every cached sequence, which covers the data, the tokenizer, the
   chat template, the system prompt and the truncation length at once;
-- the compute settings (dtype);
+- the compute settings (weights dtype, training precision, batch layout);
 
 so changing any of them invalidates the cache and it is recomputed.
 """
@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 
-from alignlab.data.collators import pad_batch
 from alignlab.data.templating import EncodedExample
 from alignlab.distributed import (
     distributed_rank,
@@ -38,7 +37,7 @@ from alignlab.distributed import (
 )
 from alignlab.io import set_default_mode
 from alignlab.modeling.inference import run_batches
-from alignlab.modeling.logprobs import SequenceLogps, TokenBatch, model_sequence_logps
+from alignlab.modeling.logprobs import SequenceLogps
 from alignlab.progress import Progress
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
@@ -83,38 +82,38 @@ def cache_key(
     return h.hexdigest()
 
 
-def compute_sequence_logps(
+def compute_item_logps(
     model: torch.nn.Module,
-    sequences: Mapping[str, Sequence[EncodedExample]],
+    parts: Mapping[str, Sequence[Any]],
+    sides: Sequence[str],
+    collate: Callable[[list], dict[str, torch.Tensor]],
+    sides_logps: Callable[[torch.nn.Module, dict[str, torch.Tensor]], Mapping[str, SequenceLogps]],
     *,
-    pad_token_id: int,
     batch_size: int,
+    length: Callable[[Any], int],
 ) -> dict[str, torch.Tensor]:
-    """For each name: `<name>` (N,) summed float32 label log-probs and `<name>_tokens` (N,) counts.
+    """For each part (train, eval) and side: `<part>/<side>` (N,) summed float32 label log-probs
+    and `<part>/<side>_tokens` (N,) counts of its items (pairs or feedback records).
 
-    Sequences are batched in order of length, so each batch pads little; results are put back in
-    the original order. The model runs in eval mode (a reference has no dropout); the main process
-    shows progress (a bar, or plain lines in a log file).
+    Items go through the method's own collator and log-prob function (so a pre-pass shares a
+    pair's prompt and drops padding exactly as the training steps do), batched in order of
+    `length` and put back in the original order. The model runs in eval mode (a reference has no
+    dropout); the main process shows progress (a bar, or plain lines in a log file).
     """
     out: dict[str, torch.Tensor] = {}
-    total = sum(len(examples) for examples in sequences.values())
-    with Progress("reference log-probs", total, unit="seq", enabled=is_main_process()) as progress:
-        for name, examples in sequences.items():
-            logps = torch.zeros(len(examples), dtype=torch.float32)
-            tokens = torch.zeros(len(examples), dtype=torch.long)
-            batches = run_batches(
-                model, examples, lambda b: pad_batch(b, pad_token_id), _sequence_logps, batch_size=batch_size,
-                length=len, on_batch=lambda idx: progress.advance(len(idx)),
-            )
+    total = sum(len(items) for items in parts.values())
+    with Progress("reference log-probs", total, unit="item", enabled=is_main_process()) as progress:
+        for part, items in parts.items():
+            for side in sides:
+                out[f"{part}/{side}"] = torch.zeros(len(items), dtype=torch.float32)
+                out[f"{part}/{side}_tokens"] = torch.zeros(len(items), dtype=torch.long)
+            batches = run_batches(model, list(items), collate, sides_logps, batch_size=batch_size,
+                                  length=length, on_batch=lambda idx: progress.advance(len(idx)))
             for idx, res in batches:
-                logps[idx] = res.logps.float().cpu()
-                tokens[idx] = res.num_tokens.cpu()
-            out[name], out[f"{name}_tokens"] = logps, tokens
+                for side in sides:
+                    out[f"{part}/{side}"][idx] = res[side].logps.float().cpu()
+                    out[f"{part}/{side}_tokens"][idx] = res[side].num_tokens.cpu()
     return out
-
-
-def _sequence_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> SequenceLogps:
-    return model_sequence_logps(model, TokenBatch.of(batch))
 
 
 def read_cache(path: str | os.PathLike) -> tuple[str | None, dict[str, torch.Tensor]]:
@@ -144,20 +143,21 @@ def write_cache(path: str | os.PathLike, key: str, tensors: Mapping[str, torch.T
 
 
 def compute_in_shares(
-    sequences: Mapping[str, Sequence[EncodedExample]],
-    compute: Callable[[Mapping[str, Sequence[EncodedExample]]], dict[str, torch.Tensor]],
+    groups: Mapping[str, Sequence[Any]],
+    compute: Callable[[Mapping[str, Sequence[Any]]], dict[str, torch.Tensor]],
 ) -> dict[str, torch.Tensor]:
-    """`compute(sequences)`, split over the launch's processes: process r takes every world-th
-    sequence from r on, and the shares are gathered back into the original order on every process."""
+    """`compute(groups)`, split over the launch's processes: process r takes every world-th item of
+    each group from r on, and the shares are gathered back into the original order on every
+    process. Each output is named after its group (the longest group name it starts with)."""
     world = launched_processes()
     if world <= 1:
-        return compute(sequences)
+        return compute(groups)
     rank = distributed_rank()
-    parts = gather_objects(compute({name: list(exs)[rank::world] for name, exs in sequences.items()}))
+    parts = gather_objects(compute({name: list(items)[rank::world] for name, items in groups.items()}))
     out: dict[str, torch.Tensor] = {}
     for name in parts[0]:
-        base = name.removesuffix("_tokens")
-        full = torch.empty(len(sequences[base]), dtype=parts[0][name].dtype)
+        group = max((g for g in groups if name.startswith(g)), key=len)
+        full = torch.empty(len(groups[group]), dtype=parts[0][name].dtype)
         for r, part in enumerate(parts):
             full[r::world] = part[name]
         out[name] = full

@@ -55,35 +55,49 @@ def attach_cached_reference(
     *,
     settings: dict[str, Any],
     cache_path,
-    pad: int,
+    collate_for: Callable[[torch.nn.Module], Callable[[list], dict[str, Tensor]]],
+    sides_logps: SidesLogps,
+    length: Callable[[Any], int],
     batch_size: int,
     log: Callable[[str], None],
+    precision: Callable[[], AbstractContextManager] = nullcontext,
 ) -> EncodedSplit:
     """`split` with `ref_<side>` on every item, from the cache, computed first if missing or stale.
 
     `reference_model()` is a context manager giving the model that computes the reference (it is
-    only entered when the cache must be computed, and frees that model on exit).
+    only entered when the cache must be computed, and frees that model on exit). The pre-pass runs
+    the items through the method's own collator (`collate_for(model)`: laid out for that model)
+    and `sides_logps` under `precision()` (the training autocast), so cached values are what a
+    live reference gives inside the steps.
     """
-    parts = {"train": split.train, "eval": split.eval}
-    sequences = {f"{name}/{s}": sequences_of(items, s) for name,
-                 items in parts.items() for s in sides if items}
+    parts = {name: items for name, items in (("train", split.train), ("eval", split.eval)) if items}
+    sequences = {f"{name}/{s}": sequences_of(items, s) for name, items in parts.items() for s in sides}
     key = refcache.cache_key(identity, sequences, settings)
 
     def compute() -> dict[str, Tensor]:
-        with reference_model() as model:
+        with reference_model() as model, precision():
+            collate = collate_for(model)
             return refcache.compute_in_shares(
-                sequences,
-                lambda share: refcache.compute_sequence_logps(model, share, pad_token_id=pad,
-                                                              batch_size=batch_size),
+                parts,
+                lambda share: refcache.compute_item_logps(model, share, sides, collate, sides_logps,
+                                                          batch_size=batch_size, length=length),
             )
 
     tensors = refcache.load_or_compute(cache_path, key, compute, log)
     for name, items in parts.items():
-        for s in sides:
-            if items:  # the "_tokens" counts in the cache are not needed here
-                items = with_reference(items, s, tensors[f"{name}/{s}"].tolist())
+        for s in sides:  # the "_tokens" counts in the cache are not needed here
+            items = with_reference(items, s, tensors[f"{name}/{s}"].tolist())
         parts[name] = items
-    return dataclasses.replace(split, train=parts["train"], eval=parts["eval"])
+    return dataclasses.replace(split, train=parts.get("train", []), eval=parts.get("eval", []))
+
+
+def precision_autocast(precision: str, device: torch.device | str) -> AbstractContextManager:
+    """The training precision outside the loop (the reference pre-pass): autocast to bf16 / fp16
+    as `accelerate` does inside it for `train.precision`; nothing for fp32."""
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
 @contextmanager

@@ -8,8 +8,10 @@ aggregated, with a 95 % Wilson interval), a reliability table and ECE of σ(r_c 
 correlation of reward with response length and, when records carry `metadata.category`, accuracy
 per category. Held out by default: 5 % of the file, at least 50 pairs (at most a fifth of it).
 
-Data: `alignlab.data.preference` (pairs, splits, the pair collator). Not supported: pairwise
-(two-response-in-one-context) reward models, packing.
+Data: `alignlab.data.preference` (pairs, splits, the pair collator); batches are laid out with
+each pair's prompt once and no padding where the model allows it (`train.prefix_sharing`,
+`train.padding_free`), each side's reward read at its own last token. Not supported: pairwise
+(two-response-in-one-context) reward models, data.packing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 
 from alignlab.config import RewardModelConfig
 from alignlab.data.labels import IGNORE_INDEX
+from alignlab.data.layout import BatchLayout
 from alignlab.data.preference import (
     EncodedPair,
     collate_pairs,
@@ -40,6 +43,7 @@ from alignlab.losses.reward import (
     pairwise_accuracy,
     reliability_table,
 )
+from alignlab.modeling.reward_model import reward_inputs
 from alignlab.stage_io import StageContext
 from alignlab.stats import wilson_interval
 from alignlab.training.loop import StepOutput, train
@@ -51,7 +55,7 @@ def make_reward_step(center_coef: float) -> Callable[[torch.nn.Module, dict[str,
     """Bradley-Terry step for a `RewardModel`: loss summed over pairs, averaged over members."""
 
     def step(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
-        rewards = model(batch["input_ids"], batch["attention_mask"])  # (K, 2B)
+        rewards = model(**reward_inputs(batch))  # (K, 2B)
         n = count_pairs(batch)
         chosen, rejected = rewards[:, :n], rewards[:, n:]
         bt = bradley_terry_loss(
@@ -156,19 +160,20 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
         model = apply_reward_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
                                   target_modules=lora.target_modules)
     trainable, total = count_parameters(model)
+    layout, why = batch_layout(model, config)
     ctx.log(
         f"rm: {len(split.train)} training pairs, {len(split.eval)} held-out; "
-        f"{ens.size} member(s) ({ens.kind}); {trainable:,} of {total:,} parameters trainable"
+        f"{ens.size} member(s) ({ens.kind}); {trainable:,} of {total:,} parameters trainable; {why}"
     )
     pad = tokenizer.pad_token_id
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
-        rep = report_on(model, split.eval, pad, config)
+        rep = report_on(model, split.eval, pad, config, layout)
         return {k: rep[k] for k in ("accuracy", "ece") if k in rep}
 
     result = train(
         model, make_reward_step(config.loss.center_coef), count_pairs, split.train,
-        lambda b: collate_pairs(b, pad),
+        lambda b: collate_pairs(b, pad, layout),
         output_dir=ctx.output_dir, train=config.train, optim=config.optim, schedule=config.schedule,
         eval_fn=evaluate if split.eval else None, example_length=item_width,
     )
@@ -179,26 +184,40 @@ def run_reward_model(config: RewardModelConfig, ctx: StageContext) -> dict[str, 
         save_reward_model(result.model, tokenizer, ctx.output_dir, aggregate=ens.aggregate,
                           std_coef=ens.std_coef, state_dict=result.state_dict,
                           max_length=config.data.max_length)
-        report = write_report(result.model, split, pad, config, ctx)
+        report = write_report(result.model, split, pad, config, ctx, layout)
         summary.update({f"report/{k}": float(report[k]) for k in ("accuracy",
                                                                   "ece") if report.get(k) is not None})
     wait_for_everyone()
     return summary
 
 
+def batch_layout(model, config: RewardModelConfig) -> tuple[BatchLayout | None, str]:
+    """How this stage lays out pair batches (`train.padding_free`, `train.prefix_sharing`)."""
+    from alignlab.modeling.attention import choose_layout
+    from alignlab.modeling.reward_model import can_lay_out
+
+    if not can_lay_out(model):
+        return None, "padded batches: the reward model has no decoder score head to read laid-out batches"
+    t = config.train
+    return choose_layout(model, padding_free=t.padding_free, prefix_sharing=t.prefix_sharing,
+                         attention=t.packed_attention, pairs=True)
+
+
 def report_on(model, pairs: Sequence[EncodedPair], pad_token_id: int,
-              config: RewardModelConfig) -> dict[str, Any]:
+              config: RewardModelConfig, layout: BatchLayout | None = None) -> dict[str, Any]:
     """`reward_report` of `model` on `pairs` with the stage's ensemble aggregate and bins."""
     from alignlab.modeling.reward_model import pair_rewards
 
     ens = config.ensemble
-    c, r = pair_rewards(model, pairs, pad_token_id=pad_token_id, batch_size=config.train.batch_size)
+    c, r = pair_rewards(model, pairs, pad_token_id=pad_token_id, batch_size=config.train.batch_size,
+                        layout=layout)
     return reward_report(c, r, pairs, aggregate=ens.aggregate, std_coef=ens.std_coef,
                          num_bins=config.report_bins)
 
 
 def write_report(
-    model, split: EncodedSplit[EncodedPair], pad_token_id: int, config: RewardModelConfig, ctx: StageContext
+    model, split: EncodedSplit[EncodedPair], pad_token_id: int, config: RewardModelConfig, ctx: StageContext,
+    layout: BatchLayout | None = None,
 ) -> dict[str, Any]:
     """`report.json` of the trained model on the held-out pairs (or the training pairs if none)."""
     if not split.eval:
@@ -206,7 +225,7 @@ def write_report(
             "rm: no held-out pairs (set data.eval_fraction or data.eval_path); "
             "the report is on training pairs"
         )
-    report = report_on(model, split.eval or split.train, pad_token_id, config)
+    report = report_on(model, split.eval or split.train, pad_token_id, config, layout)
     ens = config.ensemble
     report = {"split": "eval" if split.eval else "train", "members": ens.size, "aggregate": ens.aggregate,
               **report}
