@@ -124,3 +124,20 @@ def test_a_run_without_held_out_evaluations_or_the_named_rewards_is_one_clear_er
         run_overoptimisation(OveroptimisationConfig(runs={"r": str(run)}, gold="judge"), ctx_for(tmp_path))
     with pytest.raises(ValueError, match="give online RL runs"):
         OveroptimisationConfig()
+
+
+def test_the_terminal_table_lists_every_point_and_each_series_shape(tmp_path):
+    from rich.console import Console
+
+    from alignlab.evals.terminal import curve_table
+
+    run = rl_run(tmp_path, "ppo", STEPS)
+    config = OveroptimisationConfig(runs={"ppo": str(run)}, best_of_n=str(bon_stage(tmp_path, BON)))
+    summary = run_overoptimisation(config, ctx_for(tmp_path))
+    console = Console(width=200, record=True)
+    console.print(curve_table("overoptimisation", summary))
+    text = console.export_text()
+    assert text.count("ppo ") >= 4 and text.count("best-of-n") == 4  # 3 points + the shape row each
+    assert "step 30" in text and "0.200 [" in text and "n=4" in text
+    assert "gold rises, peaks and falls" in text
+    assert curve_table("overoptimisation", {"series": {}}) is None
