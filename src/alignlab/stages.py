@@ -27,6 +27,7 @@ from alignlab.config import (
 )
 from alignlab.config.evals import EvalConfig
 from alignlab.config.feedback import CAIConfig, RLAIFConfig
+from alignlab.config.overopt import BestOfNConfig, OveroptimisationConfig
 from alignlab.config.report import ReportConfig
 from alignlab.distributed import run_on_main
 from alignlab.errors import ConfigError
@@ -41,6 +42,8 @@ RL_OUTPUTS = {
     "model": MODEL, "metrics": METRICS,
     "samples": Artefact("samples.jsonl", "jsonl", "Prompts, replies, each reward and the KL of rollouts."),
     "snapshots": Artefact("snapshots", "models", "The policy every logging.snapshot_every steps (step-N/)."),
+    "eval_samples": Artefact("eval_samples.jsonl", "jsonl", "Every held-out reply of every evaluation "
+                             "(logging.eval_prompts): step, prompt id, reply, each reward, KL, length."),
 }
 HTTP_CACHE = Artefact("http_cache", "dir", "An endpoint's responses, so a re-run sends nothing twice.")
 
@@ -128,6 +131,24 @@ STAGE_KINDS: dict[str, StageKind] = {
                                    "AI labels against the reference and input labels: accuracy, kappa, "
                                    "position bias, disagreements."),
              "cache": HTTP_CACHE},
+        ),
+        StageKind(
+            "best_of_n", BestOfNConfig, "alignlab.evals.best_of_n_stage:run_best_of_n",
+            "N replies per held-out prompt, every reward of each, and best-of-n by one reward for n = 1, 2, "
+            "4, ... N; other policies scored beside it with their KL.",
+            {"samples": Artefact("samples.jsonl", "jsonl", "Per policy and prompt: the replies, each reward "
+                                 "and length (and KL) of every one."),
+             "results": Artefact("results.json", "json", "The best-of-n curve and the other policies' "
+                                 "figures, with intervals.")},
+        ),
+        StageKind(
+            "overoptimisation", OveroptimisationConfig,
+            "alignlab.evals.overoptimisation:run_overoptimisation",
+            "Proxy reward and gold utility against KL from the reference, from RL runs' held-out evaluations "
+            "and best-of-n (the report's over-optimisation curve).",
+            {"curve": Artefact("overoptimisation.json", "json", "Points {kl, proxy, gold, label, series} "
+                               "with intervals (docs/report.md).")},
+            show="alignlab.evals.terminal:curve_table",
         ),
         StageKind(
             "lab_world", LabWorldConfig, "alignlab.lab.stages:run_lab_world",

@@ -207,3 +207,65 @@ def test_ppo_against_a_reward_model_ensemble_in_a_recipe_with_its_critic_from_th
     artefacts = index.artefacts(index.runs(1)[0].id)["ppo"]
     assert {"model", "value_model", "metrics", "samples"} <= set(artefacts)
     assert artefacts["value_model"] == str(out / "value_model")
+
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "lab-overoptimisation.yaml"
+EXPERIMENT = ("ppo_low_kl", "ppo_high_kl", "ppo_min_ensemble", "best_of_n", "overoptimisation", "report")
+
+
+def test_the_overoptimisation_recipe_at_micro_size(lab, tmp_path, capsys):
+    """The shipped recipe's experiment stages on the micro lab (its SFT policy as SFT and as the DPO
+    stand-in, a random reward-model ensemble as the proxy): every series on the curve, with
+    intervals over the same held-out prompts, and the report showing it."""
+    import yaml
+    from transformers import AutoTokenizer
+
+    from alignlab.modeling.reward_model import build_reward_model, save_reward_model
+
+    tok = AutoTokenizer.from_pretrained(lab.policy)
+    rm = build_reward_model(str(lab.policy), num_members=2, pad_token_id=tok.pad_token_id, device="cpu",
+                            seed=5)
+    save_reward_model(rm, tok, tmp_path / "rm", aggregate="mean_minus_std")
+    refs = {"${sft}": lab.policy, "${dpo}": lab.policy, "${rm}": tmp_path / "rm",
+            "${world.rl_prompts}": lab.prompts, "${world.eval}": lab.eval_prompts}
+
+    def wire(node):
+        if isinstance(node, dict):
+            return {k: wire(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [wire(v) for v in node]
+        return str(refs[node]) if isinstance(node, str) and node in refs else node
+
+    shipped = yaml.safe_load(RECIPE.read_text())
+    recipe = tmp_path / "overopt.yaml"
+    stages = {k: wire(shipped["stages"][k]) for k in EXPERIMENT}
+    recipe.write_text(json.dumps({"name": "overopt", "stages": stages}))
+    small = [f"{s}.{k}" for s in EXPERIMENT[:3] for k in (
+        "train.max_steps=4", "train.eval_every=2", "train.save_every=null", "train.progress=false",
+        "rollout.prompts_per_step=4", "rollout.max_new_tokens=8", "logging.eval_limit=6")]
+    small += [f"best_of_n.{k}" for k in ("limit=6", "n=4", "max_new_tokens=8", "policy_samples=2")]
+    run_cli("run", recipe, "--run-dir", tmp_path / "run", *small)
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    curve = json.loads((Path(summary["overoptimisation"]["dir"]) / "overoptimisation.json").read_text())
+    series: dict[str, list[dict]] = {}
+    for p in curve["points"]:
+        series.setdefault(p["series"], []).append(p)
+    assert list(series) == ["ppo beta 0.01", "ppo beta 0.1", "ppo min-ensemble", "best-of-n", "dpo"]
+    for name in ("ppo beta 0.01", "ppo beta 0.1", "ppo min-ensemble"):
+        assert [p["label"] for p in series[name]] == ["start (n = 1)", "step 2", "step 4"], name
+    assert [p["label"] for p in series["best-of-n"]] == ["n = 1", "n = 2", "n = 4"]
+    for p in curve["points"]:
+        for key in ("proxy", "gold", "length"):
+            assert p[key]["n"] == 6 and p[key]["low"] <= p[key]["value"] <= p[key]["high"], (p["label"], key)
+    assert series["dpo"][0]["kl"] == pytest.approx(0.0, abs=1e-4)  # the SFT policy itself, sampled again
+    shapes = summary["overoptimisation"]["shapes"]
+    assert set(shapes) == {"ppo beta 0.01", "ppo beta 0.1", "ppo min-ensemble", "best-of-n"}
+    assert all(s["points"] == 3 for k, s in shapes.items() if k.startswith("ppo"))
+    # The min-ensemble run trains on the minimum and logs the mean (the curve's proxy) beside it.
+    ppo_min = Path(summary["ppo_min_ensemble"]["dir"])
+    row = json.loads((ppo_min / "eval_samples.jsonl").read_text().splitlines()[0])
+    assert {"reward/rm_min", "reward/rm", "reward/gold", "kl", "id", "step"} <= set(row)
+    assert row["reward"] == pytest.approx(row["reward/rm_min"])
+    page = (Path(summary["report"]["dir"]) / "report.html").read_text()
+    assert "Over-optimisation" in page and "ppo min-ensemble" in page

@@ -173,10 +173,13 @@ class RLLoggingConfig(Section):
     eval_prompts: str | None = Field(
         default=None,
         description="Held-out prompts replied to and scored by every reward at train.eval_every steps and "
-        "at the end (eval/ columns: rewards, KL, length).",
+        "at the end (eval/ columns: rewards, KL, length; every reply in eval_samples.jsonl).",
         json_schema_extra={"input": "file"},
     )
-    eval_limit: int | None = Field(default=None, gt=0, description="Use at most this many held-out prompts.")
+    eval_limit: int | None = Field(
+        default=None, gt=0, description="Use at most this many held-out prompts, evenly spaced through the "
+        "file (a file sorted by category keeps every category).",
+    )
     snapshot_every: int | None = Field(
         default=None, gt=0,
         description="Save the policy every N steps into snapshots/step-N (model directories).",

@@ -32,3 +32,21 @@ def headline_table(stage: str, summary: dict[str, Any]) -> Table | None:
         if any(errors):  # failed generations: error rows in samples.jsonl, in no figure's n
             out.add_row(suite, "generations failed", *(str(e) for e in errors))
     return out
+
+
+def curve_table(stage: str, summary: dict[str, Any]) -> Table | None:
+    """The overoptimisation stage's points: per series, KL, proxy, gold and length; then each series'
+    shape (from the summary's `series` and `shapes`)."""
+    series, shapes = summary.get("series"), summary.get("shapes") or {}
+    if not isinstance(series, dict) or not series:
+        return None
+    out = Table(title=f"{stage}: proxy and gold against KL, 95 % intervals, n prompts")
+    for col in ("series", "point", "KL", "proxy", "gold", "length (tokens)"):
+        out.add_column(col, justify="left" if col in ("series", "point") else "right", overflow="fold")
+    for name, points in series.items():
+        for p in points:
+            out.add_row(name, str(p.get("label", "")), f"{p['kl']:.2f}", cell(p.get("proxy")),
+                        cell(p.get("gold")), cell(p.get("length")))
+        if name in shapes:
+            out.add_row(name, "shape", "", "", shapes[name].get("verdict", ""), "")
+    return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,22 +64,28 @@ class AdvantageSettings:
 
 
 class SamplesLog:
-    """`samples.jsonl`: prompt, reply, every reward and the KL of some rows of every N-th batch.
+    """A JSONL file of reply rows with the step they belong to: `samples.jsonl` (some rows of every
+    N-th rollout batch, with the rollout's index) or `eval_samples.jsonl` (every held-out reply of
+    every evaluation).
 
-    Rows carry the step their batch starts at; before the first write of a run, rows of that step
-    or later (left by an interrupted run, whose batch is being made again) are dropped."""
+    Before the first write of a run, rows of that step or later (left by an interrupted run, whose
+    batch or evaluation is being made again) are dropped."""
 
-    def __init__(self, path: Path, *, every: int, rows: int, enabled: bool = True) -> None:
+    def __init__(self, path: Path, *, every: int = 1, rows: int | None = None, enabled: bool = True) -> None:
         self.path, self.every, self.rows, self.enabled = path, every, rows, enabled
         self._checked = False
 
-    def write(self, step: int, rollout: int, rows: list[dict[str, Any]]) -> None:
+    def write(self, step: int, rows: list[dict[str, Any]], rollout: int | None = None) -> None:
+        """`rows` of `step`; with `rollout`, only every `every`-th rollout's first `rows` rows."""
         if not self.enabled:
             return
         if not self._checked:
             truncate_metrics(self.path, step - 1)
             self._checked = True
-        if rollout % self.every == 0:
+        if rollout is None:
+            for row in rows:
+                append_jsonl(self.path, {"step": step, **row})
+        elif rollout % self.every == 0:
             for row in rows[: self.rows]:
                 append_jsonl(self.path, {"step": step, "rollout": rollout, **row})
 
@@ -131,8 +137,8 @@ class Dataflow:
         metrics = self.metrics(rollout, scores, old, ref, batch, beta)
         metrics["time/update"] = update_s
         if self.samples is not None:
-            rows = self.sample_rows(indices, texts, scores, old, ref, rollout)
-            self.samples.write(step, rollout_index, rows)
+            rows = self.sample_rows(self.prompts, indices, texts, scores, old, ref, rollout)
+            self.samples.write(step, rows, rollout=rollout_index)
         self._last_end = time.perf_counter()
         return batch, metrics
 
@@ -145,10 +151,7 @@ class Dataflow:
               update: bool) -> tuple[list[str], RewardScores]:
         """The replies as text, and their rewards (`update`: the normaliser learns from them)."""
         n = len(rollout.finish_reasons) // len(indices)
-        lengths = rollout.response_mask.sum(1).tolist()
-        ids = [rollout.response_ids[i, :length].tolist() for i, length in enumerate(lengths)]
-        decoded = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        texts = [cut_at_stop(text, self.sampling.stop)[0].strip() for text in decoded]
+        ids, texts = decode_replies(self.tokenizer, rollout, self.sampling.stop)
         records = [prompts.records[i] for i in indices for _ in range(n)]
         return texts, self.rewards(RewardInputs(records, texts, ids), update=update)
 
@@ -186,18 +189,21 @@ class Dataflow:
 
     # ------------------------------------------------------------------------------ evaluation, logs
 
-    def evaluate(self, model: torch.nn.Module, prompts: Prompts, seed: int = 0) -> dict[str, float]:
-        """One reply per held-out prompt: the mean of every reward, the KL and the length."""
+    def evaluate(self, model: torch.nn.Module, prompts: Prompts,
+                 seed: int = 0) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """One reply per held-out prompt: the mean of every reward, the KL and the length; and each
+        reply's row (`sample_rows`). The same `seed` at every evaluation draws the same random
+        numbers, so the changes between evaluations are not sampling noise of their own."""
         policy = unwrap_model(model).policy
         indices = list(range(len(prompts.records)))
         rollout = self.generate(policy, prompts, indices, dataclasses.replace(self.sampling, n=1, seed=seed))
-        _, scores = self.score(prompts, indices, rollout, update=False)
+        texts, scores = self.score(prompts, indices, rollout, update=False)
         old, ref = self.log_probs(policy, rollout)
         mask = rollout.response_mask
         out = {f"reward/{k}": float(v.mean()) for k, v in scores.components.items()}
         out.update(reward=float(scores.raw.mean()), kl=float(sequence_kl(kl_k1(old, ref), mask).mean()),
                    response_length=float(mask.sum(1).float().mean()))
-        return out
+        return out, self.sample_rows(prompts, indices, texts, scores, old, ref, rollout)
 
     def metrics(self, rollout: Rollout, scores: RewardScores, old: Tensor, ref: Tensor, batch: RolloutBatch,
                 beta: float) -> dict[str, float]:
@@ -221,15 +227,18 @@ class Dataflow:
         out.update({f"time/{k}": v for k, v in self.timings.items()})
         return out
 
-    def sample_rows(self, indices: list[int], texts: list[str], scores: RewardScores, old: Tensor,
-                    ref: Tensor, rollout: Rollout) -> list[dict[str, Any]]:
+    def sample_rows(self, prompts: Prompts, indices: list[int], texts: list[str], scores: RewardScores,
+                    old: Tensor, ref: Tensor, rollout: Rollout) -> list[dict[str, Any]]:
+        """One row per reply: its prompt (and the record's `id`, else the prompt's index in the file),
+        the reply, the summed reward and each component, the KL (k1, summed over its tokens), the
+        length in tokens and why it ended."""
         n = len(texts) // len(indices)
         kl = sequence_kl(kl_k1(old, ref), rollout.response_mask).tolist()
         rows = []
         for row, text in enumerate(texts):
-            record = self.prompts.records[indices[row // n]]
+            record = prompts.records[indices[row // n]]
             rows.append({
-                "prompt": record.text, **({"id": record.fields["id"]} if "id" in record.fields else {}),
+                "prompt": record.text, "id": record.fields.get("id", indices[row // n]),
                 "completion": text, "reward": float(scores.total[row]),
                 **{f"reward/{k}": float(v[row]) for k, v in scores.components.items()},
                 "kl": kl[row], "length": int(rollout.response_mask[row].sum()),
@@ -238,16 +247,34 @@ class Dataflow:
         return rows
 
     def _forward(self, model: torch.nn.Module, rollout: Rollout, fn) -> Tensor:
-        """`fn(model, ids, mask, positions, start[, temperature])` over the rollout in chunks of rows."""
-        ids, mask, positions = rollout.sequences()
-        start = rollout.prompt_ids.shape[1]
-        extra = {"temperature": self.sampling.temperature} if fn is response_logps else {}
-        out = []
-        with inference_mode(model):
-            for s in range(0, ids.shape[0], self.forward_rows):
-                sl = slice(s, s + self.forward_rows)
-                out.append(fn(model, ids[sl], mask[sl], positions[sl], start, **extra).float())
-        return torch.cat(out)
+        return rollout_forward(model, rollout, fn, rows=self.forward_rows,
+                               temperature=self.sampling.temperature)
+
+
+def decode_replies(tokenizer, rollout: Rollout,
+                   stop: Sequence[str] = ()) -> tuple[list[list[int]], list[str]]:
+    """Each reply's generated token ids (a final stop token included) and its text: special tokens
+    and a matched stop string removed, stripped (what rewards score)."""
+    lengths = rollout.response_mask.sum(1).tolist()
+    ids = [rollout.response_ids[i, :length].tolist() for i, length in enumerate(lengths)]
+    decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)
+    return ids, [cut_at_stop(text, stop)[0].strip() for text in decoded]
+
+
+def rollout_forward(model: torch.nn.Module, rollout: Rollout, fn, *, rows: int,
+                    temperature: float = 1.0) -> Tensor:
+    """(N, R) `fn(model, ids, mask, positions, start[, temperature])` over the rollout's prompt + reply
+    rows, `rows` at a time, without gradients: `response_logps` (tempered log-probs of the sampled
+    tokens) or `token_values` (a critic's values)."""
+    ids, mask, positions = rollout.sequences()
+    start = rollout.prompt_ids.shape[1]
+    extra = {"temperature": temperature} if fn is response_logps else {}
+    out = []
+    with inference_mode(model):
+        for s in range(0, ids.shape[0], rows):
+            sl = slice(s, s + rows)
+            out.append(fn(model, ids[sl], mask[sl], positions[sl], start, **extra).float())
+    return torch.cat(out)
 
 
 @contextmanager

@@ -58,6 +58,16 @@ def load_prompts(path: str, tokenizer, *, max_length: int, log: Callable[[str], 
     return Prompts(kept, ids)
 
 
+def spread(prompts: Prompts, limit: int | None) -> Prompts:
+    """At most `limit` of `prompts`, evenly spaced through them (floor(i·n/limit)), so a file sorted by
+    category keeps every category in proportion; all of them without a limit."""
+    n = len(prompts.records)
+    if limit is None or limit >= n:
+        return prompts
+    keep = [i * n // limit for i in range(limit)]
+    return Prompts([prompts.records[i] for i in keep], [prompts.ids[i] for i in keep])
+
+
 @dataclass(frozen=True)
 class Critic:
     """PPO's critic as the run needs it: how to build it, its lr multiplier and value-loss settings."""
@@ -98,11 +108,14 @@ def run_online_rl(config: OnlineRLConfig, ctx: StageContext, critic: Critic | No
     )
     eval_fn = None
     if config.logging.eval_prompts is not None:
-        held_out = load_prompts(config.logging.eval_prompts, tokenizer, max_length=max_length, log=ctx.log,
-                                limit=config.logging.eval_limit)
+        held_out = spread(load_prompts(config.logging.eval_prompts, tokenizer, max_length=max_length,
+                                       log=ctx.log), config.logging.eval_limit)
+        eval_log = SamplesLog(ctx.path("eval_samples"), enabled=_is_main())
 
         def eval_fn(model: torch.nn.Module) -> dict[str, float]:
-            return dataflow.evaluate(model, held_out, seed=config.train.seed)
+            means, rows = dataflow.evaluate(model, held_out, seed=config.train.seed)
+            eval_log.write(source.steps, rows)  # the loop evaluates after `source.steps` steps
+            return means
 
     trainable, total = count_parameters(modules)
     ctx.log(f"{config.advantage}: {len(prompts.records)} prompts, {r['samples_per_prompt']} replies per "
