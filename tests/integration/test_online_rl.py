@@ -239,6 +239,7 @@ def test_the_overoptimisation_recipe_at_micro_size(lab, tmp_path, capsys):
     shipped = yaml.safe_load(RECIPE.read_text())
     recipe = tmp_path / "overopt.yaml"
     stages = {k: wire(shipped["stages"][k]) for k in EXPERIMENT}
+    stages["report"]["config"]["after"] = ["${overoptimisation}"]  # the default recipe's stages are not run
     recipe.write_text(json.dumps({"name": "overopt", "stages": stages}))
     small = [f"{s}.{k}" for s in EXPERIMENT[:3] for k in (
         "train.max_steps=4", "train.eval_every=2", "train.save_every=null", "train.progress=false",
