@@ -28,7 +28,7 @@ import torch
 from alignlab.errors import ConfigError
 from alignlab.losses.aggregation import LOSS_AGGREGATIONS
 from alignlab.losses.masked import masked_mean, masked_var
-from alignlab.losses.params import Range, check_ranges, check_values
+from alignlab.losses.params import Range, check_ranges, check_values, first_doc_line
 
 Tensor = torch.Tensor
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,8 +58,7 @@ class AdvantageSpec:
     @property
     def description(self) -> str:
         """First line of the estimator's docstring (for CLI help and the docs table)."""
-        doc = (self.fn.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        return first_doc_line(self.fn)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The allowed values of a registered function's scalar hyperparameters, declared with it.
+"""The allowed values of a registered function's scalar hyperparameters, declared with it, and its
+one-line description.
 
 A loss (`@register_loss(..., ranges=...)`) or an advantage estimator (`@register_advantage`) names
 each keyword hyperparameter's `Range`; configs check the values a user sets against it (a negative
@@ -82,3 +83,9 @@ def check_values(owner: str, ranges: Mapping[str, Range], hyperparameters: Mappi
 def describe_ranges(ranges: Mapping[str, Range]) -> str:
     """`beta > 0, gamma >= 0` for the listings."""
     return ", ".join(f"{k} {r}" for k, r in ranges.items() if r.bounded)
+
+
+def first_doc_line(fn: Any) -> str:
+    """First line of a registered function's docstring (its one-line description in help and docs)."""
+    doc = (getattr(fn, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""

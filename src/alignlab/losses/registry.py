@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from alignlab.errors import ConfigError
-from alignlab.losses.params import Range, check_ranges, check_values
+from alignlab.losses.params import Range, check_ranges, check_values, first_doc_line
 
 LogpsKind = Literal["sum", "mean"]
 InputShape = Literal["paired", "unpaired"]
@@ -53,8 +53,7 @@ class LossSpec:
     @property
     def description(self) -> str:
         """First line of the loss function's docstring (for CLI help and the docs table)."""
-        doc = (self.fn.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        return first_doc_line(self.fn)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

@@ -243,6 +243,17 @@ def plain_head_parts(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
     return backbone, head
 
 
+def _head_parts_for(model, mode: str) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
+    """(backbone, lm_head) for the hidden path, None for the logits path; "hidden" on a model without
+    a plain head is a ValueError."""
+    parts = plain_head_parts(model) if mode != "logits" else None
+    if mode == "hidden" and parts is None:
+        raise ValueError(
+            f"mode='hidden' needs a plain-head model ({', '.join(sorted(PLAIN_HEAD_MODEL_TYPES))})"
+        )
+    return parts
+
+
 def model_sequence_logps(
     model,
     batch: TokenBatch,
@@ -255,11 +266,7 @@ def model_sequence_logps(
     mode "hidden" runs the backbone and projects label positions chunk by chunk (no full logits);
     "logits" uses the model's logits; "auto" picks "hidden" where the architecture allows it.
     """
-    parts = plain_head_parts(model) if mode != "logits" else None
-    if mode == "hidden" and parts is None:
-        raise ValueError(
-            f"mode='hidden' needs a plain-head model ({', '.join(sorted(PLAIN_HEAD_MODEL_TYPES))})"
-        )
+    parts = _head_parts_for(model, mode)
     if parts is not None:
         backbone, head = parts
         out = backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
@@ -275,11 +282,7 @@ def target_logps(model, inputs: dict, index: Tensor, targets: Tensor, *,
     `inputs` are the forward's keyword arguments (input_ids and what the batch's layout needs:
     masks, position ids, attention blocks). The hidden path projects only those N positions.
     """
-    parts = plain_head_parts(model) if mode != "logits" else None
-    if mode == "hidden" and parts is None:
-        raise ValueError(
-            f"mode='hidden' needs a plain-head model ({', '.join(sorted(PLAIN_HEAD_MODEL_TYPES))})"
-        )
+    parts = _head_parts_for(model, mode)
     if parts is not None:
         backbone, head = parts
         hidden = backbone(**inputs, use_cache=False).last_hidden_state
