@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from alignlab.config.core import Registered, Section
 
 # The readers' format names, read when a value is checked or described.
 DATA_FORMATS = Registered("alignlab.data.formats:format_choices", "data format")
+# torch.compile's modes (inductor), the names train.compile takes besides true and false.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class ModelConfig(Section):
@@ -120,11 +122,27 @@ class TrainConfig(Section):
         "attention), flex (FlexAttention block masks; needs model.attn_implementation=flex_attention and "
         "a GPU to train); auto probes the model and picks the first that works.",
     )
+    compile: bool | str = Field(
+        default=False,
+        description="torch.compile the model's transformer blocks for training (true, or an inductor mode "
+        "name); off by default: on CPU it did not pay (docs/batches.md).",
+    )
+    compile_backend: str = Field(
+        default="inductor", description="torch.compile backend when train.compile is on (inductor, aot_eager, ...)."
+    )
     keep_final_checkpoint: bool = Field(
         default=False,
         description="Keep a full checkpoint (weights, optimizer, RNG) of the finished run; by default the "
         "run's checkpoints are removed once training finishes, since a finished stage is never resumed.",
     )
+
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_mode(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value in COMPILE_MODES:
+            return value
+        raise ValueError(f"expected true, false or an inductor mode ({', '.join(COMPILE_MODES)})")
 
 
 class DataConfig(Section):

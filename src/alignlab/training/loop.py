@@ -35,6 +35,7 @@ from alignlab.errors import ConfigError, TrainingError
 from alignlab.io import append_jsonl
 from alignlab.progress import Progress
 from alignlab.training import checkpoint as ckpt
+from alignlab.training.compiled import CompiledBlocks, compile_options
 from alignlab.training.schedule import build_scheduler
 from alignlab.training.sources import BatchSource, EpochSource, RunInfo
 
@@ -224,6 +225,7 @@ def train(
         optimizer, total_steps=total_steps, kind=schedule.kind, warmup_steps=schedule.warmup_steps,
         warmup_ratio=schedule.warmup_ratio, min_lr_ratio=schedule.min_lr_ratio,
     )
+    compile_kw = compile_options(train)  # a bad backend fails before any work
     # Model and optimizer are prepared together (FSDP replaces the parameters). The scheduler is
     # not prepared, since accelerate would step it once per process; it is only checkpointed.
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -251,6 +253,9 @@ def train(
     clip_to = optim.max_grad_norm if optim.max_grad_norm is not None else math.inf
     t_run = time.perf_counter() - state.elapsed_s  # elapsed time continues across resumes
     window = _Window()
+    # Compiled after preparation, so DDP / FSDP wrap the module as loaded; only the step function
+    # runs compiled, and the weights keep their own names (alignlab.training.compiled).
+    compiled = CompiledBlocks(model, compile_kw) if compile_kw is not None else None
     try:
         while state.global_step < total_steps:
             step = state.global_step + 1
@@ -273,7 +278,8 @@ def train(
                 with nullcontext() if last else accelerator.no_sync(model), accelerator.autocast():
                     # Autocast covers the whole step, so models a step function owns besides the
                     # trained one (a DPO reference, a reward model) run in the same precision.
-                    out = step_fn(model, batch)
+                    with compiled.active() if compiled is not None else nullcontext():
+                        out = step_fn(model, batch)
                     accelerator.backward(out.loss * scale, **backward_kwargs)
                 loss_sum += out.loss.detach().float()
                 for k, v in out.metrics.items():
