@@ -179,3 +179,13 @@ COMPLY_PIVOT = [
     r"\bhere(?:'s| is| are) (?:how|what|a|an|the|some|my|one|a few|several)\b",
 ]
 AFFIRM = r"^(?:sure|certainly|of course|absolutely|okay|ok|no problem|happily)\b|^here(?:'s| is| are)\b"
+# A short sentence that only says the model does not know (no attempt to answer). Matched only on
+# segments of at most ABSTAIN_MAX_WORDS words, so "I don't know the exact figure, but it is about 300 km"
+# stays an answer.
+ABSTAIN = [
+    r"\bi (?:do not|don't|dont|really don't|honestly don't) know\b",
+    r"\bi(?:'m| am) (?:not sure|unsure|not certain)\b",
+    r"\bi have no (?:idea|information|knowledge|way of knowing)\b",
+    r"^(?:no idea|not sure|unknown|i couldn't say|i could not say|hard to say)\b",
+]
+ABSTAIN_MAX_WORDS = 12
