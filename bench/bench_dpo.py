@@ -97,8 +97,16 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
     device, precision = setting(args, "device"), setting(args, "precision")
     model = load_causal_lm(assets["model"], dtype="float32", device=device)
     pad = tok.pad_token_id
-    trainer_cfg = TrainConfig(batch_size=args["batch_size"], max_steps=args["steps"], log_every=10, save_every=None,
-                              progress=False, resume=False, seed=0, precision=precision)  # fmt: skip
+    trainer_cfg = TrainConfig(
+        batch_size=args["batch_size"],
+        max_steps=args["steps"],
+        log_every=10,
+        save_every=None,
+        progress=False,
+        resume=False,
+        seed=0,
+        precision=precision,
+    )
     layout, why = alignlab_layout(model, args, pairs=True)
     with Measured() as m:
         data_cfg = DataConfig(path=assets["data"], max_length=args["max_length"])
@@ -127,8 +135,14 @@ def run_alignlab(assets: dict, args: dict, cache: bool) -> dict:
         step = dpo.make_paired_step(get_loss("dpo"), {"beta": 0.1}, reference=reference)
         with m.timed("train"):
             train(
-                model, step, count_pairs, data.train, functools.partial(collate_pairs, pad_token_id=pad, layout=layout),
-                output_dir=out, train=trainer_cfg, optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0),
+                model,
+                step,
+                count_pairs,
+                data.train,
+                functools.partial(collate_pairs, pad_token_id=pad, layout=layout),
+                output_dir=out,
+                train=trainer_cfg,
+                optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0),
                 schedule=ScheduleConfig(kind="constant"),
             )
     trained = data.train[: args["steps"] * args["batch_size"]]
@@ -148,14 +162,27 @@ def run_trl(assets: dict, args: dict, precompute: bool, trl_defaults: bool = Fal
     tok = AutoTokenizer.from_pretrained(assets["model"])
     model = AutoModelForCausalLM.from_pretrained(assets["model"], dtype=torch.float32)
     cfg = DPOConfig(
-        output_dir=out, per_device_train_batch_size=args["batch_size"], max_steps=args["steps"],
-        learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, beta=0.1,
-        max_length=args["max_length"], logging_steps=10, report_to="none", disable_tqdm=True,
-        seed=0, dataloader_num_workers=0, precompute_ref_log_probs=precompute, precompute_ref_batch_size=16,
+        output_dir=out,
+        per_device_train_batch_size=args["batch_size"],
+        max_steps=args["steps"],
+        learning_rate=args["lr"],
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        beta=0.1,
+        max_length=args["max_length"],
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        dataloader_num_workers=0,
+        precompute_ref_log_probs=precompute,
+        precompute_ref_batch_size=16,
         # TRL's own defaults are bf16 autocast and gradient checkpointing; unless asked for, both
         # follow alignlab's run (fp32 on CPU, bf16 autocast on a GPU; no recomputation).
-        **{**trl_like_alignlab(args), **({"bf16": True} if trl_defaults else {})}, gradient_checkpointing=trl_defaults,
-    )  # fmt: skip
+        **{**trl_like_alignlab(args), **({"bf16": True} if trl_defaults else {})},
+        gradient_checkpointing=trl_defaults,
+    )
     dataset = Dataset.from_list(rows)
     with Measured() as m:
         # The constructor tokenizes (untimed, as for alignlab) and, with precompute_ref_log_probs,
@@ -193,7 +220,9 @@ VARIANTS = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_args(p, lr=1e-5, out=HERE / "results" / "dpo_cpu.json")
-    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported."
+    )
     p.add_argument("--trl-own-defaults", action="store_true",
                    help="Also run TRL with its bf16 + checkpointing defaults.")
     a = p.parse_args()

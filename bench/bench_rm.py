@@ -1,4 +1,5 @@
-"""Reward model on CPU: tokens/s and peak memory of alignlab's reward step + loop next to TRL's `RewardTrainer`.
+"""Reward model on CPU: tokens/s and peak memory of alignlab's reward step + loop next to TRL's
+`RewardTrainer`.
 
 One run builds one tiny model (the laboratory's default size, as in bench_dpo.py) and one set of
 synthetic conversational preference pairs, then trains a one-member Bradley-Terry reward model
@@ -82,7 +83,9 @@ def run_trl(assets: dict, args: dict) -> dict:
     torch.set_num_threads(args["threads"])
     rows = [json.loads(line) for line in Path(assets["data"]).read_text().splitlines()]
     tok = AutoTokenizer.from_pretrained(assets["model"])
-    model = AutoModelForSequenceClassification.from_pretrained(assets["model"], num_labels=1, dtype=torch.float32)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        assets["model"], num_labels=1, dtype=torch.float32
+    )
     model.config.pad_token_id = tok.pad_token_id
     cfg = RewardConfig(
         output_dir=scratch_dir("bench-trl-rm-"), per_device_train_batch_size=args["batch_size"],
@@ -93,7 +96,9 @@ def run_trl(assets: dict, args: dict) -> dict:
         # alignlab's run (fp32 on CPU, bf16 autocast on a GPU), checkpointing is off on both.
         gradient_checkpointing=False, **trl_like_alignlab(args),
     )  # fmt: skip
-    trainer = RewardTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer = RewardTrainer(
+        model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok
+    )
     with Measured() as m, m.timed("train"):
         trainer.train()
     ds, n = trainer.train_dataset, args["steps"] * args["batch_size"]
@@ -109,21 +114,35 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_args(p, lr=1e-5, out=HERE / "results" / "rm_cpu.json")
-    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported."
+    )
     a = p.parse_args()
     if a.worker:
         spec = json.loads(a.spec)
         print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
         return
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    args = {
+        "steps": a.steps,
+        "batch_size": a.batch_size,
+        "threads": a.threads,
+        "max_length": a.max_length,
+        "lr": a.lr,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-rm-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
         runs = alternate(__file__, list(VARIANTS), {"assets": assets, "args": args}, a.repeats)
     report = {
         "benchmark": "rm_cpu",
         "command": command_line(),
-        "setup": {**args, "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init), one reward head",
-                  "device": "cpu", "cpu_count": os.cpu_count(), "pairs": a.steps * a.batch_size, **versions()},  # fmt: skip
+        "setup": {
+            **args,
+            "model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init), one reward head",
+            "device": "cpu",
+            "cpu_count": os.cpu_count(),
+            "pairs": a.steps * a.batch_size,
+            **versions(),
+        },
         "runs": runs,
         **summarise(runs, baseline="trl"),
     }

@@ -9,8 +9,8 @@ reply runs to N. Variants:
 - `serial`: `HFGenerator.generate([prompt], params)` one request after another, in a child
   process: the model alone, no HTTP, no batching;
 - `clients_C`: `alignlab serve` in a child process (batches of up to 64 rows, a
-  collection window of `--batch-window-ms`, 5 ms by default) and C client threads here, each sending its next request as soon
-  as the last is answered (httpx, keep-alive).
+  collection window of `--batch-window-ms`, 5 ms by default) and C client threads here, each
+  sending its next request as soon as the last is answered (httpx, keep-alive).
 
 Throughput = completion tokens the server reported / wall seconds from the first request to the
 last answer (server start-up and one warm-up request left out). Each variant gets a fresh process
@@ -58,11 +58,18 @@ def run_serial(spec: dict) -> dict:
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
 
     torch.set_num_threads(1)
-    gen = HFGenerator(load_causal_lm(spec["model"], dtype="float32", device="cpu").eval(), load_tokenizer(spec["model"]))
-    params = [SamplingParams(max_new_tokens=spec["new_tokens"], temperature=1.0, seed=i) for i in range(len(spec["prompts"]))]
+    gen = HFGenerator(
+        load_causal_lm(spec["model"], dtype="float32", device="cpu").eval(), load_tokenizer(spec["model"])
+    )
+    params = [
+        SamplingParams(max_new_tokens=spec["new_tokens"], temperature=1.0, seed=i)
+        for i in range(len(spec["prompts"]))
+    ]
     gen.generate(spec["prompts"][:1], SamplingParams(max_new_tokens=4))  # warm-up
     t0 = time.perf_counter()
-    tokens = sum(len(gen.generate([p], q)[0][0].token_ids) for p, q in zip(spec["prompts"], params, strict=True))
+    tokens = sum(
+        len(gen.generate([p], q)[0][0].token_ids) for p, q in zip(spec["prompts"], params, strict=True)
+    )
     return _result(tokens, len(spec["prompts"]), time.perf_counter() - t0)
 
 
@@ -75,15 +82,19 @@ def run_server(model: str, prompts: list, clients: int, new_tokens: int, window_
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.pop("ALIGNLAB_API_KEY", None)
-    server = subprocess.Popen([sys.executable, "-m", "alignlab.cli", "serve", model, "--port", str(port), "--model-name",
-                               MODEL_NAME, "--device", "cpu", "--dtype", "float32", "--log-level", "warning",
-                               "--batch-window-ms", str(window_ms)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "alignlab.cli", "serve", model, "--port", str(port),
+         "--model-name", MODEL_NAME, "--device", "cpu", "--dtype", "float32", "--log-level", "warning",
+         "--batch-window-ms", str(window_ms)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(server, url)
         body = {"model": MODEL_NAME, "max_tokens": new_tokens, "temperature": 1.0}
-        httpx.post(f"{url}/v1/chat/completions", json={**body, "messages": prompts[0], "max_tokens": 4}, timeout=600)
+        httpx.post(
+            f"{url}/v1/chat/completions", json={**body, "messages": prompts[0], "max_tokens": 4}, timeout=600
+        )
         before = httpx.get(f"{url}/health", timeout=30).json()
         tokens, seconds = _drive(url, body, prompts, clients)
         after = httpx.get(f"{url}/health", timeout=30).json()
@@ -147,8 +158,13 @@ def _drive(url: str, body: dict, prompts: list, clients: int) -> tuple[int, floa
 
 
 def _result(tokens: int, requests: int, seconds: float) -> dict:
-    return {"requests": requests, "tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1),
-            "requests_per_s": round(requests / seconds, 2)}  # fmt: skip
+    return {
+        "requests": requests,
+        "tokens": tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "requests_per_s": round(requests / seconds, 2),
+    }
 
 
 def _median(values: list[float]) -> float:
@@ -158,8 +174,12 @@ def _median(values: list[float]) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--new-tokens", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
-    p.add_argument("--rounds", type=int, default=4, help="Requests per client (C clients send rounds × C requests).")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported."
+    )
+    p.add_argument(
+        "--rounds", type=int, default=4, help="Requests per client (C clients send rounds × C requests)."
+    )
     p.add_argument("--min-requests", type=int, default=32, help="At least this many requests per variant.")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="The server's collection window.")
     p.add_argument("--out", type=Path, default=HERE / "results" / "serve_cpu_lab.json")
@@ -169,7 +189,10 @@ def main() -> None:
     if a.worker:
         print(json.dumps(run_serial(json.loads(a.spec))))
         return
-    counts = {"serial": a.min_requests, **{f"clients_{c}": max(a.min_requests, a.rounds * c) for c in CLIENTS}}
+    counts = {
+        "serial": a.min_requests,
+        **{f"clients_{c}": max(a.min_requests, a.rounds * c) for c in CLIENTS},
+    }
     runs: dict[str, list[dict]] = {name: [] for name in counts}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         model = make_model(Path(tmp))
@@ -180,23 +203,44 @@ def main() -> None:
                     spec = {"model": model, "prompts": prompts[:count], "new_tokens": a.new_tokens}
                     r = run_child(__file__, "serial", spec)
                 else:
-                    r = run_server(model, prompts[:count], int(name.split("_")[1]), a.new_tokens, a.batch_window_ms)
+                    r = run_server(
+                        model, prompts[:count], int(name.split("_")[1]), a.new_tokens, a.batch_window_ms
+                    )
                 runs[name].append(r)
-                print(f"{name}: {r['tokens_per_s']} tokens/s ({r['requests']} requests, {r['seconds']} s)", flush=True)
+                print(
+                    f"{name}: {r['tokens_per_s']} tokens/s ({r['requests']} requests, {r['seconds']} s)",
+                    flush=True,
+                )
     ratios = {name: [x["tokens_per_s"] / s["tokens_per_s"] for x, s in zip(rs, runs["serial"], strict=True)]
               for name, rs in runs.items() if name != "serial"}  # fmt: skip
     report = {
         "benchmark": "serve_cpu_lab",
-        "setup": {"model": "llama hidden 128, 4 layers, 4 heads, vocab 2048 (random init), bench/common.py make_model",
-                  "new_tokens": a.new_tokens, "temperature": 1.0, "requests": counts, "repeats": a.repeats,
-                  "server": f"alignlab serve, max_batch_rows 64, batch_window_ms {a.batch_window_ms:g}",
-                  "device": "cpu", "cpu_count": os.cpu_count(), "omp_num_threads": 1,
-                  "load_average": os.getloadavg(), **versions(with_trl=False)},  # fmt: skip
+        "setup": {
+            "model": "llama hidden 128, 4 layers, 4 heads, vocab "
+                     "2048 (random init), bench/common.py make_model",
+            "new_tokens": a.new_tokens,
+            "temperature": 1.0,
+            "requests": counts,
+            "repeats": a.repeats,
+            "server": f"alignlab serve, max_batch_rows 64, batch_window_ms {a.batch_window_ms:g}",
+            "device": "cpu",
+            "cpu_count": os.cpu_count(),
+            "omp_num_threads": 1,
+            "load_average": os.getloadavg(),
+            **versions(with_trl=False),
+        },
         "runs": runs,
         "median_tokens_per_s": {name: _median([r["tokens_per_s"] for r in rs]) for name, rs in runs.items()},
-        "ratio_vs_serial": {name: {"median_of_repeats": round(_median(v), 2), "min": round(min(v), 2),
-                                   "max": round(max(v), 2)} for name, v in ratios.items()},  # fmt: skip
-        "note": "shared machine under load: absolute tokens/s are noisy; ratios are per repeat (same conditions)",
+        "ratio_vs_serial": {
+            name: {
+                "median_of_repeats": round(_median(v), 2),
+                "min": round(min(v), 2),
+                "max": round(max(v), 2),
+            }
+            for name, v in ratios.items()
+        },
+        "note": "shared machine under load: absolute tokens/s are "
+                "noisy; ratios are per repeat (same conditions)",
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n")

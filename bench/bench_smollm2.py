@@ -83,8 +83,8 @@ VARIANT_NOTES = {
     "sft": "alignlab learns the assistant tokens, TRL (no generation markers in the template) all tokens; "
     "alignlab projects only the learned positions through the LM head, TRL every position (and computes its "
     "per-token entropy and accuracy metrics over the logits).",
-    "dpo": "alignlab: cached reference (default; the pre-pass is timed); trl: live reference (DPOTrainer default). "
-    "beta 0.1, sigmoid loss, both.",
+    "dpo": "alignlab: cached reference (default; the pre-pass is timed); trl: "
+           "live reference (DPOTrainer default). beta 0.1, sigmoid loss, both.",
     "rm": "one reward head on the backbone, Bradley-Terry loss, no centering, both.",
 }
 
@@ -98,7 +98,13 @@ def write_data(root: Path, rows: list[dict]) -> dict[str, str]:
 
 
 def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[str, str], setup: dict) -> None:
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    args = {
+        "steps": a.steps,
+        "batch_size": a.batch_size,
+        "threads": a.threads,
+        "max_length": a.max_length,
+        "lr": a.lr,
+    }
     variants = [v for v in WORKERS[method] if v != "alignlab_live_ref" or a.dpo_live]
     spec = {"method": method, "assets": {"model": model_dir, "data": data[method]}, "args": args}
     load_before = os.getloadavg()
@@ -119,13 +125,18 @@ def run_method(method: str, a: argparse.Namespace, model_dir: str, data: dict[st
         "benchmark": f"{method}_smollm2_cpu",
         "command": command,
         "repeats": len(runs["alignlab"]),
-        "note": "alignlab: padding-free batches (and for pairs one prompt per pair) where the model allows them, "
-        "the default; alignlab_padded: padded batches. Tokens are the same for every variant (a pair's prompt "
-        "counted twice). Short runs on CPU: absolute figures are noisy (load average at start and end below); "
-        "read the per-repeat CPU-time ratios.",
-        "setup": {**args, **setup, "variants": VARIANT_NOTES[method],
-                  "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}
-                  if a.from_runs is None else "not recorded (reported from a runs log)"},  # fmt: skip
+        "note": "alignlab: padding-free batches (and for pairs one prompt per pair) where the model "
+                "allows them, the default; alignlab_padded: padded batches. Tokens are the same for "
+                "every variant (a pair's prompt counted twice). Short runs on CPU: absolute figures "
+                "are noisy (load average at start and end below); read the per-repeat CPU-time ratios.",
+        "setup": {
+            **args,
+            **setup,
+            "variants": VARIANT_NOTES[method],
+            "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}
+            if a.from_runs is None
+            else "not recorded (reported from a runs log)",
+        },
         "runs": runs,
         **summarise(runs, baseline="trl"),
     }
@@ -140,13 +151,20 @@ def main() -> None:
     p.add_argument("--method", choices=[*WORKERS, "all"], default="all")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported.")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="Runs of each variant, alternated; medians reported."
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-length", type=int, default=512, help="Pairs with a longer side are left out.")
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--dpo-live", action="store_true", help="Also run alignlab's DPO with a live reference.")
-    p.add_argument("--hh-rlhf", type=Path, default=HH_RLHF, help="hh-rlhf harmless-base test file (default: ../shared/data/hh-rlhf/harmless-base/test.jsonl.gz "
-                   "beside the checkout).")
+    p.add_argument(
+        "--hh-rlhf",
+        type=Path,
+        default=HH_RLHF,
+        help="hh-rlhf harmless-base test file (default: ../shared/data/hh-rlhf/harmless-base/test.jsonl.gz "
+        "beside the checkout).",
+    )
     p.add_argument("--runs-log", type=Path, help="Also append each run to this JSONL file as it ends.")
     p.add_argument("--from-runs", type=Path, help="Report the runs of a --runs-log file (the repeats every "
                    "variant finished) instead of running; needs --method.")

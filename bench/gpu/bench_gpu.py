@@ -46,13 +46,15 @@ from common import TEMPLATE, WORDS, alternate, command_line, summarise, versions
 
 # Qwen2-0.5B / Qwen2-1.5B config.json shapes (query/key/value biases come with the Qwen2 class).
 SHAPES = {
-    "qwen2-0.5b": {"vocab_size": 151936, "hidden_size": 896, "num_layers": 24, "num_heads": 14, "num_kv_heads": 2,
-                   "intermediate_size": 4864, "max_positions": 32768, "tie_word_embeddings": True},
-    "qwen2-1.5b": {"vocab_size": 151936, "hidden_size": 1536, "num_layers": 28, "num_heads": 12, "num_kv_heads": 2,
-                   "intermediate_size": 8960, "max_positions": 32768, "tie_word_embeddings": True},
+    "qwen2-0.5b": {"vocab_size": 151936, "hidden_size": 896, "num_layers": 24, "num_heads": 14,
+                   "num_kv_heads": 2, "intermediate_size": 4864, "max_positions": 32768,
+                   "tie_word_embeddings": True},
+    "qwen2-1.5b": {"vocab_size": 151936, "hidden_size": 1536, "num_layers": 28, "num_heads": 12,
+                   "num_kv_heads": 2, "intermediate_size": 8960, "max_positions": 32768,
+                   "tie_word_embeddings": True},
     "tiny": {"vocab_size": 4096, "hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2,
              "intermediate_size": 128, "max_positions": 2048, "tie_word_embeddings": True},
-}  # fmt: skip
+}
 PEAK_BF16_DENSE_TFLOPS = {"H100": 989.0, "H200": 989.0}
 # Each method's comparisons: (alignlab variant, TRL variant) pairs run in the same alternation.
 PAIRS = {
@@ -72,8 +74,10 @@ WORKERS = {
         "trl": lambda a, x: bench_dpo.run_trl(a, x, precompute=False),
     },
 }
-GRPO_SKIPPED = ("skipped: alignlab has no GRPO trainer yet (its online-RL losses exist, the trainer is planned); "
-                "TRL's GRPOTrainer alone would compare nothing. This section runs once alignlab's GRPO lands.")  # fmt: skip
+GRPO_SKIPPED = (
+    "skipped: alignlab has no GRPO trainer yet (its online-RL losses exist, the trainer is planned); "
+    "TRL's GRPOTrainer alone would compare nothing. This section runs once alignlab's GRPO lands."
+)
 
 
 # ------------------------------------------------------------------------------------ assets
@@ -109,8 +113,14 @@ def make_model(root: Path, shape: dict, device: str, seed: int = 0):
     rng = random.Random(seed)
     tok = train_bpe_tokenizer([words(rng, 40) for _ in range(2000)], 2048, chat_template=TEMPLATE)
     sizes = dict(shape)
-    config = tiny_model_config("qwen2", sizes.pop("vocab_size"), bos_token_id=tok.bos_token_id,
-                               eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **sizes)  # fmt: skip
+    config = tiny_model_config(
+        "qwen2",
+        sizes.pop("vocab_size"),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        **sizes,
+    )
     torch.manual_seed(seed)
     with torch.device(device):  # random init on the GPU is seconds, not minutes, at 1.5 B
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
@@ -137,7 +147,9 @@ def matmul_params(config) -> int:
 def flops_per_token(config, lengths: list[int], with_reference: bool) -> float:
     """Model FLOPs per trained token over sequences of `lengths` (see the module docstring)."""
     n, layers = matmul_params(config), config.num_hidden_layers
-    d = config.num_attention_heads * (getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
+    d = config.num_attention_heads * (
+        getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    )
     train = sum(6 * n * t + 12 * layers * d * t * t for t in lengths)
     ref = sum(2 * n * t + 4 * layers * d * t * t for t in lengths) if with_reference else 0
     return (train + ref) / sum(lengths)
@@ -206,9 +218,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--threads", type=int, default=4)
-    p.add_argument("--peak-tflops", type=float, help="The device's dense bf16 peak, where it is not an H100/H200.")
+    p.add_argument(
+        "--peak-tflops", type=float, help="The device's dense bf16 peak, where it is not an H100/H200."
+    )
     p.add_argument("--out-dir", type=Path, default=BENCH / "results")
-    p.add_argument("--smoke", action="store_true", help="Tiny shape, 2 steps of 2, short sequences: checks the script.")
+    p.add_argument(
+        "--smoke", action="store_true", help="Tiny shape, 2 steps of 2, short sequences: checks the script."
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -232,9 +248,16 @@ def run_shape(shape: str, a: argparse.Namespace, args: dict, device_name: str, p
             "command": command_line(),
             "device": device_name,
             "peak_bf16_dense_tflops": peak / 1e12 if peak else None,
-            "setup": {**args, "shape": shape, "config": SHAPES[shape], "matmul_parameters": matmul_params(config),
-                      "sequence_tokens": f"prompt and each response U[{a.min_tokens}, {a.max_tokens}] words "
-                      "(one token each) plus the chat template", "repeats": a.repeats, **versions()},  # fmt: skip
+            "setup": {
+                **args,
+                "shape": shape,
+                "config": SHAPES[shape],
+                "matmul_parameters": matmul_params(config),
+                "sequence_tokens": f"prompt and each response U[{a.min_tokens}, {a.max_tokens}] words "
+                "(one token each) plus the chat template",
+                "repeats": a.repeats,
+                **versions(),
+            },
         }
         if a.smoke:
             report["note"] = "Smoke run: checks the script end to end; the figures mean nothing."

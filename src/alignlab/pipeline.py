@@ -143,8 +143,9 @@ def _plan_all(recipe: Recipe, run_dir: Path, recipe_dir: Path, source: str,
     problems: list[Problem] = []
     for name in topological_order(deps, source):
         try:
-            stage = _plan_stage(name, recipe.stages[name], refs[name], deps[name], planned, run_dir, variables,
-                                cache)
+            stage = _plan_stage(
+                name, recipe.stages[name], refs[name], deps[name], planned, run_dir, variables, cache
+            )
         except AlignlabError as err:
             problems.append((type(err), str(err)))
             continue
@@ -224,7 +225,9 @@ def run_recipe(
     ensure_writable_dir(run_dir, "run directory")
     index = (index or RunIndex()) if main else NullRunIndex()
     if main:
-        atomic_write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        atomic_write_text(
+            run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+        )
         cache.save()
     # Decided before anything runs, so every process skips the same stages.
     done = {s.name: s.done for s in stages}
@@ -272,8 +275,16 @@ def run_in_dir(kind_name: str, config: BaseModel, output: Path, *, source: str =
     """
     kind = get_stage_kind(kind_name)
     inputs = external_inputs(config)
-    stage = PlannedStage(kind.name, kind, config, (), stage_hash(kind, config, inputs), output.resolve(), inputs,
-                         stage_hash(kind, config))
+    stage = PlannedStage(
+        kind.name,
+        kind,
+        config,
+        (),
+        stage_hash(kind, config, inputs),
+        output.resolve(),
+        inputs,
+        stage_hash(kind, config),
+    )
     check_inputs([stage], source, in_recipe=False)
     ensure_writable_dir(output, "--output")
     init_processes()

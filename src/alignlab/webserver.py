@@ -21,7 +21,9 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None) -> It
     """Serve `app` on `host` (a free port unless given) until the block ends; yield its base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port or 0, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port or 0, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -19,7 +19,14 @@ ANSWERS = ["The sky is blue.", "An apple is a fruit.", "Hello there!", "One, two
            "Paris is a city.", "Two plus two is four.", "A fox is an animal.", "Goodbye!"]  # fmt: skip
 COMMON = ["train.progress=false", "train.save_every=null", "schedule.kind=constant", "train.seed=3"]
 # A complete standalone stage directory holds these (plus tokenizer files), and no leftover temporaries.
-EXPECTED = {"model.safetensors", "config.json", "tokenizer.json", "config.yaml", "stage.json", "metrics.jsonl"}
+EXPECTED = {
+    "model.safetensors",
+    "config.json",
+    "tokenizer.json",
+    "config.yaml",
+    "stage.json",
+    "metrics.jsonl",
+}
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
@@ -58,7 +65,10 @@ def alignlab(args: list[str], tmp_path: Path, *, processes: int, port: int) -> N
     if processes == 1:
         cmd = [sys.executable, "-m", "alignlab.cli", *args]
     else:
-        cmd = [str(TORCHRUN), "--nproc-per-node", str(processes), "--master-port", str(port), "-m", "alignlab.cli", *args]
+        cmd = [
+            str(TORCHRUN), "--nproc-per-node", str(processes), "--master-port", str(port),
+            "-m", "alignlab.cli", *args,
+        ]
     run(cmd, tmp_path, f"registry-{processes}.sqlite")
 
 

@@ -32,7 +32,10 @@ pytestmark = [
 
 def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(tmp_path, tiny_model_dir):
     data = conversations(tmp_path / "train.jsonl")
-    args = ["sft", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--max-steps", "3", "optim.lr=1e-2", *COMMON]
+    args = [
+        "sft", "--model", str(tiny_model_dir("llama")), "--data", str(data), "--max-steps", "3",
+        "optim.lr=1e-2", *COMMON,
+    ]
     single, double = tmp_path / "single", tmp_path / "double"
     alignlab([*args, "--output", str(single), "train.batch_size=4"], tmp_path, processes=1, port=0)
     alignlab([*args, "--output", str(double), "train.batch_size=2"], tmp_path, processes=2, port=29531)

@@ -11,7 +11,9 @@ from alignlab.evals.likelihood import LogLikelihood
 from alignlab.evals.registry import build_suite, describe_suites, get_suite_spec, suite_names
 from alignlab.evals.runner import run_suite
 
-JUDGE_OPTIONS = {"win_rate": lambda: {"judge": ScriptedGenerator("A"), "baseline": ScriptedGenerator("a baseline")}}
+JUDGE_OPTIONS = {
+    "win_rate": lambda: {"judge": ScriptedGenerator("A"), "baseline": ScriptedGenerator("a baseline")}
+}
 
 
 class _Likelihood:
@@ -47,7 +49,8 @@ def test_listing_reads_the_registry():
 
 
 def _white_box(tiny_model_dir):
-    """The tiny Llama in process, and a GCG budget of one step (the search itself: tests/integration/test_gcg.py)."""
+    """The tiny Llama in process, and a GCG budget of one step (the search itself:
+    tests/integration/test_gcg.py)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from alignlab.generation.hf import HFGenerator
@@ -61,7 +64,11 @@ def _white_box(tiny_model_dir):
 def test_every_suite_runs_on_a_small_file_in_its_format(tmp_path, name, tiny_model_dir):
     spec = get_suite_spec(name)
     options = JUDGE_OPTIONS.get(name, dict)()
-    model = _Likelihood() if spec.mode == "loglikelihood" else ScriptedGenerator("Sure. Here is a detailed answer.")
+    model = (
+        _Likelihood()
+        if spec.mode == "loglikelihood"
+        else ScriptedGenerator("Sure. Here is a detailed answer.")
+    )
     if "white_box" in spec.options:
         model, options = _white_box(tiny_model_dir)
     suite = build_suite(name, suite_data(name, tmp_path), limit=3, **options)
@@ -82,5 +89,7 @@ def test_listing_suites_imports_no_heavy_backend():
         "r.describe_suites()\n"
         "print(','.join(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"listing suites pulled in: {out}"

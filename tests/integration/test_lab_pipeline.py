@@ -84,7 +84,10 @@ def test_micro_lab_recipe_runs_every_stage_and_writes_the_summary(tmp_path, caps
     sampled = summary["eval_sampled"]["table"]["sft"]
     # Sampled: 3 responses per prompt, but the prompt is the unit of every interval.
     assert sampled["answerable"]["n"] == 2 and sampled["answerable"]["responses"] == 6
-    assert sampled["all"]["n"] == table["sft"]["all"]["n"] and sampled["all"]["responses"] == 3 * sampled["all"]["n"]
+    assert (
+        sampled["all"]["n"] == table["sft"]["all"]["n"]
+        and sampled["all"]["responses"] == 3 * sampled["all"]["n"]
+    )
     # The base model directory is an ordinary HF checkpoint with the lab's chat template.
     from transformers import AutoTokenizer
 
@@ -155,7 +158,9 @@ def test_seed_sweep_runs_each_seed_and_aggregates_every_figure(tmp_path, capsys)
     assert sweep["seeds"] == [0, 1, 2] and list(sweep["stages"]) == ["world", "base", "sft", "eval"]
     summaries = [json.loads((run_dir / f"seed-{k}" / "summary.json").read_text()) for k in (0, 1, 2)]
     # Each seed built its own world and model (one seed reaches every stage) ...
-    assert len({s["world"]["dir"] for s in summaries}) == 3 and len({s["base"]["loss"] for s in summaries}) == 3
+    assert (
+        len({s["world"]["dir"] for s in summaries}) == 3 and len({s["base"]["loss"] for s in summaries}) == 3
+    )
     # ... and each figure is aggregated from the three runs' values.
     loss = sweep["stages"]["base"]["loss"]
     assert loss["values"] == [s["base"]["loss"] for s in summaries] and loss["n"] == 3
@@ -197,7 +202,9 @@ def test_pairs_from_chosen_families_and_gold_checked(tmp_path, capsys):
     pairs = read_preferences(f"{summary['dir']}/pairs.jsonl").records
     assert {p.metadata["family"] for p in pairs} <= {"sycophancy", "harmful"}
     assert all("-eval-" in p.metadata["sample_id"] for p in pairs)  # prompts about held-out entities
-    assert all(p.tie or p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs)
+    assert all(
+        p.tie or p.metadata["gold_utility_chosen"] >= p.metadata["gold_utility_rejected"] for p in pairs
+    )
     assert summary["pairs"] == len(pairs) and summary["dropped_by_gold_check"] >= 0
 
 

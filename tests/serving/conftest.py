@@ -44,7 +44,9 @@ def start(model_dir) -> Callable[..., AbstractContextManager[str]]:
 
         if generator is None:
             return serve_in_thread(create_app(model_dir, settings))
-        app = app_for_generator(generator, load_tokenizer(str(model_dir)), settings.model_name or MODEL, settings)
+        app = app_for_generator(
+            generator, load_tokenizer(str(model_dir)), settings.model_name or MODEL, settings
+        )
         return serve_in_thread(app)
 
     return make

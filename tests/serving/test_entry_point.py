@@ -36,9 +36,11 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys, monkeypatch) ->
 def test_the_module_serves_a_model_directory(model_dir) -> None:
     port = free_port()
     env = {**os.environ, "ALIGNLAB_API_KEY": "from-env", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "alignlab.cli", "serve", str(model_dir), "--port", str(port),
-                             "--model-name", "tiny", "--log-level", "warning"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alignlab.cli", "serve", str(model_dir), "--port", str(port),
+         "--model-name", "tiny", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -51,9 +53,12 @@ def test_the_module_serves_a_model_directory(model_dir) -> None:
                 pass
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.2)
-        r = client(url, api_key="from-env").chat.completions.create(model="tiny", messages=HELLO, max_tokens=4)
+        r = client(url, api_key="from-env").chat.completions.create(
+            model="tiny", messages=HELLO, max_tokens=4
+        )
         assert r.usage.completion_tokens == 4 or r.choices[0].finish_reason == "stop"
-        assert httpx.get(f"{url}/v1/models", timeout=5).status_code == 401  # the key came from ALIGNLAB_API_KEY
+        # The key came from ALIGNLAB_API_KEY.
+        assert httpx.get(f"{url}/v1/models", timeout=5).status_code == 401
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)

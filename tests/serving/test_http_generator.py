@@ -13,7 +13,10 @@ from alignlab.serving.settings import ServerSettings
 
 PROMPTS = [
     [Message(role="user", content="Hello!")],
-    [Message(role="system", content="You are a helpful assistant."), Message(role="user", content="Numbers: 0 1 2")],
+    [
+        Message(role="system", content="You are a helpful assistant."),
+        Message(role="user", content="Numbers: 0 1 2"),
+    ],
     [Message(role="user", content="What is the capital of France?")],
 ]
 
@@ -48,7 +51,10 @@ def test_http_generator_reports_rejected_requests_and_a_wrong_key(server, start)
     assert bad[0].failed and "HTTP 400" in bad[0].error and "context is 256" in bad[0].error
     assert not good[0].failed and len(good[0].logprobs) == 3
     with start(ServerSettings(api_key="k", model_name=MODEL)) as url:
-        with HTTPGenerator(f"{url}/v1", MODEL, api_key="not-k") as gen, pytest.raises(EndpointError, match="API key"):
+        with (
+            HTTPGenerator(f"{url}/v1", MODEL, api_key="not-k") as gen,
+            pytest.raises(EndpointError, match="API key"),
+        ):
             gen.generate(PROMPTS[:1], SamplingParams(max_new_tokens=2))
         with HTTPGenerator(f"{url}/v1", MODEL, api_key="k") as gen:
             assert not gen.generate(PROMPTS[:1], SamplingParams(max_new_tokens=2))[0][0].failed

@@ -65,7 +65,9 @@ def gated(model_dir):
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
 
     def make(**options):
-        gen = GatedGenerator(load_causal_lm(str(model_dir), device="cpu").eval(), load_tokenizer(str(model_dir)))
+        gen = GatedGenerator(
+            load_causal_lm(str(model_dir), device="cpu").eval(), load_tokenizer(str(model_dir))
+        )
         settings = ServerSettings(model_name=MODEL, batch_window_ms=0, **options)
         app = app_for_generator(gen, load_tokenizer(str(model_dir)), MODEL, settings)
         return app, gen, serve_in_thread(app)
@@ -130,7 +132,11 @@ def test_a_failed_batch_answers_500_and_the_server_goes_on(gated) -> None:
         r = ask(url)
         assert r.status_code == 500
         err = r.json()["error"]
-        assert err["type"] == "server_error" and err["code"] == "generation_failed" and "out of memory" in err["message"]
+        assert (
+            err["type"] == "server_error"
+            and err["code"] == "generation_failed"
+            and "out of memory" in err["message"]
+        )
         assert ask(url).status_code == 200
         assert httpx.get(f"{url}/health", timeout=30).json()["status"] == "ok"
 
@@ -147,7 +153,10 @@ def test_shutting_down_answers_503_to_running_queued_and_new_requests(gated) -> 
         assert waiting.result().json()["error"]["code"] == "shutting_down"
         gen.gate.set()
         closing.join(30)
-        assert running.result().status_code == 503 and running.result().json()["error"]["code"] == "shutting_down"
+        assert (
+            running.result().status_code == 503
+            and running.result().json()["error"]["code"] == "shutting_down"
+        )
         late = ask(url)
         assert late.status_code == 503 and late.json()["error"]["type"] == "server_error"
         assert httpx.get(f"{url}/health", timeout=30).status_code == 503
@@ -159,8 +168,9 @@ def test_a_client_that_leaves_a_stream_stops_its_generation(gated) -> None:
     gen.token_delay = 0.01  # 200 tokens would take 2 s
     with serving as url:
         # Greedy runs 200 tokens, whitespace only; with log-probs every token still sends a chunk.
-        stream = client(url).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=200, temperature=0,
-                                                     logprobs=True, stream=True)  # fmt: skip
+        stream = client(url).chat.completions.create(
+            model=MODEL, messages=HELLO, max_tokens=200, temperature=0, logprobs=True, stream=True
+        )
         for i, _ in enumerate(stream):
             if i == 2:
                 break

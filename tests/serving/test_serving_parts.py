@@ -42,9 +42,16 @@ def test_streamed_deltas_add_up_to_the_reply_for_random_tokens(tiny_tokenizer, c
     text_ids = tiny_tokenizer("Café 😀 – naïve “quotes”\n\n  spaced  ", add_special_tokens=False)["input_ids"]
     caplog.set_level(logging.WARNING, logger="alignlab.serving")
     for trial in range(300):
-        ids = [rng.choice(text_ids) if rng.random() < 0.4 else rng.randrange(vocab) for _ in range(rng.randint(1, 30))]
+        ids = [
+            rng.choice(text_ids) if rng.random() < 0.4 else rng.randrange(vocab)
+            for _ in range(rng.randint(1, 30))
+        ]
         full = tiny_tokenizer.decode(ids, skip_special_tokens=True)
-        stops = [full[i : i + rng.randint(1, 4)] for i in rng.sample(range(len(full)), min(2, len(full)))] if trial % 2 else []
+        stops = (
+            [full[i : i + rng.randint(1, 4)] for i in rng.sample(range(len(full)), min(2, len(full)))]
+            if trial % 2
+            else []
+        )
         stream, sent, fed = TextStream(tiny_tokenizer, stops), "", []
         for token in ids:
             fed.append(token)
@@ -59,7 +66,9 @@ def test_streamed_deltas_add_up_to_the_reply_for_random_tokens(tiny_tokenizer, c
 
 
 def test_a_stream_sends_text_as_it_settles(tiny_tokenizer) -> None:
-    ids = tiny_tokenizer("Hello there. The capital of France is Paris.", add_special_tokens=False)["input_ids"]
+    ids = tiny_tokenizer(
+        "Hello there. The capital of France is Paris.", add_special_tokens=False
+    )["input_ids"]
     stream = TextStream(tiny_tokenizer, ["France"])
     deltas = [stream.push(t) for t in ids]
     assert stream.cut and "".join(deltas) == "Hello there. The capital of"
@@ -68,21 +77,42 @@ def test_a_stream_sends_text_as_it_settles(tiny_tokenizer) -> None:
 
 
 def request(**fields) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields})
+    return ChatCompletionRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
+    )
 
 
 def test_messages_become_the_projects_messages() -> None:
-    body = request(messages=[
-        {"role": "developer", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "2+2?"}]},
-        {"role": "assistant", "content": None, "refusal": None,
-         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "4"},
-    ])  # fmt: skip
+    body = request(
+        messages=[
+            {"role": "developer", "content": "Be brief."},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "2+2?"}],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "4"},
+        ]
+    )
     system, user, call, reply = body.conversation()
     assert (system.role, system.content) == ("system", "Be brief.")
     assert user.content == "What is 2+2?"
-    assert call.tool_calls[0].name == "add" and call.tool_calls[0].arguments == '{"a": 2, "b": 2}' and call.content == ""
+    assert (
+        call.tool_calls[0].name == "add"
+        and call.tool_calls[0].arguments == '{"a": 2, "b": 2}'
+        and call.content == ""
+    )
     assert (reply.role, reply.tool_call_id, reply.content) == ("tool", "c1", "4")
 
 
@@ -113,14 +143,27 @@ def test_unsupported_values_are_a_400_naming_the_field(fields, param) -> None:
     with pytest.raises(APIError) as caught:
         request(**fields).check_supported(max_n=8)
     assert caught.value.status == 400 and caught.value.param == param
-    request(n=8, response_format={"type": "text"}, tool_choice="auto", frequency_penalty=0).check_supported(max_n=8)
+    request(n=8, response_format={"type": "text"}, tool_choice="auto", frequency_penalty=0).check_supported(
+        max_n=8
+    )
 
 
 def test_validation_errors_name_the_field_openai_style() -> None:
-    err = from_validation([{"type": "literal_error", "loc": ("body", "messages", 2, "role"), "msg": "Input should be 'user'"}])
-    assert err.body() == {"error": {"message": "messages[2].role: Input should be 'user'", "type": "invalid_request_error",
-                                    "param": "messages[2].role", "code": "invalid_value"}}  # fmt: skip
-    assert from_validation([{"type": "missing", "loc": ("model",), "msg": "Field required"}]).code == "missing_required_parameter"
+    err = from_validation(
+        [{"type": "literal_error", "loc": ("body", "messages", 2, "role"), "msg": "Input should be 'user'"}]
+    )
+    assert err.body() == {
+        "error": {
+            "message": "messages[2].role: Input should be 'user'",
+            "type": "invalid_request_error",
+            "param": "messages[2].role",
+            "code": "invalid_value",
+        }
+    }
+    assert (
+        from_validation([{"type": "missing", "loc": ("model",), "msg": "Field required"}]).code
+        == "missing_required_parameter"
+    )
     assert from_validation([{"type": "int_type", "loc": ("n",), "msg": "not an int"}]).code == "invalid_type"
     assert from_validation([]).status == 400
 

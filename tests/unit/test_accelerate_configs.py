@@ -26,7 +26,9 @@ def launch_env(path: Path, monkeypatch) -> tuple[object, object, dict[str, str]]
         assert (key if key.startswith("fsdp_") else f"fsdp_{key}") in known, f"{path.name}: fsdp_config.{key}"
     for key in config.deepspeed_config or {}:
         assert key in known, f"{path.name}: deepspeed_config.{key}"
-    args, defaults, _ = _validate_launch_command(parser.parse_args(["--config_file", str(path), "-m", "alignlab.cli", "sft"]))
+    args, defaults, _ = _validate_launch_command(
+        parser.parse_args(["--config_file", str(path), "-m", "alignlab.cli", "sft"])
+    )
     monkeypatch.setattr(launch_utils, "is_port_in_use", lambda port: False)  # nothing is started
     if args.use_deepspeed:
         # As accelerate's launch_command does before it starts DeepSpeed.
@@ -84,4 +86,6 @@ def test_the_fsdp2_config_builds_a_plugin_that_wraps_each_decoder_layer(monkeypa
     assert plugin.state_dict_type == StateDictType.FULL_STATE_DICT
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir("llama"))
     plugin.set_auto_wrap_policy(model)
-    assert {cls.__name__ for cls in plugin.auto_wrap_policy.keywords["transformer_layer_cls"]} == {"LlamaDecoderLayer"}
+    assert {
+        cls.__name__ for cls in plugin.auto_wrap_policy.keywords["transformer_layer_cls"]
+    } == {"LlamaDecoderLayer"}

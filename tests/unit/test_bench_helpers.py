@@ -1,4 +1,5 @@
-"""The figures the benchmarks report: model FLOPs per token (for MFU), steady step time, medians and ratios."""
+"""The figures the benchmarks report: model FLOPs per token (for MFU), steady step time, medians and
+ratios."""
 
 import sys
 from pathlib import Path
@@ -66,11 +67,17 @@ def test_measured_times_each_optimizer_step_and_leaves_out_the_first():
 
 def test_summarise_gives_medians_and_per_repeat_ratios_to_the_baseline():
     runs = {
-        "ours": [{"tokens_per_s": 30.0, "peak_rss_mib": 100.0}, {"tokens_per_s": 20.0, "peak_rss_mib": 90.0},
-                 {"tokens_per_s": 45.0, "peak_rss_mib": 80.0}],
-        "theirs": [{"tokens_per_s": 10.0, "peak_rss_mib": 200.0}, {"tokens_per_s": 20.0, "peak_rss_mib": 100.0},
-                   {"tokens_per_s": 15.0, "peak_rss_mib": 100.0}],
-    }  # fmt: skip
+        "ours": [
+            {"tokens_per_s": 30.0, "peak_rss_mib": 100.0},
+            {"tokens_per_s": 20.0, "peak_rss_mib": 90.0},
+            {"tokens_per_s": 45.0, "peak_rss_mib": 80.0},
+        ],
+        "theirs": [
+            {"tokens_per_s": 10.0, "peak_rss_mib": 200.0},
+            {"tokens_per_s": 20.0, "peak_rss_mib": 100.0},
+            {"tokens_per_s": 15.0, "peak_rss_mib": 100.0},
+        ],
+    }
     out = summarise(runs, baseline="theirs")
     assert out["median"]["ours"] == {"tokens_per_s": 30.0, "peak_rss_mib": 90.0}
     # Ratios per repeat: tokens/s 3, 1, 3 -> median 3; memory 0.5, 0.9, 0.8 -> median 0.8.

@@ -86,7 +86,9 @@ def test_every_shipped_yaml_validates():
     from alignlab.recipe import load_recipe
 
     # recipes/accelerate holds `accelerate launch` configs, checked by test_accelerate_configs.py.
-    recipes = [f for f in sorted(REPO.glob("recipes/**/*.yaml")) if "accelerate" not in f.relative_to(REPO).parts]
+    recipes = [
+        f for f in sorted(REPO.glob("recipes/**/*.yaml")) if "accelerate" not in f.relative_to(REPO).parts
+    ]
     files = recipes + sorted(REPO.glob("src/**/*.yaml"))
     assert files, "no shipped YAML found"
     for f in files:

@@ -16,7 +16,10 @@ from alignlab.generation.hf import HFGenerator
 PROMPTS = [
     [{"role": "user", "content": "Hello!"}],
     [{"role": "user", "content": "What is the capital of France? Please write a short poem about the sea."}],
-    [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Numbers: 0 1 2"}],
+    [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Numbers: 0 1 2"},
+    ],
     [{"role": "user", "content": "The weather in Paris is sunny"}],
 ]
 
@@ -39,7 +42,9 @@ def mixed_params(stop: str) -> list[SamplingParams]:
 
 def a_stop_string(gen: HFGenerator, prompt) -> str:
     """Two letters from the middle of the prompt's greedy-free reply, so the stop string recurs."""
-    text = gen.generate([prompt], SamplingParams(max_new_tokens=16, temperature=0.7, top_p=0.5, seed=11))[0][0].text
+    text = gen.generate(
+        [prompt], SamplingParams(max_new_tokens=16, temperature=0.7, top_p=0.5, seed=11)
+    )[0][0].text
     at = next(i for i in range(4, len(text) - 1) if text[i : i + 2].isascii() and text[i : i + 2].isalpha())
     return text[at : at + 2]
 
@@ -56,7 +61,9 @@ def test_each_prompt_gets_what_it_gets_alone(tiny_model_dir, max_batch_rows: int
     alone = [gen.generate([p], q)[0] for p, q in zip(PROMPTS, params, strict=True)]
     assert [len(c) for c in together] == [2, 1, 1, 3]
     for got, want in zip(together, alone, strict=True):
-        assert [(c.text, c.token_ids, c.finish_reason) for c in got] == [(c.text, c.token_ids, c.finish_reason) for c in want]
+        assert [(c.text, c.token_ids, c.finish_reason) for c in got] == [
+            (c.text, c.token_ids, c.finish_reason) for c in want
+        ]
         for g, w in zip(got, want, strict=True):
             assert g.logprobs == pytest.approx(w.logprobs, abs=1e-4)
             assert (g.top_logprobs is None) == (w.top_logprobs is None)
@@ -75,8 +82,12 @@ def test_sampled_replies_do_not_depend_on_when_finished_rows_leave(tiny_model_di
     common = Counter(free.response_ids[lengths > 0, 1:12].flatten().tolist()).most_common(1)[0][0]
     runs = []
     for fraction in (0.0, 1.0):  # drop finished rows at once, or never
-        rollout = HFGenerator(model, tok, stop_token_ids=[common], compact_fraction=fraction).generate_ids(ids, params)
-        runs.append([rollout.response_ids[r, : int(m.sum())].tolist() for r, m in enumerate(rollout.response_mask)])
+        rollout = HFGenerator(model, tok, stop_token_ids=[common], compact_fraction=fraction).generate_ids(
+            ids, params
+        )
+        runs.append(
+            [rollout.response_ids[r, : int(m.sum())].tolist() for r, m in enumerate(rollout.response_mask)]
+        )
     assert runs[0] == runs[1]
     assert len({len(r) for r in runs[0]}) > 1, "the stop token should end rows at different steps"
 
@@ -118,7 +129,8 @@ def test_listener_hears_every_token_and_each_prompt_when_it_ends(tiny_model_dir)
             assert [e.logprob for e in events] == pytest.approx(c.logprobs)
             assert [e.finish for e in events] == [None] * (len(events) - 1) + [c.finish_reason]
     assert all(len(e.top_ids) == 3 for e in rec.tokens[(0, 0)]) and rec.tokens[(1, 0)][0].top_ids == ()
-    # The short prompt is answered after its 4 steps (2 samples + 1 row of the other prompt each), not at the end.
+    # The short prompt is answered after its 4 steps (2 samples + 1 row of the other prompt each),
+    # not at the end.
     assert rec.finished == [(0, 12), (1, 8 + 15)]
     assert rec.completions == {0: out[0], 1: out[1]}
 

@@ -21,10 +21,16 @@ PROMPTS = [[Message(role="user", content="first")], [Message(role="user", conten
 def choice(i: int, text: str, finish: str = "stop", logprobs: bool = False) -> dict:
     c = {"index": i, "message": {"role": "assistant", "content": f" {text} "}, "finish_reason": finish}
     if logprobs:
-        c["logprobs"] = {"content": [
-            {"token": "A", "logprob": -0.1, "top_logprobs": [{"token": "B", "logprob": -2.4}, {"token": "A", "logprob": -0.1}]},
-            {"token": ".", "logprob": -0.5, "top_logprobs": [{"token": ".", "logprob": -0.5}]},
-        ]}  # fmt: skip
+        c["logprobs"] = {
+            "content": [
+                {
+                    "token": "A",
+                    "logprob": -0.1,
+                    "top_logprobs": [{"token": "B", "logprob": -2.4}, {"token": "A", "logprob": -0.1}],
+                },
+                {"token": ".", "logprob": -0.5, "top_logprobs": [{"token": ".", "logprob": -0.5}]},
+            ]
+        }
     return c
 
 
@@ -59,14 +65,28 @@ def test_success_with_n_completions_in_prompt_order() -> None:
     endpoint = Endpoint()
     gen = endpoint.generator(api_key="sk-test", concurrency=2)
     assert isinstance(gen, Generator)
-    out = gen.generate(PROMPTS, SamplingParams(max_new_tokens=7, temperature=0.5, top_p=0.9, n=3, stop=("\n",), seed=4))
-    assert [[c.text for c in cs] for cs in out] == [[f"first-{i}" for i in range(3)], [f"second-{i}" for i in range(3)]]
+    out = gen.generate(
+        PROMPTS, SamplingParams(max_new_tokens=7, temperature=0.5, top_p=0.9, n=3, stop=("\n",), seed=4)
+    )
+    assert [[c.text for c in cs] for cs in out] == [
+        [f"first-{i}" for i in range(3)],
+        [f"second-{i}" for i in range(3)],
+    ]
     assert all(c.finish_reason == "stop" and c.token_ids == () for cs in out for c in cs)
     assert out[0][0].logprobs == (-0.1, -0.5) and out[0][0].top_logprobs is None
     body = endpoint.bodies[0]
-    assert {k: body[k] for k in ("model", "n", "max_tokens", "temperature", "top_p", "stop", "seed", "logprobs")} == {
-        "model": "m", "n": 3, "max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": ["\n"], "seed": 4, "logprobs": True,
-    }  # fmt: skip
+    assert {
+        k: body[k] for k in ("model", "n", "max_tokens", "temperature", "top_p", "stop", "seed", "logprobs")
+    } == {
+        "model": "m",
+        "n": 3,
+        "max_tokens": 7,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "stop": ["\n"],
+        "seed": 4,
+        "logprobs": True,
+    }
     assert "top_k" not in body and "top_logprobs" not in body
     assert endpoint.headers[0]["authorization"] == "Bearer sk-test"
 
@@ -228,5 +248,7 @@ def test_served_models_lists_the_ids_or_says_what_is_wrong() -> None:
     assert served_models(URL, api_key="sk-test", transport=transport) == ["m1", "m2"]
     with pytest.raises(EndpointError, match="refused the request .*bad key.*check the API key"):
         served_models(URL, api_key="wrong", transport=transport)
-    with pytest.raises(EndpointError, match=r"missing/models does not list its models \(HTTP 404\).*name the model"):
+    with pytest.raises(
+        EndpointError, match=r"missing/models does not list its models \(HTTP 404\).*name the model"
+    ):
         served_models("http://endpoint.test/missing", api_key="sk-test", transport=transport)

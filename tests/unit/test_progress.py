@@ -100,7 +100,10 @@ def test_reference_pre_pass_reports_progress_in_a_log(tiny_tokenizer, capsys, mo
         "llama", len(tiny_tokenizer), hidden_size=16, num_layers=1, num_heads=2, max_positions=128,
         bos_token_id=0, eos_token_id=1, pad_token_id=2,
     ))
-    seqs = [encode_prompt_response(tiny_tokenizer, [user(f"Say {i}.")], [assistant(str(i) * i)]) for i in range(1, 6)]
+    seqs = [
+        encode_prompt_response(tiny_tokenizer, [user(f"Say {i}.")], [assistant(str(i) * i)])
+        for i in range(1, 6)
+    ]
     def logps(m, batch):
         return {"chosen": model_sequence_logps(m, TokenBatch.of(batch))}
 
@@ -109,4 +112,10 @@ def test_reference_pre_pass_reports_progress_in_a_log(tiny_tokenizer, capsys, mo
     assert out["train/chosen"].shape == (5,) and out["eval/chosen_tokens"].shape == (3,)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("reference log-probs")]
     # Batches of 2 over 5 + 3 items.
-    assert [re.search(r"item (\d+/\d+)", line).group(1) for line in lines] == ["2/8", "4/8", "5/8", "7/8", "8/8"]
+    assert [re.search(r"item (\d+/\d+)", line).group(1) for line in lines] == [
+        "2/8",
+        "4/8",
+        "5/8",
+        "7/8",
+        "8/8",
+    ]

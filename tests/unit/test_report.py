@@ -37,8 +37,12 @@ def training_rows(n: int = 4) -> list[dict]:
 def lab_run(tmp_path, *, models=("base", "sft", "dpo")):
     """world -> lab_eval over `models`, scores.json with plain shares, responses with subtypes."""
     run = tmp_path / "run"
-    eval_rows = [{"id": "h1", "subtype": "plain"}, {"id": "j1", "subtype": "rot13"}, {"id": "j2", "subtype": "rot13"},
-                 {"id": "j3", "subtype": "roleplay"}]  # fmt: skip
+    eval_rows = [
+        {"id": "h1", "subtype": "plain"},
+        {"id": "j1", "subtype": "rot13"},
+        {"id": "j2", "subtype": "rot13"},
+        {"id": "j3", "subtype": "roleplay"},
+    ]
     world = add_stage(run, "world", "lab_world", files={"eval.jsonl": eval_rows})
     table, files = {}, {}
     for k, m in enumerate(models):
@@ -54,11 +58,15 @@ def lab_run(tmp_path, *, models=("base", "sft", "dpo")):
             "all": {"utility": 0.5, "utility_se": 0.05, "words": 4.0 + k, "n": 15.0},
         }
         files[f"responses-{m}.jsonl"] = [
-            {"id": "h1", "family": "harmful", "response": "no", "leaked_hazard": False, "refused": True, "words": 1},
-            {"id": "j1", "family": "jailbreak", "response": "x", "leaked_hazard": True, "refused": False, "words": 4},
-            {"id": "j2", "family": "jailbreak", "response": "y", "leaked_hazard": k > 0, "refused": False, "words": 6},
-            {"id": "j3", "family": "jailbreak", "response": "z", "leaked_hazard": False, "refused": True, "words": 5},
-        ]  # fmt: skip
+            {"id": "h1", "family": "harmful", "response": "no", "leaked_hazard": False, "refused": True,
+             "words": 1},
+            {"id": "j1", "family": "jailbreak", "response": "x", "leaked_hazard": True, "refused": False,
+             "words": 4},
+            {"id": "j2", "family": "jailbreak", "response": "y", "leaked_hazard": k > 0, "refused": False,
+             "words": 6},
+            {"id": "j3", "family": "jailbreak", "response": "z", "leaked_hazard": False, "refused": True,
+             "words": 5},
+        ]
     files["scores.json"] = table
     config = {"world": str(world), "models": {m: f"/models/{m}" for m in models}, "temperature": 0.0}
     ev = add_stage(run, "eval", "lab_eval", config=config, files=files, inputs=[world])
@@ -151,8 +159,18 @@ def test_training_curves_plot_each_stage_with_metrics(tmp_path):
 
 def test_stage_summaries_and_configs_show_every_stage(tmp_path):
     run = tmp_path / "run"
-    finish_run(run, [add_stage(run, "rm", "rm", summary={"loss": 0.25, "train_pairs": 120.0, "seconds": 61.0},
-                               config={"optim": {"lr": 0.001}, "data": {"path": "/data/pairs.jsonl"}})])  # fmt: skip
+    finish_run(
+        run,
+        [
+            add_stage(
+                run,
+                "rm",
+                "rm",
+                summary={"loss": 0.25, "train_pairs": 120.0, "seconds": 61.0},
+                config={"optim": {"lr": 0.001}, "data": {"path": "/data/pairs.jsonl"}},
+            )
+        ],
+    )
     (run / "recipe.yaml").write_text(
         "name: rm-only\nstages:\n  rm: {kind: rm, config: {optim: {lr: 0.001}}}\n"
     )
@@ -194,8 +212,12 @@ def test_lab_figures_given_with_intervals_are_shown_as_given(tmp_path):
 def test_suite_results_are_found_per_checkpoint_and_tabled_in_run_order(tmp_path):
     run = lab_run(tmp_path)
     for ckpt, v in (("dpo", 0.6), ("base", 0.1)):
-        metrics = {"default": {"refusal_match/safe/refusal": figure(v, v - 0.1, v + 0.1, 25),
-                               "refusal_match/unsafe/refusal": figure(v + 0.2, v + 0.1, v + 0.3, 25)}}  # fmt: skip
+        metrics = {
+            "default": {
+                "refusal_match/safe/refusal": figure(v, v - 0.1, v + 0.1, 25),
+                "refusal_match/unsafe/refusal": figure(v + 0.2, v + 0.1, v + 0.3, 25),
+            }
+        }
         write_suite(run / "evals" / ckpt / "xstest", suite_summary("xstest", metrics, n=50))
     results = suite_results(load_run(run))
     assert sorted((r.checkpoint, r.suite) for r in results) == [("base", "xstest"), ("dpo", "xstest")]
@@ -221,8 +243,13 @@ def test_behaviour_plots_from_the_lab_and_from_suites(tmp_path):
         write_suite(run / "evals" / ckpt / "sycophancy", suite_summary("sycophancy", syc))
         write_suite(run / "evals" / ckpt / "diversity", suite_summary("diversity", div))
     part = section(render_report(run), "behaviour")
-    for ident in ("plot-refusal", "plot-attacks-lab-eval-greedy", "plot-attacks-suite-jailbreak", "plot-sycophancy",
-                  "plot-length"):  # fmt: skip
+    for ident in (
+        "plot-refusal",
+        "plot-attacks-lab-eval-greedy",
+        "plot-attacks-suite-jailbreak",
+        "plot-sycophancy",
+        "plot-length",
+    ):
         m = re.search(rf'<figure class="plot" id="{ident}">(.*?)</figure>', part, re.S)
         assert m and len(svgs(m.group(1))) == 1, ident
 
@@ -235,9 +262,19 @@ def test_behaviour_series_values(tmp_path):
         "base64": {"refusal_match/attack_success": figure(0.5, 0.3, 0.7, 20),
                    "judge/attack_success": figure(0.4, 0.2, 0.6, 20)},
         "direct": {"refusal_match/attack_success": figure(0.2, 0.1, 0.3, 20)}}))  # fmt: skip
-    write_suite(run / "evals" / "sft" / "xstest", suite_summary("xstest", {"default": {
-        "refusal_match/safe/refusal": figure(0.2, 0.1, 0.35, 25), "judge/safe/refusal": figure(0.3, 0.2, 0.45, 25),
-        "refusal_match/unsafe/refusal": figure(0.9, 0.7, 0.97, 20)}}))  # fmt: skip
+    write_suite(
+        run / "evals" / "sft" / "xstest",
+        suite_summary(
+            "xstest",
+            {
+                "default": {
+                    "refusal_match/safe/refusal": figure(0.2, 0.1, 0.35, 25),
+                    "judge/safe/refusal": figure(0.3, 0.2, 0.45, 25),
+                    "refusal_match/unsafe/refusal": figure(0.9, 0.7, 0.97, 20),
+                }
+            },
+        ),
+    )
     write_suite(run / "evals" / "sft" / "advbench", suite_summary("advbench", {"default": {
         "refusal_match/refusal": figure(0.8, 0.6, 0.9, 20)}}))  # fmt: skip
     write_suite(run / "evals" / "dpo" / "diversity", suite_summary("diversity", {"default": {
@@ -270,11 +307,23 @@ def test_behaviour_series_values(tmp_path):
 
 def test_reward_model_section_shows_the_reliability_diagram_with_intervals(tmp_path):
     run = tmp_path / "run"
-    report = {"split": "eval", "members": 2, "aggregate": "mean", "pairs": 40, "ties": 0, "accuracy": 0.75,
-              "member_accuracy": [0.7, 0.725], "ece": 0.081, "longer_is_chosen": 0.6, "length_correlation": 0.3,
-              "reliability": [{"lower": 0.5, "upper": 0.55, "count": 20, "confidence": 0.52, "accuracy": 0.6},
-                              {"lower": 0.9, "upper": 0.95, "count": 20, "confidence": 0.93, "accuracy": 0.9}],
-              "per_category": {"harmful": {"pairs": 10, "accuracy": 0.8}}}  # fmt: skip
+    report = {
+        "split": "eval",
+        "members": 2,
+        "aggregate": "mean",
+        "pairs": 40,
+        "ties": 0,
+        "accuracy": 0.75,
+        "member_accuracy": [0.7, 0.725],
+        "ece": 0.081,
+        "longer_is_chosen": 0.6,
+        "length_correlation": 0.3,
+        "reliability": [
+            {"lower": 0.5, "upper": 0.55, "count": 20, "confidence": 0.52, "accuracy": 0.6},
+            {"lower": 0.9, "upper": 0.95, "count": 20, "confidence": 0.93, "accuracy": 0.9},
+        ],
+        "per_category": {"harmful": {"pairs": 10, "accuracy": 0.8}},
+    }
     rm = add_stage(run, "rm", "rm", files={"report.json": report})
     scored = [{"chosen_reward": 1.0, "rejected_reward": 0.0}] * 10 + [{"chosen_reward": 0.0, "tie": True}]
     gold = add_stage(run, "rm_vs_gold", "score", inputs=[rm], files={"scores.jsonl": scored},
@@ -292,12 +341,27 @@ def test_reward_model_section_shows_the_reliability_diagram_with_intervals(tmp_p
 
 def test_overoptimisation_curve_from_its_file_and_problems_named(tmp_path):
     run = tmp_path / "run"
-    ppo = add_stage(run, "ppo", "ppo", files={"overoptimisation.json": {
-        "proxy_name": "RM score", "gold_name": "gold utility",
-        "points": [{"kl": 0.0, "proxy": 0.1, "gold": 0.5, "label": "sft"},
-                   {"kl": 2.0, "proxy": figure(0.9, 0.8, 1.0, 100, "t"), "gold": figure(0.62, 0.55, 0.69, 100, "t")},
-                   {"kl": 8.0, "proxy": 1.4, "gold": 0.41, "label": "step 400"},
-                   {"kl": "far", "proxy": 2.0, "gold": 0.1}]}})  # fmt: skip
+    ppo = add_stage(
+        run,
+        "ppo",
+        "ppo",
+        files={
+            "overoptimisation.json": {
+                "proxy_name": "RM score",
+                "gold_name": "gold utility",
+                "points": [
+                    {"kl": 0.0, "proxy": 0.1, "gold": 0.5, "label": "sft"},
+                    {
+                        "kl": 2.0,
+                        "proxy": figure(0.9, 0.8, 1.0, 100, "t"),
+                        "gold": figure(0.62, 0.55, 0.69, 100, "t"),
+                    },
+                    {"kl": 8.0, "proxy": 1.4, "gold": 0.41, "label": "step 400"},
+                    {"kl": "far", "proxy": 2.0, "gold": 0.1},
+                ],
+            }
+        },
+    )
     finish_run(run, [ppo])
     part = section(render_report(run), "overoptimisation")
     assert len(svgs(part)) == 1 and "RM score" in part
@@ -309,9 +373,17 @@ def test_every_string_from_the_data_is_escaped(tmp_path):
     run = tmp_path / "run"
     table = {HOSTILE: {"harmful": lab_family(2, refused=0.5, followed=0.5),
                        "benign": lab_family(2, refused=0.0, followed=1.0)}}  # fmt: skip
-    ev = add_stage(run, "eval", "lab_eval", config={"models": {HOSTILE: "/m"}, "note": HOSTILE},
-                   summary={"seconds": 1.0, "comment": HOSTILE}, files={"scores.json": table,
-                   "overoptimisation.json": {"points": [{"kl": 1.0, "proxy": 1.0, "gold": 0.5, "label": HOSTILE}]}})  # fmt: skip
+    ev = add_stage(
+        run,
+        "eval",
+        "lab_eval",
+        config={"models": {HOSTILE: "/m"}, "note": HOSTILE},
+        summary={"seconds": 1.0, "comment": HOSTILE},
+        files={
+            "scores.json": table,
+            "overoptimisation.json": {"points": [{"kl": 1.0, "proxy": 1.0, "gold": 0.5, "label": HOSTILE}]},
+        },
+    )
     rm = add_stage(run, "rm", "rm", files={"metrics.jsonl": [{"step": 1, "loss": 1.0, HOSTILE: 2.0}]})
     finish_run(run, [ev, rm])
     write_suite(
@@ -364,7 +436,9 @@ def test_figures_read_numbers_and_dicts_and_format_intervals():
 
 def test_importing_the_report_leaves_matplotlib_unloaded():
     code = "import sys, alignlab.report, alignlab.report.sections; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"
 
 
@@ -425,9 +499,17 @@ def test_reward_models_side_by_side_on_what_each_scored(tmp_path):
         stages.append(rm)
         for what, value in (("pairs", acc), ("gold_pairs", gold_acc)):
             scored = [{"chosen_reward": 1.0, "rejected_reward": 0.0}] * 20
-            stages.append(add_stage(run, f"{name}_{what}", "score", inputs=[rm], files={"scores.jsonl": scored},
-                                    config={"data": {"path": f"/runs/test-1/{what}.jsonl"}},
-                                    summary={"records": 20.0, "pair_accuracy": value}))
+            stages.append(
+                add_stage(
+                    run,
+                    f"{name}_{what}",
+                    "score",
+                    inputs=[rm],
+                    files={"scores.jsonl": scored},
+                    config={"data": {"path": f"/runs/test-1/{what}.jsonl"}},
+                    summary={"records": 20.0, "pair_accuracy": value},
+                )
+            )
     finish_run(run, stages)
     from alignlab.report.sections import _reward_accuracies
 

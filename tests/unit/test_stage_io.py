@@ -19,7 +19,10 @@ def test_a_gathered_state_dict_of_a_tied_model_is_saved_without_a_second_embeddi
     own.mkdir(), from_gathered.mkdir()
     save_model_artefacts(model, tok, own)
     save_model_artefacts(model, tok, from_gathered, state_dict=gathered)
-    written_own, written = load_file(own / "model.safetensors"), load_file(from_gathered / "model.safetensors")
+    written_own, written = (
+        load_file(own / "model.safetensors"),
+        load_file(from_gathered / "model.safetensors"),
+    )
     assert "lm_head.weight" not in written and written.keys() == written_own.keys()
     reloaded = AutoModelForCausalLM.from_pretrained(from_gathered)
     assert reloaded.lm_head.weight is reloaded.model.embed_tokens.weight

@@ -87,7 +87,9 @@ def runs(
     if not rows:
         total = index.count_runs()
         where = f" in {project}" if project is not None else ""
-        others = f"; --all lists {total} run{'s' * (total != 1)} of other projects" if total and project else ""
+        others = (
+            f"; --all lists {total} run{'s' * (total != 1)} of other projects" if total and project else ""
+        )
         print(f"no runs recorded yet{where}{others}")
         return
     print_table(runs_table(rows, project))
@@ -112,7 +114,9 @@ def losses() -> None:
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of `alignlab run` (holds summary.json).")],
-    output: Annotated[Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html).")
+    ] = None,
 ) -> None:
     """Write one self-contained HTML page of a run: configs, curves, evals side by side, plots."""
     from alignlab.report import write_report
@@ -122,26 +126,39 @@ def report(
 
 @app.command()
 def serve(
-    model_dir: Annotated[str, typer.Argument(
-        help="Model directory (Hugging Face format) or LoRA adapter directory.")],
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    model_dir: Annotated[
+        str, typer.Argument(help="Model directory (Hugging Face format) or LoRA adapter directory.")
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    api_key: Annotated[str | None, typer.Option(
-        envvar="ALIGNLAB_API_KEY", show_envvar=True,
-        help="Require 'Authorization: Bearer KEY' (none: no key).")] = None,
-    model_name: Annotated[str | None, typer.Option(
-        help="Model id clients send (default: the directory's name).")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ALIGNLAB_API_KEY",
+            show_envvar=True,
+            help="Require 'Authorization: Bearer KEY' (none: no key).",
+        ),
+    ] = None,
+    model_name: Annotated[
+        str | None, typer.Option(help="Model id clients send (default: the directory's name).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
-    max_batch_rows: Annotated[int, typer.Option(
-        help="Rows (requests x n) decoded together.")] = SERVER.max_batch_rows,
-    batch_window_ms: Annotated[float, typer.Option(
-        help="How long to wait for more requests before a batch.")] = SERVER.batch_window_ms,
+    max_batch_rows: Annotated[
+        int, typer.Option(help="Rows (requests x n) decoded together.")
+    ] = SERVER.max_batch_rows,
+    batch_window_ms: Annotated[
+        float, typer.Option(help="How long to wait for more requests before a batch.")
+    ] = SERVER.batch_window_ms,
     max_queue: Annotated[int, typer.Option(help="Waiting requests before answering 429.")] = SERVER.max_queue,
-    request_timeout: Annotated[float, typer.Option(
-        help="Seconds before answering 504.")] = SERVER.request_timeout_s,
-    default_max_tokens: Annotated[int, typer.Option(
-        help="Reply length when a request gives no max_tokens.")] = SERVER.default_max_tokens,
+    request_timeout: Annotated[
+        float, typer.Option(help="Seconds before answering 504.")
+    ] = SERVER.request_timeout_s,
+    default_max_tokens: Annotated[
+        int, typer.Option(help="Reply length when a request gives no max_tokens.")
+    ] = SERVER.default_max_tokens,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
     """Serve a checkpoint behind the OpenAI chat-completions API (docs/serving.md)."""

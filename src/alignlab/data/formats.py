@@ -143,7 +143,9 @@ def _instruction_conversation(rec: dict, extra_key: str, answer_key: str, used: 
     messages += _history(rec)
     messages.append(Message(role="user", content=_user_turn(instruction, optional_text(rec, extra_key))))
     messages.append(Message(role="assistant", content=answer))
-    return build_record(Conversation, messages=messages, id=record_id(rec), metadata=extra_metadata(rec, used))
+    return build_record(
+        Conversation, messages=messages, id=record_id(rec), metadata=extra_metadata(rec, used)
+    )
 
 
 def _parse_alpaca(rec: dict) -> Conversation:
@@ -292,54 +294,75 @@ def _is_labelled_messages(r: dict) -> bool:
 
 _SPECS = [
     FormatSpec(
-        "messages", "conversation",
+        "messages",
+        "conversation",
         lambda r: isinstance(r.get("messages"), list) and not _is_pair(r) and not _is_labelled_messages(r),
         _parse_openai_messages,
         "messages[{role, content, tool_calls?}], tools?",
     ),
     FormatSpec(
-        "sharegpt", "conversation",
-        lambda r: isinstance(r.get("conversations"), list) and not _is_pair(r), _parse_sharegpt,
+        "sharegpt",
+        "conversation",
+        lambda r: isinstance(r.get("conversations"), list) and not _is_pair(r),
+        _parse_sharegpt,
         "conversations[{from, value}]",
     ),
     FormatSpec(
-        "alpaca", "conversation",
-        lambda r: "instruction" in r and "response" not in r and not _is_pair(r), _parse_alpaca,
+        "alpaca",
+        "conversation",
+        lambda r: "instruction" in r and "response" not in r and not _is_pair(r),
+        _parse_alpaca,
         "instruction, input?, output",
     ),
     FormatSpec(
-        "dolly", "conversation",
-        lambda r: "instruction" in r and "response" in r and not _is_pair(r), _parse_dolly,
+        "dolly",
+        "conversation",
+        lambda r: "instruction" in r and "response" in r and not _is_pair(r),
+        _parse_dolly,
         "instruction, context, response",
     ),
     FormatSpec(
-        "prompt-completion", "conversation",
-        lambda r: "prompt" in r and _completion_key(r) is not None and "label" not in r and "instruction" not in r,
+        "prompt-completion",
+        "conversation",
+        lambda r: (
+            "prompt" in r and _completion_key(r) is not None and "label" not in r and "instruction" not in r
+        ),
         _parse_prompt_completion,
         "prompt, completion (or response)",
     ),
     FormatSpec(
-        "hh-rlhf", "preference",
-        lambda r: _is_pair(r) and isinstance(r.get("chosen"), str) and "prompt" not in r, _parse_hh,
+        "hh-rlhf",
+        "preference",
+        lambda r: _is_pair(r) and isinstance(r.get("chosen"), str) and "prompt" not in r,
+        _parse_hh,
         "chosen, rejected (Human:/Assistant: transcripts)",
     ),
     FormatSpec(
-        "ultrafeedback", "preference",
-        lambda r: _is_pair(r) and _starts_with_prompt(r.get("chosen")), _parse_ultrafeedback,
+        "ultrafeedback",
+        "preference",
+        lambda r: _is_pair(r) and _starts_with_prompt(r.get("chosen")),
+        _parse_ultrafeedback,
         "prompt, chosen[...], rejected[...] (full conversations)",
     ),
     FormatSpec(
-        "preference", "preference",
-        lambda r: _is_pair(r) and "prompt" in r and not _starts_with_prompt(r.get("chosen")), _parse_preference,
+        "preference",
+        "preference",
+        lambda r: _is_pair(r) and "prompt" in r and not _starts_with_prompt(r.get("chosen")),
+        _parse_preference,
         "prompt, chosen, rejected",
     ),
     FormatSpec(
-        "kto", "feedback",
-        lambda r: (_completion_key(r) is not None and "label" in r and "instruction" not in r)
-        or _is_labelled_messages(r), _parse_kto,
-        "prompt, completion (or response), label | messages, label (the last assistant turn is the completion)",
+        "kto",
+        "feedback",
+        lambda r: (
+            (_completion_key(r) is not None and "label" in r and "instruction" not in r)
+            or _is_labelled_messages(r)
+        ),
+        _parse_kto,
+        "prompt, completion (or response), label | messages, "
+        "label (the last assistant turn is the completion)",
     ),
-]  # fmt: skip
+]
 
 FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in _SPECS}
 

@@ -189,9 +189,8 @@ def _iter_saved_dataset(path: Path, shown: str, split: str | None) -> Iterator[R
         names = list(ds)
         name = split or ("train" if "train" in ds or len(names) != 1 else names[0])
         if name not in ds:
-            raise DataError(
-                f"{shown}: has no split '{name}'; splits: {', '.join(names)} (choose one with data.split=NAME)"
-            )
+            raise DataError(f"{shown}: has no split '{name}'; splits: {', '.join(names)} "
+                            "(choose one with data.split=NAME)")
         ds, shown = ds[name], f"{shown} [{name}]"
     for i, row in enumerate(ds, 1):
         yield f"{shown}: record {i}", row, None
@@ -230,9 +229,8 @@ def _pick_split_files(root: Path, shown: str, split: str | None) -> list[Path]:
         return files  # no file names a split: they are all one split
     if not picked:
         found = sorted({t for ts in tokens.values() for t in ts})
-        raise DataError(
-            f"{shown}: no data file for split '{wanted}'; names found: {', '.join(found)} (choose one with data.split=NAME)"
-        )
+        raise DataError(f"{shown}: no data file for split '{wanted}'; names found: {', '.join(found)} "
+                        "(choose one with data.split=NAME)")
     return picked
 
 
@@ -339,9 +337,8 @@ def _read(
         raise ValueError(f"limit must be positive, got {limit}")
     shown, p = os.fspath(path), Path(path).expanduser()
     if not p.exists():
-        raise DataError(
-            f"{shown}: no such file or directory; give a dataset file ({', '.join(_DATA_SUFFIXES)}) or directory"
-        )
+        raise DataError(f"{shown}: no such file or directory; give a dataset file "
+                        f"({', '.join(_DATA_SUFFIXES)}) or directory")
     if fmt != "auto" and fmt not in FORMATS:  # before reading anything
         raise DataError(f"unknown format '{fmt}'; valid formats: auto, {', '.join(format_names())}")
     spec, rows = _resolve_format(fmt, _iter_rows(p, shown, split), shown)

@@ -99,7 +99,9 @@ def build_suite(name: str, data: str | None = None, *, limit: int | None = None,
         raise ConfigError(f"eval suite '{name}' has no option '{unknown[0]}'; its options: {valid}")
     missing = [k for k, v in spec.options.items() if v is REQUIRED and options.get(k) is None]
     if missing:
-        raise ConfigError(f"eval suite '{name}' needs the option '{missing[0]}' (e.g. --{missing[0].replace('_', '-')})")
+        raise ConfigError(
+            f"eval suite '{name}' needs the option '{missing[0]}' (e.g. --{missing[0].replace('_', '-')})"
+        )
     if spec.data_required and data is None:
         raise ConfigError(f"eval suite '{name}' needs a data file (--data FILE): {spec.data}")
     if spec.data is None and data is not None:

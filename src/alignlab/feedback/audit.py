@@ -71,7 +71,11 @@ def _position_bias(rows: Sequence[Row]) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def audit_labels(
-    records: Sequence[Row], reference: Sequence[PreferencePair], *, annotator: str | None = None, seed: int = 0
+    records: Sequence[Row],
+    reference: Sequence[PreferencePair],
+    *,
+    annotator: str | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The audit of AI `records` against `reference` (only `annotator`'s labels when given)."""
     rows = [r for r in records if r.get("kind", "judgement") == "judgement"]

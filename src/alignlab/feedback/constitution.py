@@ -65,7 +65,9 @@ class Principle(_Frozen):
     id: str = Field(min_length=1, description="Stable id, recorded in every artefact that used it.")
     critique: tuple[str, ...] = Field(default=(), description="Critique requests; one is drawn per use.")
     revision: str | None = Field(default=None, min_length=1, description="Revision request.")
-    comparison: str | None = Field(default=None, min_length=1, description="Question for comparing two responses.")
+    comparison: str | None = Field(
+        default=None, min_length=1, description="Question for comparing two responses."
+    )
 
     @field_validator("critique", mode="before")
     @classmethod
@@ -145,7 +147,9 @@ class Constitution(_Frozen):
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON of the content (sorted keys, no whitespace), first 16 hex digits."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LEN]
 
     def critique_principles(self) -> tuple[Principle, ...]:
@@ -197,7 +201,9 @@ def shipped_names() -> list[str]:
 def shipped_constitution(name: str) -> Constitution:
     """A constitution shipped with alignlab, by name: `default`, or `lab` (the laboratory's world)."""
     if name not in shipped_names():
-        raise ConfigError(f"no constitution named '{name}' ships with alignlab; choose {', '.join(shipped_names())}")
+        raise ConfigError(
+            f"no constitution named '{name}' ships with alignlab; choose {', '.join(shipped_names())}"
+        )
     ref = resources.files("alignlab.feedback").joinpath("constitutions", f"{name}.yaml")
     with resources.as_file(ref) as path:
         return load_constitution(path)
@@ -257,7 +263,9 @@ def parse_document(p: Path, text: str) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{line}: not valid YAML ({getattr(err, 'problem', err)}); fix the file") from None
+        raise ConfigError(
+            f"{p}{line}: not valid YAML ({getattr(err, 'problem', err)}); fix the file"
+        ) from None
 
 
 KeyPath = tuple[str | int, ...]

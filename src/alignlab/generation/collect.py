@@ -63,7 +63,9 @@ class Collector:
                 i, j = where[row]
                 if self.out[i] is None:
                     self._add(i, j, step, k)
-            cancelled = {i for i in batch if self.out[i] is None and self.listener and self.listener.cancelled(i)}
+            cancelled = {
+                i for i in batch if self.out[i] is None and self.listener and self.listener.cancelled(i)
+            }
             for i in cancelled:
                 self.out[i] = [Completion("", finish_reason="error", error="cancelled")] * self.params[i].n
             return [row for row, (i, _) in enumerate(where) if i in cancelled]
@@ -78,14 +80,20 @@ class Collector:
         top = (step.top_ids[k][:want], step.top_logprobs[k][:want]) if step.top_ids is not None else ([], [])
         s.top.append(top)
         if self.listener is not None:
-            self.listener.token(i, j, TokenEvent(token, step.logprobs[k], tuple(top[0]), tuple(top[1]), finish))
+            self.listener.token(
+                i, j, TokenEvent(token, step.logprobs[k], tuple(top[0]), tuple(top[1]), finish)
+            )
         if finish is not None:
             s.finish = finish
             self.left[i] -= 1
             if self.left[i] == 0:
                 p = self.params[i]
-                self.out[i] = [make_completion(self.tokenizer, x.ids, x.logprobs, x.top if p.top_logprobs else None,
-                                               x.finish, p) for x in self.samples[i]]  # fmt: skip
+                self.out[i] = [
+                    make_completion(
+                        self.tokenizer, x.ids, x.logprobs, x.top if p.top_logprobs else None, x.finish, p
+                    )
+                    for x in self.samples[i]
+                ]
                 if self.listener is not None:
                     self.listener.done(i, self.out[i])
 

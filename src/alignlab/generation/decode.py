@@ -133,7 +133,9 @@ class _Plan:
                 g = sampling[b].generator
                 streams.setdefault(id(g), (g, []))[1].append(row)
         self.streams = [(g, len(rows)) for g, rows in streams.values()]
-        self.stream_rows = torch.tensor([r for _, rows in streams.values() for r in rows], dtype=torch.long, device=device)
+        self.stream_rows = torch.tensor(
+            [r for _, rows in streams.values() for r in rows], dtype=torch.long, device=device
+        )
         self.device = device
 
     def uniforms(self) -> Tensor | None:
@@ -196,7 +198,12 @@ def _prefill(model, input_ids: Tensor, attention_mask: Tensor, plan: _Plan):
     elif plan.uniform_n is None:  # prompts with different n: row r repeats prompt row_prompt[r]
         cache.batch_select_indices(plan.row_prompt)
         logits, mask, last = (t[plan.row_prompt] for t in (logits, mask, last))
-    rows = _Rows(torch.arange(logits.shape[0], device=logits.device), torch.ones_like(last, dtype=torch.bool), mask, last)
+    rows = _Rows(
+        torch.arange(logits.shape[0], device=logits.device),
+        torch.ones_like(last, dtype=torch.bool),
+        mask,
+        last,
+    )
     return cache, logits, rows
 
 
@@ -211,7 +218,8 @@ class _Replies:
         self.top_logprobs = torch.zeros(total, steps, k, dtype=torch.float32, device=device) if k else None
         self.lengths = torch.full((total,), steps, dtype=torch.long, device=device)
         self.finish: list[FinishReason] = ["length"] * total
-        self.ids: list[list[int]] | None = [[] for _ in range(total)] if keep_ids else None  # for stop strings
+        # For stop strings:
+        self.ids: list[list[int]] | None = [[] for _ in range(total)] if keep_ids else None
         self.steps = 0
 
     def record(self, step: int, rows: _Rows, choice: Choice) -> None:
@@ -253,13 +261,21 @@ def _finished(
     return stopped, at_length & ~stopped
 
 
-def _report(on_step: OnStep, step: int, rows: _Rows, choice: Choice, ends: Tensor, stopped: Tensor) -> list[int]:
+def _report(
+    on_step: OnStep, step: int, rows: _Rows, choice: Choice, ends: Tensor, stopped: Tensor
+) -> list[int]:
     """Tell `on_step` the tokens of the rows generating at this step; the rows it abandons."""
     live = rows.alive.nonzero().squeeze(1)
-    top = (choice.top_ids[live].tolist(), choice.top_logprobs[live].tolist()) if choice.top_ids is not None else (None, None)
+    top = (
+        (choice.top_ids[live].tolist(), choice.top_logprobs[live].tolist())
+        if choice.top_ids is not None
+        else (None, None)
+    )
     finish = ["stop" if s else "length" if e else None
               for s, e in zip((stopped & ends)[live].tolist(), ends[live].tolist(), strict=True)]  # fmt: skip
-    report = StepTokens(rows.index[live].tolist(), choice.tokens[live].tolist(), choice.logprobs[live].tolist(), *top, finish)
+    report = StepTokens(
+        rows.index[live].tolist(), choice.tokens[live].tolist(), choice.logprobs[live].tolist(), *top, finish
+    )
     return list(on_step(report) or ())
 
 

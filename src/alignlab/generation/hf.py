@@ -121,7 +121,11 @@ class HFGenerator:
         return next(self.model.parameters()).device
 
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, *, tools: Sequence[Mapping[str, Any]] | None = None
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[list[Completion]]:
         """`params.n` completions per conversation, in prompt order (the `Generator` protocol).
 
@@ -136,8 +140,12 @@ class HFGenerator:
                 encoded.append(e)
         ok = [i for i, e in enumerate(encoded) if not isinstance(e, AlignlabError)]
         rollout = self.generate_ids([encoded[i] for i in ok], params) if ok else None
-        out = [[Completion("", finish_reason="error", error=str(e))] * params.n if isinstance(e, AlignlabError) else []
-               for e in encoded]  # fmt: skip
+        out = [
+            [Completion("", finish_reason="error", error=str(e))] * params.n
+            if isinstance(e, AlignlabError)
+            else []
+            for e in encoded
+        ]
         for k, i in enumerate(ok):
             out[i] = [self._completion(rollout, k * params.n + j, params) for j in range(params.n)]
         return out
@@ -154,7 +162,11 @@ class HFGenerator:
         return self._assemble(prompts, batches, params.n, self.device)
 
     def generate_each(
-        self, prompt_ids: Sequence[Sequence[int]], params: Sequence[SamplingParams], *, listener: Listener | None = None
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        params: Sequence[SamplingParams],
+        *,
+        listener: Listener | None = None,
     ) -> list[list[Completion]]:
         """`params[i].n` completions of prompt i (token ids ending with the generation prompt), in order.
 
@@ -169,8 +181,10 @@ class HFGenerator:
             raise ValueError(f"{len(prompts)} prompts but {len(params)} sampling params")
         if not prompts:
             raise ValueError("no prompts to generate from")
-        sampling = [PromptSampling(p, self._stop_strings(p), torch.Generator(device=self.device).manual_seed(p.seed))
-                    for p in params]  # fmt: skip
+        sampling = [
+            PromptSampling(p, self._stop_strings(p), torch.Generator(device=self.device).manual_seed(p.seed))
+            for p in params
+        ]
         collector = Collector(self.tokenizer, params, listener)
         self._decode(prompts, sampling, collector)
         return collector.completions()
@@ -184,7 +198,8 @@ class HFGenerator:
         """Decode the prompts in batches of up to `max_batch_rows` rows, the longest prompts first."""
         device = self.device
         stop_ids = torch.tensor(self.stop_token_ids, dtype=torch.long, device=device)
-        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # longest first: peak memory early
+        # Longest first: peak memory early.
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         batches: list[tuple[list[int], BatchOutput]] = []
         with eval_mode(self.model):
             for batch in _batches(order, [sampling[i].params.n for i in order], self.max_batch_rows):
@@ -219,9 +234,15 @@ class HFGenerator:
         lengths = torch.zeros(total, dtype=torch.long, device=device)
         finish: list[FinishReason] = ["length"] * total
         for batch, out in batches:
-            dest = (torch.tensor(batch, device=device)[:, None] * n + torch.arange(n, device=device)).reshape(-1)
+            dest = (
+                torch.tensor(batch, device=device)[:, None] * n + torch.arange(n, device=device)
+            ).reshape(-1)
             steps = min(out.tokens.shape[1], width)
-            response[dest, :steps], logprobs[dest, :steps], lengths[dest] = out.tokens, out.logprobs, out.lengths
+            response[dest, :steps], logprobs[dest, :steps], lengths[dest] = (
+                out.tokens,
+                out.logprobs,
+                out.lengths,
+            )
             if k:
                 top_ids[dest, :steps], top_lp[dest, :steps] = out.top_ids, out.top_logprobs
             for row, reason in zip(dest.tolist(), out.finish, strict=True):
@@ -232,15 +253,29 @@ class HFGenerator:
         if k:
             top_ids, top_lp = top_ids * response_mask[..., None], top_lp * response_mask[..., None]
         prompt_ids, prompt_mask = left_pad([p for p in prompts for _ in range(n)], self.pad_token_id, device)
-        return Rollout(prompt_ids, prompt_mask, response, response_mask, logprobs, tuple(finish), top_ids, top_lp)
+        return Rollout(
+            prompt_ids, prompt_mask, response, response_mask, logprobs, tuple(finish), top_ids, top_lp
+        )
 
     def _completion(self, rollout: Rollout, row: int, params: SamplingParams) -> Completion:
         length = int(rollout.response_mask[row].sum())
         top = None
         if rollout.top_ids is not None:
-            top = list(zip(rollout.top_ids[row, :length].tolist(), rollout.top_logprobs[row, :length].tolist(), strict=True))
-        return make_completion(self.tokenizer, rollout.response_ids[row, :length].tolist(),
-                               rollout.logprobs[row, :length].tolist(), top, rollout.finish_reasons[row], params)  # fmt: skip
+            top = list(
+                zip(
+                    rollout.top_ids[row, :length].tolist(),
+                    rollout.top_logprobs[row, :length].tolist(),
+                    strict=True,
+                )
+            )
+        return make_completion(
+            self.tokenizer,
+            rollout.response_ids[row, :length].tolist(),
+            rollout.logprobs[row, :length].tolist(),
+            top,
+            rollout.finish_reasons[row],
+            params,
+        )
 
 
 def _batches(order: list[int], counts: list[int], max_rows: int) -> Iterator[list[int]]:

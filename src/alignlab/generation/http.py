@@ -59,10 +59,16 @@ def openai_message(m: Message | Mapping[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {"role": m.role, "content": m.content}
     if m.tool_calls:
         d["tool_calls"] = [
-            {"id": c.id or f"call_{i}", "type": "function",
-             "function": {"name": c.name, "arguments": c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments)}}
+            {
+                "id": c.id or f"call_{i}",
+                "type": "function",
+                "function": {
+                    "name": c.name,
+                    "arguments": c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments),
+                },
+            }
             for i, c in enumerate(m.tool_calls)
-        ]  # fmt: skip
+        ]
     if m.tool_call_id is not None:
         d["tool_call_id"] = m.tool_call_id
     if m.name is not None:
@@ -141,7 +147,11 @@ class HTTPGenerator:
         self.close()
 
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, *, tools: Sequence[Mapping[str, Any]] | None = None
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[list[Completion]]:
         """`params.n` completions per conversation, in prompt order; raises `EndpointError` (see module)."""
         bodies = [self.request_body(p, params, tools) for p in prompts]
@@ -189,7 +199,9 @@ class HTTPGenerator:
         try:
             completions = parse_response(response, params)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            return [Completion("", finish_reason="error", error=f"malformed response from {self.url}: {e!r}")] * params.n
+            return [
+                Completion("", finish_reason="error", error=f"malformed response from {self.url}: {e!r}")
+            ] * params.n
         if self.cache and not any(c.failed for c in completions):
             self.cache.put(key, response)
         return completions
@@ -215,8 +227,10 @@ class HTTPGenerator:
                 if r.status_code in (401, 403):
                     raise EndpointError(f"{self.url} refused the request ({message}): check the API key")
                 if r.status_code == 404:
-                    raise EndpointError(f"{self.url} answered {message}: check that the URL ends with the API "
-                                        f"root (e.g. /v1) and that the endpoint serves model {self.model!r}")  # fmt: skip
+                    raise EndpointError(
+                        f"{self.url} answered {message}: check that the URL ends with the API "
+                        f"root (e.g. /v1) and that the endpoint serves model {self.model!r}"
+                    )
                 if r.status_code not in RETRY_STATUS:
                     raise _Failed(message)
                 failure, wait = _Failed(message), _retry_after(r)
@@ -234,7 +248,9 @@ def parse_response(response: Mapping[str, Any], params: SamplingParams) -> list[
     """`params.n` completions from a chat-completions response; missing choices are errors."""
     choices = sorted(response["choices"], key=lambda c: c.get("index", 0))[: params.n]
     out = [_parse_choice(c, params.top_logprobs > 0) for c in choices]
-    missing = Completion("", finish_reason="error", error=f"the endpoint returned {len(choices)} of {params.n} choices")
+    missing = Completion(
+        "", finish_reason="error", error=f"the endpoint returned {len(choices)} of {params.n} choices"
+    )
     return out + [missing] * (params.n - len(out))
 
 

@@ -56,8 +56,11 @@ class TaskConfig(Section):
     mix: tuple[tuple[str, float], ...] = Field(
         default=DEFAULT_MIX, description="Share of each family in the demonstrations: [family, weight] pairs."
     )
-    n_eval_per_family: int = Field(default=DEFAULT_EVAL_PER_FAMILY, ge=1,
-                                   description="Held-out eval prompts per family (fewer where a family runs out).")
+    n_eval_per_family: int = Field(
+        default=DEFAULT_EVAL_PER_FAMILY,
+        ge=1,
+        description="Held-out eval prompts per family (fewer where a family runs out).",
+    )
     n_rl_prompts_per_family: int = Field(
         default=64, ge=0, description="Training prompts per family for online RL (rl_prompts.jsonl, with "
         "their gold fields)."
@@ -121,7 +124,9 @@ def eval_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
     family has fewer). Never a repeat: a repeated prompt would count one outcome twice and narrow
     every interval without adding evidence."""
     cfg = config or TaskConfig()
-    return [s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed, repeat=False)]
+    return [
+        s for f in FAMILIES for s in draw(world, f, "eval", cfg.n_eval_per_family, cfg.seed, repeat=False)
+    ]
 
 
 def rl_prompt_set(world: World, config: TaskConfig | None = None) -> list[Sample]:
@@ -132,7 +137,8 @@ def rl_prompt_set(world: World, config: TaskConfig | None = None) -> list[Sample
 
 
 def _family_counts(cfg: TaskConfig) -> dict[str, int]:
-    """Split `n_demos` by the mix weights; largest remainders get the leftover demos, so counts sum exactly."""
+    """Split `n_demos` by the mix weights; largest remainders get the leftover demos, so counts sum
+    exactly."""
     total = sum(w for _, w in cfg.mix)
     exact = {f: cfg.n_demos * w / total for f, w in cfg.mix}
     counts = {f: int(x) for f, x in exact.items()}
@@ -161,8 +167,11 @@ def demonstrations(world: World, config: TaskConfig | None = None) -> list[Conve
     return convs
 
 
-def write_sft_jsonl(path: str | os.PathLike, convs: Iterable[Conversation], include_metadata: bool = False) -> None:
-    """One `{"messages": [{"role", "content"}, ...]}` line per conversation (plus id and metadata if asked)."""
+def write_sft_jsonl(
+    path: str | os.PathLike, convs: Iterable[Conversation], include_metadata: bool = False
+) -> None:
+    """One `{"messages": [{"role", "content"}, ...]}` line per conversation (plus id and metadata if
+    asked)."""
     rows = []
     for c in convs:
         row: dict = {"messages": [{"role": m.role, "content": m.content} for m in c.messages]}
@@ -184,7 +193,9 @@ def read_eval_jsonl(path: str | os.PathLike) -> list[Sample]:
     return [Sample.from_json(d) for d in read_jsonl(path)]
 
 
-def show_examples(world: World, n_per_family: int = 2, split: Split = "eval") -> list[tuple[str, list[Message], str]]:
+def show_examples(
+    world: World, n_per_family: int = 2, split: Split = "eval"
+) -> list[tuple[str, list[Message], str]]:
     """(family, prompt messages, gold behaviour in words) for `n_per_family` samples of every family."""
     return [(s.family, list(s.messages), f"[{s.subtype}] {s.gold.describe()}")
             for f in FAMILIES for s in draw(world, f, split, n_per_family)]

@@ -151,7 +151,8 @@ def import_cmd(
     db: str = DB_OPTION,
     format: str = typer.Option(
         "auto",
-        help=f"File format: auto (detect), pairs (the labelling format), {', '.join(format_names('preference'))}.",
+        help="File format: auto (detect), pairs (the labelling format), "
+        f"{', '.join(format_names('preference'))}.",
     ),
     round_name: str = typer.Option("default", "--round", help="Round to add the pairs to (created if new)."),
     labels_per_pair: int = typer.Option(1, help="Labellers per pair (k)."),
@@ -169,7 +170,9 @@ def import_cmd(
             )
         )
         session.commit()
-    left_out = f"; left out {parsed.skipped} pairs with identical responses or seen before" if parsed.skipped else ""
+    left_out = (
+        f"; left out {parsed.skipped} pairs with identical responses or seen before" if parsed.skipped else ""
+    )
     typer.echo(f"read {pairs} as format {parsed.format}{left_out}")
     typer.echo(
         f"imported {result.imported} pairs into round {result.round_name} "

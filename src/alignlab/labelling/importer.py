@@ -77,7 +77,11 @@ def import_pairs(
     plain = sorted((p for p in pairs if p.gold is None), key=lambda p: _unit_hash("overlap", p.ext_id))
     overlapped = {p.ext_id for p in plain[: round(overlap * len(plain))]}
     for p in pairs:
-        target = None if p.gold else (max(overlap_labels, labels_per_pair) if p.ext_id in overlapped else labels_per_pair)
+        target = (
+            None
+            if p.gold
+            else (max(overlap_labels, labels_per_pair) if p.ext_id in overlapped else labels_per_pair)
+        )
         db.add(
             Pair(
                 ext_id=p.ext_id,

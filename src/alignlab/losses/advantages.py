@@ -194,7 +194,8 @@ def _groups(rewards: Tensor, mask: Tensor, group_size: int) -> Tensor:
     """rewards (B,) as (B / n, n), after checking the shapes group estimators rely on."""
     if rewards.dim() != 1 or mask.dim() != 2 or mask.shape[0] != rewards.shape[0]:
         raise ValueError(
-            f"group estimators take rewards (B,) and mask (B, T), got {tuple(rewards.shape)} and {tuple(mask.shape)}"
+            "group estimators take rewards (B,) and mask (B, T), "
+            f"got {tuple(rewards.shape)} and {tuple(mask.shape)}"
         )
     if group_size < 2 or rewards.shape[0] % group_size:
         raise ValueError(

@@ -21,8 +21,11 @@ LAB_FIRST = ("followed", "utility", "words")
 SCORERS = ("judge", "refusal_match")
 DIRECT = "direct"
 # Lab diversity figures (lab.diversity) -> (the plot they go in, their name in its legend).
-DIVERSITY = {"distinct_1": ("distinct n-grams", "distinct-1"), "distinct_2": ("distinct n-grams", "distinct-2"),
-             "entropy_bits": ("entropy", "entropy (bits)")}
+DIVERSITY = {
+    "distinct_1": ("distinct n-grams", "distinct-1"),
+    "distinct_2": ("distinct n-grams", "distinct-2"),
+    "entropy_bits": ("entropy", "entropy (bits)"),
+}
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ def checkpoint_order(run: art.Run, names: Iterable[str]) -> list[str]:
     ran."""
     canonical: list[str] = []
     for s in run.stages:
-        named = art.lab_models(s) if s.kind == "lab_eval" else art.eval_checkpoints(s) if s.kind == "eval" else []
+        named = (
+            art.lab_models(s) if s.kind == "lab_eval" else art.eval_checkpoints(s) if s.kind == "eval" else []
+        )
         canonical += [m for m in named if m not in canonical]
     canonical += [s.name for s in run.stages if s.name not in canonical]
     rank = {n: i for i, n in enumerate(canonical)}
@@ -193,8 +198,10 @@ def lab_grid(lab: LabEval) -> Grid:
         "Gold-judge figures per request family. Rates with the Wilson 95 % interval; means with a t interval."
     )
     if lab.samples_per_prompt > 1:
-        note += (f" n counts every response ({lab.samples_per_prompt} per prompt); responses to one prompt are not "
-                 "independent, so these intervals are narrower than the prompts alone support.")  # fmt: skip
+        note += (
+            f" n counts every response ({lab.samples_per_prompt} per prompt); responses to one prompt are "
+            "not independent, so these intervals are narrower than the prompts alone support."
+        )
     return Grid(lab.label, lab.models, rows, note)
 
 
@@ -208,7 +215,10 @@ def lab_subtype_grid(lab: LabEval) -> Grid | None:
             rows.append(Row(name, metric, cells))
     if not rows:
         return None
-    note = "'direct' is the harmful family asked plainly; the others wrap the same requests. Wilson 95 % intervals."
+    note = (
+        "'direct' is the harmful family asked plainly; the others wrap the same requests. "
+        "Wilson 95 % intervals."
+    )
     return Grid(f"{lab.label}: jailbreak wrappers", lab.models, rows, note)
 
 
@@ -245,8 +255,11 @@ def suite_grids(run: art.Run, results: list[art.SuiteResult]) -> list[Grid]:
     grids = []
     for suite, per_ckpt in _by_suite(results).items():
         cols = checkpoint_order(run, per_ckpt)
-        rows = [Row(v, k, _cells(per_ckpt, cols, "metrics", v, k))
-                for v in _keys(per_ckpt, cols, "metrics") for k in _keys(per_ckpt, cols, "metrics", v)]  # fmt: skip
+        rows = [
+            Row(v, k, _cells(per_ckpt, cols, "metrics", v, k))
+            for v in _keys(per_ckpt, cols, "metrics")
+            for k in _keys(per_ckpt, cols, "metrics", v)
+        ]
         rows += [Row("aggregates", k, _cells(per_ckpt, cols, "aggregates", k))
                  for k in _keys(per_ckpt, cols, "aggregates")]  # fmt: skip
         rows.append(Row("errors", "generation failed", _cells(per_ckpt, cols, "error_rate")))
@@ -277,7 +290,9 @@ def behaviour(run: art.Run, labs: list[LabEval], results: list[art.SuiteResult])
     for source, attacks in list(b.attacks.items()):  # the direct request first, then transforms by name
         b.attacks[source] = {t: attacks[t] for t in sorted(attacks, key=lambda t: (t != DIRECT, t))}
     diversity = [d for sources in b.diversity.values() for d in sources.values()]
-    names = {c for d in (*b.refusal.values(), *b.length.values(), *b.sycophancy.values(), *diversity) for c in d}
+    names = {
+        c for d in (*b.refusal.values(), *b.length.values(), *b.sycophancy.values(), *diversity) for c in d
+    }
     names |= {c for t in b.attacks.values() for d in t.values() for c in d}
     b.checkpoints = checkpoint_order(run, names)
     return b
@@ -305,7 +320,9 @@ def _lab_behaviour(b: Behaviour, lab: LabEval) -> None:
             b.length.setdefault(lab.label, {})[m] = fams["all"]["words"]
         for key, (measure, name) in DIVERSITY.items():
             if _at(fams, "all", key) is not None:
-                b.diversity.setdefault(measure, {}).setdefault(f"{lab.label}: {name}", {})[m] = fams["all"][key]
+                b.diversity.setdefault(measure, {}).setdefault(f"{lab.label}: {name}", {})[m] = (
+                    fams["all"][key]
+                )
 
 
 def _suite_refusal(b: Behaviour, by_suite: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -376,7 +393,10 @@ def difference_grids(run: art.Run) -> list[Grid]:
                     if cells:
                         rows.append(Row(suite, f"{variant}:{metric}", cells))
         if rows:
-            note = "Later minus earlier checkpoint, paired by sample (the same prompts), with a t interval and n pairs."
+            note = (
+                "Later minus earlier checkpoint, paired by sample (the same prompts), "
+                "with a t interval and n pairs."
+            )
             grids.append(Grid(f"differences between checkpoints: {s.name}", cols, rows, note))
     return grids
 

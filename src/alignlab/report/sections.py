@@ -23,8 +23,14 @@ def overview(
         s.summary.get("seconds", 0.0) for s in done if isinstance(s.summary.get("seconds"), int | float)
     )
     suites = sorted({r.suite for r in results})
-    body = h.cards([("stages", f"{len(done)} of {len(run.stages)} finished"), ("stage time", _duration(seconds)),
-                  ("lab evals", str(len(labs))), ("eval suites", ", ".join(suites) or "none")])  # fmt: skip
+    body = h.cards(
+        [
+            ("stages", f"{len(done)} of {len(run.stages)} finished"),
+            ("stage time", _duration(seconds)),
+            ("lab evals", str(len(labs))),
+            ("eval suites", ", ".join(suites) or "none"),
+        ]
+    )
     rows = []
     for s in run.stages:
         status = (
@@ -33,7 +39,10 @@ def overview(
             else '<span class="status-incomplete">not finished</span>'
         )
         if s.error:
-            status = f'<span class="status-incomplete" title="{h.esc(s.error)}">failed: {h.esc(s.error[:80])}</span>'
+            status = (
+                f'<span class="status-incomplete" title="{h.esc(s.error)}">'
+                f"failed: {h.esc(s.error[:80])}</span>"
+            )
         secs = s.summary.get("seconds")
         rows.append([h.esc(s.name), h.esc(s.kind or "?"), status, h.value(secs) if secs is not None else "–",
                      h.esc(", ".join(s.inputs) or "–"), f"<code>{h.esc(s.dir.name)}</code>"])  # fmt: skip
@@ -83,8 +92,8 @@ def behaviour(b: Behaviour) -> h.Section | None:
             "refusal",
             "Refusal vs over-refusal",
             plots.refusal_plot(b.refusal, order),
-            "Share of harmful (and jailbreak) requests refused against share of benign requests answered, per "
-            "checkpoint; the ideal is the top right. Error bars: 95 % Wilson intervals.",
+            "Share of harmful (and jailbreak) requests refused against share of benign requests answered, "
+            "per checkpoint; the ideal is the top right. Error bars: 95 % Wilson intervals.",
         )
     for source, attacks in b.attacks.items():
         add(
@@ -114,7 +123,9 @@ def behaviour(b: Behaviour) -> h.Section | None:
         add(
             f"diversity-{h.slug(measure)}",
             f"Diversity: {measure}",
-            plots.checkpoint_lines(sources, order, f"Diversity of the samples for one prompt: {measure}", measure),
+            plots.checkpoint_lines(
+                sources, order, f"Diversity of the samples for one prompt: {measure}", measure
+            ),
             "Mean over prompts of the diversity among each prompt's sampled responses (distinct n-grams over "
             "all n-grams; entropy of the distinct responses, at most log2 of the samples per prompt): mode "
             "collapse shows as a fall from checkpoint to checkpoint. Error bars: 95 % t intervals.",
@@ -129,11 +140,12 @@ def reward_models(run: art.Run) -> h.Section | None:
         subs.append(("rm-compared", "Reward models side by side"))
         kinds = list(dict.fromkeys(k for row in side_by_side.values() for k in row))
         body += h.h3("rm-compared", "Reward models side by side") + h.plot(
-            plots.grouped_bars(side_by_side, kinds, "Pairwise accuracy of each reward model", "accuracy",
-                               legend="scored"),
-            "Each reward model's pairwise accuracy on the held-out split of the pairs it trained on, and on "
-            "every file a score stage scored with it (e.g. test pairs as labellers labelled them, and the same "
-            "comparisons labelled by the gold). Error bars: 95 % Wilson intervals.",
+            plots.grouped_bars(
+                side_by_side, kinds, "Pairwise accuracy of each reward model", "accuracy", legend="scored"
+            ),
+            "Each reward model's pairwise accuracy on the held-out split of the pairs it trained on, and "
+            "on every file a score stage scored with it (e.g. test pairs as labellers labelled them, and "
+            "the same comparisons labelled by the gold). Error bars: 95 % Wilson intervals.",
             "plot-rm-compared",
         )
     for s in run.of_kind("rm"):
@@ -149,9 +161,9 @@ def reward_models(run: art.Run) -> h.Section | None:
             figs = [rate_from_share(b["accuracy"], int(b["count"])) for b in bins]
             title = f"{s.name}: ECE {fmt(rep.get('ece'))}, accuracy {fmt(rep.get('accuracy'))}"
             caption = (
-                f"Reliability diagram on the {rep.get('split', '?')} pairs: when the model prefers a response "
-                "with confidence c, it should be the labelled chosen one a share c of the time (the dashed "
-                "line). Error bars: 95 % Wilson intervals per bin."
+                f"Reliability diagram on the {rep.get('split', '?')} pairs: when the model prefers a "
+                "response with confidence c, it should be the labelled chosen one a share c of the time "
+                "(the dashed line). Error bars: 95 % Wilson intervals per bin."
             )
             diagram = h.plot(plots.reliability_plot(bins, title, figs), caption, f"plot-{ident}")
         figures = _two_col(_reward_rows(run, s, rep))
@@ -202,7 +214,11 @@ def _reward_accuracies(run: art.Run) -> dict[str, dict[str, Fig]]:
             n = art.scored_pairs(other)
             if s.name in other.inputs and isinstance(other.summary.get("pair_accuracy"), int | float) and n:
                 data = other.config.get("data")
-                name = str(data.get("path", other.name)).rsplit("/", 1)[-1] if isinstance(data, dict) else other.name
+                name = (
+                    str(data.get("path", other.name)).rsplit("/", 1)[-1]
+                    if isinstance(data, dict)
+                    else other.name
+                )
                 row[name] = rate_from_share(other.summary["pair_accuracy"], n)
         if len(row) > 1:
             out[s.name] = row
@@ -226,9 +242,12 @@ def overoptimisation(run: art.Run) -> h.Section | None:
     found = art.overoptimisation(run)
     if not found:
         return None
-    body = h.para("Proxy reward (what the policy was optimised for) and gold utility (what was wanted) against the "
-                "KL divergence from the starting policy: the proxy keeps rising while the gold utility peaks and "
-                "falls (Gao et al. 2023).", "lead")  # fmt: skip
+    body = h.para(
+        "Proxy reward (what the policy was optimised for) and gold utility (what was wanted) against the "
+        "KL divergence from the starting policy: the proxy keeps rising while the gold utility peaks and "
+        "falls (Gao et al. 2023).",
+        "lead",
+    )
     for source, data in found:
         curve = read_curve(source, data)
         body += h.h3(f"overopt-{h.slug(source)}", f"Over-optimisation ({source})")

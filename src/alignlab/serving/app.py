@@ -90,8 +90,12 @@ class ServingState:
             raise bad_request("messages: the conversation renders to no tokens", "messages")
         room = MAX_TOKENS_WITHOUT_CONTEXT if self.context is None else self.context - len(ids)
         if room < 1:
-            raise bad_request(f"messages: the prompt has {len(ids)} tokens but the model's context is {self.context}: "
-                              "shorten the conversation", "messages", "context_length_exceeded")  # fmt: skip
+            raise bad_request(
+                f"messages: the prompt has {len(ids)} tokens but the model's context is {self.context}: "
+                "shorten the conversation",
+                "messages",
+                "context_length_exceeded",
+            )
         asked = body.asked_max_tokens() or self.settings.default_max_tokens
         params = SamplingParams(
             max_new_tokens=min(asked, room),  # the reply ends at the context's end
@@ -107,7 +111,11 @@ class ServingState:
 
 
 def create_app(
-    model_dir: str | Path, settings: ServerSettings | None = None, *, device: str = "auto", dtype: str = "auto"
+    model_dir: str | Path,
+    settings: ServerSettings | None = None,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> FastAPI:
     """The server for the checkpoint in `model_dir`: a full model or a LoRA adapter (merged at load)."""
     from alignlab.modeling.loading import load_causal_lm, load_tokenizer
@@ -120,8 +128,11 @@ def create_app(
     return app_for_generator(generator, load_tokenizer(path), name, settings)
 
 
-def app_for_generator(generator: HFGenerator, tokenizer, model_name: str, settings: ServerSettings) -> FastAPI:
-    """The server around an `HFGenerator` the app takes over; `tokenizer` is a second copy of its tokenizer."""
+def app_for_generator(
+    generator: HFGenerator, tokenizer, model_name: str, settings: ServerSettings
+) -> FastAPI:
+    """The server around an `HFGenerator` the app takes over; `tokenizer` is a second copy of its
+    tokenizer."""
     engine = Engine(generator, max_queue=settings.max_queue, batch_window_s=settings.batch_window_ms / 1000,
                     max_batch_rows=settings.max_batch_rows)  # fmt: skip
 
@@ -132,7 +143,9 @@ def app_for_generator(generator: HFGenerator, tokenizer, model_name: str, settin
         await run_in_threadpool(engine.close)
 
     app = FastAPI(title="alignlab", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.serving = ServingState(engine, tokenizer, model_name, settings, max_positions(generator.model), int(time.time()))
+    app.state.serving = ServingState(
+        engine, tokenizer, model_name, settings, max_positions(generator.model), int(time.time())
+    )
     _install_errors(app)
     app.include_router(router)
     if settings.api_key is not None:
@@ -218,7 +231,11 @@ async def _read_body(request: Request) -> bytes:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MiB", code="request_too_large")
+            raise APIError(
+                413,
+                f"the request body is larger than {MAX_BODY_BYTES // 2**20} MiB",
+                code="request_too_large",
+            )
     return bytes(body)
 
 
@@ -247,10 +264,14 @@ async def chat_completions(request: Request) -> Response:
     job = Job(prompt_ids, params, sink, state.settings.request_timeout_s)
     state.engine.submit(job)  # a full queue or a closing server answers here, before any stream begins
     include_usage = bool(body.stream and body.stream_options and body.stream_options.include_usage)
-    maker = ResponseMaker(state.model_name, state.tokenizer, logprobs=bool(body.logprobs), include_usage=include_usage)
+    maker = ResponseMaker(
+        state.model_name, state.tokenizer, logprobs=bool(body.logprobs), include_usage=include_usage
+    )
     if body.stream:
         events = _stream(job, sink, maker, state.tokenizer, len(prompt_ids))
-        return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
     try:
         item = await _next(sink, job)
     finally:
@@ -269,7 +290,9 @@ async def _next(sink: _Sink, job: Job) -> tuple[Any, ...]:
         raise timed_out(job.timeout_s) from None
 
 
-async def _stream(job: Job, sink: _Sink, maker: ResponseMaker, tokenizer, prompt_tokens: int) -> AsyncIterator[str]:
+async def _stream(
+    job: Job, sink: _Sink, maker: ResponseMaker, tokenizer, prompt_tokens: int
+) -> AsyncIterator[str]:
     """Server-sent events: a role chunk per choice, text deltas as tokens come, finish chunks, [DONE]."""
     params = job.params
     texts = [TextStream(tokenizer, params.stop) for _ in range(params.n)]

@@ -101,7 +101,12 @@ class Engine:
     """The queue and the worker thread around one `HFGenerator`."""
 
     def __init__(
-        self, generator: HFGenerator, *, max_queue: int = 256, batch_window_s: float = 0.005, max_batch_rows: int = 64
+        self,
+        generator: HFGenerator,
+        *,
+        max_queue: int = 256,
+        batch_window_s: float = 0.005,
+        max_batch_rows: int = 64,
     ) -> None:
         self.generator = generator
         self.max_queue, self.batch_window_s, self.max_batch_rows = max_queue, batch_window_s, max_batch_rows

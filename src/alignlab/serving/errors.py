@@ -65,10 +65,16 @@ def timed_out(seconds: float) -> APIError:
 
 
 def generation_failed(err: BaseException) -> APIError:
-    return APIError(500, f"generation failed: {type(err).__name__}: {err}", type="server_error", code="generation_failed")
+    return APIError(
+        500, f"generation failed: {type(err).__name__}: {err}", type="server_error", code="generation_failed"
+    )
 
 
-_CODES = {"missing": "missing_required_parameter", "extra_forbidden": "unknown_parameter", "json_invalid": "invalid_json"}
+_CODES = {
+    "missing": "missing_required_parameter",
+    "extra_forbidden": "unknown_parameter",
+    "json_invalid": "invalid_json",
+}
 
 
 def from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:

@@ -54,14 +54,23 @@ class ChatMessage(_Lenient):
     def _text_parts_only(cls, v: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
         for part in v if isinstance(v, list) else []:
             if part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise ValueError(f"content part of type {part.get('type')!r} is not supported: this server reads text only")
+                raise ValueError(
+                    f"content part of type {part.get('type')!r} is not supported: this server reads text only"
+                )
         return v
 
     def to_message(self) -> Message:
-        text = self.content if isinstance(self.content, str) else "".join(p["text"] for p in self.content or [])
-        calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in self.tool_calls or []]
+        text = (
+            self.content if isinstance(self.content, str) else "".join(p["text"] for p in self.content or [])
+        )
+        calls = [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            for c in self.tool_calls or []
+        ]
         role = "system" if self.role == "developer" else self.role  # OpenAI's newer name for the system turn
-        return Message(role=role, content=text, tool_calls=calls or None, tool_call_id=self.tool_call_id, name=self.name)
+        return Message(
+            role=role, content=text, tool_calls=calls or None, tool_call_id=self.tool_call_id, name=self.name
+        )
 
 
 class FunctionDef(_Lenient):
@@ -117,21 +126,33 @@ class ChatCompletionRequest(BaseModel):
         """400 for values that are valid OpenAI but that this server cannot honour."""
         for name in ("frequency_penalty", "presence_penalty"):
             if getattr(self, name):
-                raise bad_request(f"{name} is not supported by this server: leave it at 0", name, "unsupported_parameter")
+                raise bad_request(
+                    f"{name} is not supported by this server: leave it at 0", name, "unsupported_parameter"
+                )
         if self.logit_bias:
-            raise bad_request("logit_bias is not supported by this server", "logit_bias", "unsupported_parameter")
+            raise bad_request(
+                "logit_bias is not supported by this server", "logit_bias", "unsupported_parameter"
+            )
         if self.response_format and self.response_format.get("type", "text") != "text":
-            raise bad_request("only response_format {'type': 'text'} is supported", "response_format", "unsupported_parameter")
+            raise bad_request(
+                "only response_format {'type': 'text'} is supported",
+                "response_format",
+                "unsupported_parameter",
+            )
         if self.tool_choice is not None and self.tool_choice not in ("auto", "none"):
             raise bad_request("tool_choice must be 'auto' or 'none': this server cannot force a tool call",
                               "tool_choice", "unsupported_parameter")  # fmt: skip
         if self.top_logprobs and not self.logprobs:
             raise bad_request("top_logprobs needs logprobs set to true", "top_logprobs")
         if (self.n or 1) > max_n:
-            raise bad_request(f"n is {self.n} but this server generates at most {max_n} choices per request", "n")
+            raise bad_request(
+                f"n is {self.n} but this server generates at most {max_n} choices per request", "n"
+            )
         stops = self.stop_strings()
         if len(stops) > MAX_STOP_STRINGS or any(len(s) > MAX_STOP_LENGTH for s in stops):
-            raise bad_request(f"at most {MAX_STOP_STRINGS} stop strings of at most {MAX_STOP_LENGTH} characters", "stop")
+            raise bad_request(
+                f"at most {MAX_STOP_STRINGS} stop strings of at most {MAX_STOP_LENGTH} characters", "stop"
+            )
 
     def conversation(self) -> list[Message]:
         return [m.to_message() for m in self.messages]

@@ -65,7 +65,11 @@ class ResponseMaker:
         for i, c in enumerate(completions):
             lp = None
             if self.logprobs:
-                lp = {"content": logprob_entries(token_texts(self.tokenizer, c.token_ids), c.logprobs or (), c.top_logprobs)}
+                lp = {
+                    "content": logprob_entries(
+                        token_texts(self.tokenizer, c.token_ids), c.logprobs or (), c.top_logprobs
+                    )
+                }
             choices.append({"index": i, "message": {"role": "assistant", "content": c.text},
                             "logprobs": lp, "finish_reason": c.finish_reason})  # fmt: skip
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
@@ -73,18 +77,34 @@ class ResponseMaker:
                 "system_fingerprint": None}  # fmt: skip
 
     def chunk(
-        self, index: int, delta: dict[str, Any], *, logprobs: list[dict[str, Any]] | None = None, finish: str | None = None
+        self,
+        index: int,
+        delta: dict[str, Any],
+        *,
+        logprobs: list[dict[str, Any]] | None = None,
+        finish: str | None = None,
     ) -> str:
-        choice = {"index": index, "delta": delta, "logprobs": {"content": logprobs} if logprobs is not None else None,
-                  "finish_reason": finish}  # fmt: skip
+        choice = {
+            "index": index,
+            "delta": delta,
+            "logprobs": {"content": logprobs} if logprobs is not None else None,
+            "finish_reason": finish,
+        }
         return self._event({**self._chunk_head(), "choices": [choice]})
 
     def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> str:
-        return self._event({**self._chunk_head(), "choices": [], "usage": usage(prompt_tokens, completion_tokens)})
+        return self._event(
+            {**self._chunk_head(), "choices": [], "usage": usage(prompt_tokens, completion_tokens)}
+        )
 
     def _chunk_head(self) -> dict[str, Any]:
-        head = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "system_fingerprint": None}  # fmt: skip
+        head = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+        }
         return {**head, "usage": None} if self.include_usage else head
 
     @staticmethod

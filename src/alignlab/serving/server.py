@@ -35,6 +35,8 @@ def serve(
     app = create_app(model_dir, settings, device=device, dtype=dtype)
     name = app.state.serving.model_name
     if host not in LOCAL_HOSTS and api_key is None:
-        log.warning("listening on %s without an API key: anyone who can reach this address can use the model", host)
+        log.warning(
+            "listening on %s without an API key: anyone who can reach this address can use the model", host
+        )
     print(f"serving model {name!r} at http://{host}:{port}/v1  (OpenAI chat completions)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

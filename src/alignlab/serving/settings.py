@@ -29,6 +29,8 @@ class ServerSettings:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ConfigError(f"server option '{name}' cannot be {getattr(self, name)!r}: give a positive value")
+                raise ConfigError(
+                    f"server option '{name}' cannot be {getattr(self, name)!r}: give a positive value"
+                )
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigError("server option 'api_key' is empty: give a key, or none to serve without one")

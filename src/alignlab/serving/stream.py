@@ -31,7 +31,9 @@ def settled(text: str, stops: Sequence[str]) -> str:
     """The part of the reply so far (not yet cut by a stop string) that no later token can change."""
     text = text.rstrip(SPLIT_CHARACTER)
     # Before stripping: a stop string may begin with the whitespace that stripping would drop.
-    hold = max((k for s in stops for k in range(1, min(len(s), len(text) + 1)) if text.endswith(s[:k])), default=0)
+    hold = max(
+        (k for s in stops for k in range(1, min(len(s), len(text) + 1)) if text.endswith(s[:k])), default=0
+    )
     text = text[: len(text) - hold].lstrip()
     end = len(text)
     while end and (text[end - 1].isspace() or text[end - 1] == SPLIT_CHARACTER):
@@ -65,7 +67,9 @@ class TextStream:
     def _advance(self, text: str) -> str:
         if not text.startswith(self.sent):
             # Only a decoder that rewrites earlier text gets here; what was sent cannot be taken back.
-            log.warning("streamed text %r is not a prefix of the reply %r; the stream ends early", self.sent, text)
+            log.warning(
+                "streamed text %r is not a prefix of the reply %r; the stream ends early", self.sent, text
+            )
             return ""
         delta, self.sent = text[len(self.sent) :], text
         return delta

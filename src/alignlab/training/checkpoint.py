@@ -144,7 +144,8 @@ def _load_trainable(models: list, input_dir: str) -> None:
                 lacking = sorted(expected - set(state)) or sorted(set(state) - expected - frozen)
                 shown = ", ".join(lacking[:3]) + (", ..." if len(lacking) > 3 else "")
                 raise RuntimeError(
-                    f"its weights do not match the model's trainable parameters ({len(lacking)} differ: {shown})"
+                    "its weights do not match the model's trainable parameters "
+                    f"({len(lacking)} differ: {shown})"
                 )
             model.load_state_dict(state, strict=set(state) != expected)
     models.clear()  # all loaded here; accelerate must not load them again

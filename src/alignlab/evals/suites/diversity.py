@@ -65,8 +65,12 @@ def diversity_figures(results: Sequence[Result]) -> dict[str, Figure]:
         "entropy_bits": _mean([exact_match_entropy(t) for t in texts]),
     }
     firsts = [t[0] for t in texts if t]
-    out["distinct_2_across"] = Figure(bootstrap_interval(
-        list(range(len(firsts))), lambda idx: distinct_n([firsts[int(i)] for i in idx], 2), resamples=500), "bootstrap")  # fmt: skip
+    out["distinct_2_across"] = Figure(
+        bootstrap_interval(
+            list(range(len(firsts))), lambda idx: distinct_n([firsts[int(i)] for i in idx], 2), resamples=500
+        ),
+        "bootstrap",
+    )
     logps = [[r.reply_logps[-1] for r in g] for g in groups]
     if logps and all(x is not None for g in logps for x in g):
         out["entropy_nats"] = _mean([-sum(g) / len(g) for g in logps])  # type: ignore[arg-type]
@@ -77,10 +81,20 @@ def diversity_figures(results: Sequence[Result]) -> dict[str, Figure]:
     return out
 
 
-@register_suite("diversity", data="prompts CSV / JSONL (prompt column); optional: built-in open prompts",
-                data_required=False, headline=(("default", "length/words"), ("aggregate", "distinct_2"),
-                                               ("aggregate", "self_bleu"), ("aggregate", "entropy_bits")))  # fmt: skip
-def diversity(data: str | None = None, *, samples: int = 8, temperature: float = 1.0, max_new_tokens: int = 128) -> Suite:
+@register_suite(
+    "diversity",
+    data="prompts CSV / JSONL (prompt column); optional: built-in open prompts",
+    data_required=False,
+    headline=(
+        ("default", "length/words"),
+        ("aggregate", "distinct_2"),
+        ("aggregate", "self_bleu"),
+        ("aggregate", "entropy_bits"),
+    ),
+)
+def diversity(
+    data: str | None = None, *, samples: int = 8, temperature: float = 1.0, max_new_tokens: int = 128
+) -> Suite:
     """Length and diversity over n samples per prompt: distinct-n, self-BLEU, entropy (mode collapse)."""
     prompts = read_prompts(data).samples if data else builtin_prompts()
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=samples)

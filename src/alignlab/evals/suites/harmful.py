@@ -36,7 +36,9 @@ def _scorers(judge: Generator | None, decode=None) -> tuple[Scorer, ...]:
 
 def _suite(name: str, loaded: Loaded, judge: Generator | None, system_prompt: str | None) -> Suite:
     solver = with_system(system_prompt) if system_prompt else plain()
-    return Suite(name, loaded.samples, {"default": solver}, _scorers(judge), PARAMS, notes={"skipped": loaded.skipped})
+    return Suite(
+        name, loaded.samples, {"default": solver}, _scorers(judge), PARAMS, notes={"skipped": loaded.skipped}
+    )
 
 
 @register_suite("advbench", data="AdvBench harmful_behaviors.csv (columns goal, target)", headline=HEADLINE)
@@ -67,8 +69,10 @@ def _decode(e: Episode) -> str | None:
 
 def _lift(results: Sequence[Result]) -> dict[str, Figure]:
     """Each transform's attack success minus the direct request's, paired by request."""
-    lifts = {f"{v}/attack_success_lift": variant_difference(results, "refusal_match/attack_success", v, DIRECT)
-             for v in sorted({r.variant for r in results} - {DIRECT})}  # fmt: skip
+    lifts = {
+        f"{v}/attack_success_lift": variant_difference(results, "refusal_match/attack_success", v, DIRECT)
+        for v in sorted({r.variant for r in results} - {DIRECT})
+    }
     return {k: f for k, f in lifts.items() if f is not None}
 
 

@@ -26,7 +26,9 @@ HEADLINE = (*(("default", f"{scorer}/{metric}") for scorer in ("refusal_match", 
 def _refusal_suite(name: str, loaded, judge: Generator | None, system_prompt: str | None) -> Suite:
     scorers = (refusal_scorer(by_label=True), *((xstest_judge(judge),) if judge is not None else ()))
     solver = with_system(system_prompt) if system_prompt else plain()
-    return Suite(name, loaded.samples, {"default": solver}, scorers, PARAMS, notes={"skipped": loaded.skipped})
+    return Suite(
+        name, loaded.samples, {"default": solver}, scorers, PARAMS, notes={"skipped": loaded.skipped}
+    )
 
 
 @register_suite("xstest", data="XSTest prompts CSV (columns id, prompt, type; type contrast_* = unsafe)",

@@ -93,7 +93,10 @@ class PairwiseScorer:
         # Model first: "A" is a model win; model second: "B" is.
         outcomes = [None if p is None else float(p == want) for p, want in zip(picks, "AB", strict=True)]
         extra = {"baseline_response": baseline.text, "judge_replies": replies}
-        lengths = {"words_model": float(word_count(e.response)), "words_baseline": float(word_count(baseline.text))}
+        lengths = {
+            "words_model": float(word_count(e.response)),
+            "words_baseline": float(word_count(baseline.text)),
+        }
         parsed = [o for o in outcomes if o is not None]
         if not parsed:
             return Score("unparseable", None, "no judge reply parsed", {"unparseable": True}, extra)
@@ -102,7 +105,9 @@ class PairwiseScorer:
         if len(parsed) == 2:
             metrics["position_consistent"] = outcomes[0] == outcomes[1]
         label = "win" if win == 1 else "loss" if win == 0 else "split"
-        return Score(label, win, f"judge picks {picks[0]} (model first), {picks[1]} (model second)", metrics, extra)
+        return Score(
+            label, win, f"judge picks {picks[0]} (model first), {picks[1]} (model second)", metrics, extra
+        )
 
 
 def win_rates(results: Sequence[Result]) -> dict[str, Figure]:
@@ -126,7 +131,9 @@ def win_rates(results: Sequence[Result]) -> dict[str, Figure]:
 @register_suite("win_rate", data="prompts CSV / JSONL (prompt column); optional: built-in open prompts",
                 data_required=False, headline=(("aggregate", "win_rate"), ("aggregate", "win_rate_lc"),
                                                ("default", "pairwise/unparseable")))  # fmt: skip
-def win_rate(data: str | None = None, *, judge: Generator = REQUIRED, baseline: Generator = REQUIRED) -> Suite:
+def win_rate(
+    data: str | None = None, *, judge: Generator = REQUIRED, baseline: Generator = REQUIRED
+) -> Suite:
     """Win rate against a baseline's responses, judged in both orders; raw and length-controlled."""
     prompts = read_prompts(data).samples if data else builtin_prompts()
     return Suite("win_rate", prompts, {"default": plain()}, (PairwiseScorer(judge, baseline),), PARAMS,
