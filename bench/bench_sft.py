@@ -77,12 +77,14 @@ def run_alignlab(assets: dict, args: dict) -> dict:
                       progress=False, resume=False, seed=0, precision=setting(args, "precision"))  # fmt: skip
     with Measured() as m, m.timed("train"):
         train(
-            model, nll_step, count_target_tokens, split.train, sft.make_collate(tok.pad_token_id, packing, layout),
+            model, nll_step, count_target_tokens, split.train,
+            sft.make_collate(tok.pad_token_id, packing, layout),
             output_dir=Path(scratch_dir("bench-sft-")), train=cfg,
             optim=OptimConfig(lr=args["lr"], max_grad_norm=1.0), schedule=ScheduleConfig(kind="constant"),
         )
     trained = split.train[: args["steps"] * args["batch_size"]]
-    return m.result(sum(len(ex.input_ids) for ex in trained), len(trained), steps=args["steps"]) | {"batches": why}
+    result = m.result(sum(len(ex.input_ids) for ex in trained), len(trained), steps=args["steps"])
+    return result | {"batches": why}
 
 
 def run_trl(assets: dict, args: dict) -> dict:
@@ -100,7 +102,8 @@ def run_trl(assets: dict, args: dict) -> dict:
         max_steps=args["steps"], learning_rate=args["lr"], lr_scheduler_type="constant", warmup_steps=0,
         max_grad_norm=1.0, max_length=args["max_length"], logging_steps=10, report_to="none",
         disable_tqdm=True, seed=0, dataloader_num_workers=0, assistant_only_loss=False,
-        completion_only_loss=None, packing=setting(args, "packing"), gradient_checkpointing=False, **trl_like_alignlab(args),
+        completion_only_loss=None, packing=setting(args, "packing"), gradient_checkpointing=False,
+        **trl_like_alignlab(args),
     )  # fmt: skip
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
     with Measured() as m, m.timed("train"):
@@ -122,7 +125,8 @@ def main() -> None:
         spec = json.loads(a.spec)
         print(json.dumps(VARIANTS[a.worker](spec["assets"], spec["args"])))
         return
-    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length, "lr": a.lr}
+    args = {"steps": a.steps, "batch_size": a.batch_size, "threads": a.threads, "max_length": a.max_length,
+            "lr": a.lr}
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         assets = make_assets(Path(tmp), a.steps * a.batch_size)
         runs = alternate(__file__, list(VARIANTS), {"assets": assets, "args": args}, a.repeats)

@@ -71,7 +71,8 @@ def smollm2_model(root: Path, tokenizer, seed: int = 0) -> str:
 
     sizes = dict(SMOLLM2_135M)
     config = tiny_model_config("llama", sizes.pop("vocab_size"), bos_token_id=tokenizer.bos_token_id,
-                               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **sizes)  # fmt: skip
+                               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                               **sizes)  # fmt: skip
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model_dir = root / "smollm2-135m-shape"
@@ -84,8 +85,8 @@ def require_hh_rlhf(path: Path) -> Path:
     """`path` if it exists; otherwise exit with a message saying what is missing and how to point at it."""
     if not path.is_file():
         sys.exit(f"hh-rlhf file not found at {path}: this benchmark draws its sequences from the public "
-                 "hh-rlhf harmless-base test file (anthropics/hh-rlhf). Put the data folder beside the checkout "
-                 "(../shared/data) or pass --hh-rlhf PATH.")  # fmt: skip
+                 "hh-rlhf harmless-base test file (anthropics/hh-rlhf). Put the data folder beside the "
+                 "checkout (../shared/data) or pass --hh-rlhf PATH.")  # fmt: skip
     return path
 
 
@@ -123,8 +124,9 @@ def sample_hh(path: Path, tokenizer, n: int, max_length: int, seed: int = 0) -> 
         sides = [encode_prompt_response(tokenizer, prompt, side) for side in (pair.chosen, pair.rejected)]
         if max(len(s.input_ids) for s in sides) <= max_length:
             prompt_len = sum(1 for t in sides[0].labels if t == -100)
-            fitting.append(({"prompt": as_dicts(prompt), "chosen": as_dicts(pair.chosen),
-                             "rejected": as_dicts(pair.rejected)}, (prompt_len, *(len(s.input_ids) for s in sides))))  # fmt: skip
+            record = {"prompt": as_dicts(prompt), "chosen": as_dicts(pair.chosen),
+                      "rejected": as_dicts(pair.rejected)}
+            fitting.append((record, (prompt_len, *(len(s.input_ids) for s in sides))))
     rng = random.Random(seed)
     chosen = rng.sample(fitting, n)
     lengths = [length for _, length in chosen]
@@ -220,7 +222,8 @@ class Measured:
             def __exit__(self, *exc) -> None:
                 _synchronize()
                 measured.seconds[name] = measured.seconds.get(name, 0.0) + time.perf_counter() - self.t0
-                measured.cpu_seconds[name] = measured.cpu_seconds.get(name, 0.0) + time.process_time() - self.c0
+                cpu = time.process_time() - self.c0
+                measured.cpu_seconds[name] = measured.cpu_seconds.get(name, 0.0) + cpu
 
         return _Timer()
 
@@ -368,7 +371,8 @@ def summarise(runs: dict[str, list[dict]], baseline: str) -> dict:
     keys = [k for k in ("tokens_per_s", "cpu_tokens_per_s", "seconds", "cpu_s", "step_s", "step_cpu_s",
                         "steady_tokens_per_s", "peak_rss_mib", "peak_growth_mib", "peak_gpu_mib")
             if all(r.get(k) is not None for rs in runs.values() for r in rs)]  # fmt: skip
-    out: dict = {"median": {name: {k: _median([r[k] for r in rs]) for k in keys} for name, rs in runs.items()}}
+    out: dict = {"median": {name: {k: _median([r[k] for r in rs]) for k in keys}
+                            for name, rs in runs.items()}}  # fmt: skip
     ratios = {}
     for name, rs in runs.items():
         if name == baseline:

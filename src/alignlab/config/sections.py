@@ -89,7 +89,8 @@ class TrainConfig(Section):
         default=None, gt=0, description="Evaluate every N steps; null = at end only."
     )
     save_every: int | None = Field(
-        default=200, gt=0, description="Checkpoint every N steps (atomic); null = no checkpoints during the run."
+        default=200, gt=0,
+        description="Checkpoint every N steps (atomic); null = no checkpoints during the run."
     )
     keep_last: int = Field(default=2, gt=0, description="How many checkpoints to keep.")
     resume: bool = Field(default=True, description="Resume from the newest checkpoint in the output dir.")
@@ -128,7 +129,8 @@ class TrainConfig(Section):
         "name); off by default: on CPU it did not pay (docs/batches.md).",
     )
     compile_backend: str = Field(
-        default="inductor", description="torch.compile backend when train.compile is on (inductor, aot_eager, ...)."
+        default="inductor",
+        description="torch.compile backend when train.compile is on (inductor, aot_eager, ...)."
     )
     keep_final_checkpoint: bool = Field(
         default=False,

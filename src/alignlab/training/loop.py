@@ -67,7 +67,9 @@ class TrainResult:
 
 
 PRECISION_TO_ACCELERATE = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
-_TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
+_TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)
+}
 
 
 # ------------------------------------------------------------------------------------ builders
@@ -96,7 +98,9 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
     )
 
 
-def build_accelerator(precision: str, trackers: Sequence[str], output_dir: Path, grad_accum: int = 1) -> Accelerator:
+def build_accelerator(
+    precision: str, trackers: Sequence[str], output_dir: Path, grad_accum: int = 1
+) -> Accelerator:
     """An `Accelerator` for `train.precision` and `train.trackers`; the launch config decides DDP etc."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -105,7 +109,8 @@ def build_accelerator(precision: str, trackers: Sequence[str], output_dir: Path,
     for name in trackers:
         if not any(importlib.util.find_spec(m) for m in _TRACKER_PACKAGES[name]):
             raise ConfigError(
-                f"train.trackers: '{name}' is not installed; pip install {name}, or remove it from train.trackers"
+                f"train.trackers: '{name}' is not installed; pip install {name}, or remove it from "
+                "train.trackers"
             )
     mixed = PRECISION_TO_ACCELERATE[precision]
     # accelerate keeps one process-wide state and refuses a second precision in the same process
@@ -120,7 +125,9 @@ def build_accelerator(precision: str, trackers: Sequence[str], output_dir: Path,
             mixed_precision=mixed,
             gradient_accumulation_steps=grad_accum if use_ds else 1,
             log_with=list(trackers) or None,
-            project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "trackers")),
+            project_config=ProjectConfiguration(
+                project_dir=str(output_dir), logging_dir=str(output_dir / "trackers")
+            ),
         )
     except ValueError as err:
         first = str(err).strip().splitlines()[0]
@@ -203,7 +210,9 @@ def train(
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
-    source = data if isinstance(data, BatchSource) else EpochSource(data, collate_fn, example_length=example_length)
+    source = data if isinstance(data, BatchSource) else EpochSource(
+        data, collate_fn, example_length=example_length
+    )
     own_accelerator = accelerator is None
     if accelerator is None:
         accelerator = build_accelerator(train.precision, train.trackers, output_dir, train.grad_accum)
@@ -243,7 +252,8 @@ def train(
         source.load_state_dict(ckpt.load_source_state(last_good, accelerator.process_index))
     state.total_steps = total_steps
     if last_good is not None and is_main:
-        print(f"resuming from step {state.global_step} of {total_steps} ({last_good})", file=sys.stderr, flush=True)
+        print(f"resuming from step {state.global_step} of {total_steps} ({last_good})", file=sys.stderr,
+              flush=True)
     trackers_on = own_accelerator and bool(train.trackers)
     if trackers_on:
         accelerator.init_trackers("alignlab", config=_flat_config(train, optim, schedule))
