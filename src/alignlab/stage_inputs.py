@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from alignlab.errors import ConfigError
 from alignlab.io import atomic_write_json
+from alignlab.modeling.loading import missing_model_hint
 
 DIGEST_LEN = 16
 CACHE_FILE = ".input-fingerprints.json"  # in the run directory
@@ -149,24 +150,22 @@ def external_inputs(config: BaseModel, cache: FingerprintCache | None = None,
 
 def input_problems(config: BaseModel, prefix: str, produced: list[str]) -> list[Problem]:
     """A missing input file or model directory (one not produced by the stages in `produced`)."""
-    from alignlab.modeling.loading import missing_model_hint
-
     problems: list[Problem] = []
     for key, extra, value, parent in input_fields(config, prefix):
         if value is None or any(value.startswith(p) for p in produced) or _not_a_path(extra, value):
             continue
-        problem = _input_problem(key, extra["input"], value, parent, missing_model_hint)
+        problem = _input_problem(key, extra["input"], value, parent)
         if problem:
             problems.append((ConfigError, problem))
     return problems
 
 
-def _input_problem(key: str, kind: str, value: str, parent: BaseModel, hint_for) -> str | None:
+def _input_problem(key: str, kind: str, value: str, parent: BaseModel) -> str | None:
     p = Path(value).expanduser()
     hub = getattr(parent, "allow_hub", False)
     if kind == "model" and not p.is_dir() and not hub:
         hub_key = key.rsplit(".", 1)[0] + ".allow_hub" if "allow_hub" in type(parent).model_fields else ""
-        hint = hint_for(value, hub_key) if hub_key else "check the path"
+        hint = missing_model_hint(value, hub_key) if hub_key else "check the path"
         return f"config key '{key}': model directory '{value}' not found; {hint}"
     # A model to evaluate: a directory, an endpoint URL or a responses file.
     if kind == "source" and not p.exists() and not hub:

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from alignlab.cli import main
 
 
@@ -11,6 +13,19 @@ def run_cli(*args) -> None:
         main([str(a) for a in args])
     except SystemExit as e:
         assert e.code in (0, None), f"exit {e.code}"
+
+
+def fail(capsys, *args) -> str:
+    """Run a command that must fail: exit 2 and one `error:` line (after any progress lines), no
+    traceback; returns that line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(errors) == 1 and err.endswith(errors[0]), err
+    return errors[0]
 
 
 def read_metrics(out) -> list[dict]:

@@ -6,28 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_support import run_cli
+from cli_support import fail, run_cli
 from openai_stub import MODEL, StubServer, free_port
 
-from alignlab.cli import main
 from alignlab.feedback.constitution import shipped_constitution
 from alignlab.io import read_jsonl
 from records import pair, write_jsonl
 
 LAB = shipped_constitution("lab").content_hash()
 QUICK = ["train.progress=false", "train.save_every=null", "train.batch_size=2"]
-
-
-def fail(capsys, *args) -> str:
-    """Run a command that must fail: exit 2, and one `error:` line (after any progress lines)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 2, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "Traceback" not in err and len(errors) == 1 and err.endswith(errors[0]), err
-    return errors[0]
 
 
 def summary(out) -> dict:

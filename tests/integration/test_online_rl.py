@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_support import run_cli
+from cli_support import fail, run_cli
 from rl_support import build_micro_lab, metrics, river_rate, run_killed_then_resumed
 from safetensors.torch import load_file
-
-from alignlab.cli import main
 
 FAST = ["rollout.max_new_tokens=16", "schedule.kind=constant", "train.save_every=null",
         "train.progress=false", "optim.lr=3e-3"]
@@ -138,18 +136,6 @@ def test_lora_ppo_with_a_gold_metric_held_out_evaluation_snapshots_and_samples(l
                         "kl", "length"} <= set(samples[0])
     # The reference of a LoRA policy is its base with the adapters off: no KL at the first rollout.
     assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-5)
-
-
-def fail(capsys, *args) -> str:
-    """The one error line of a run that exits 2 (progress lines may come before it)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 2, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "Traceback" not in err and len(errors) == 1 and err.endswith(errors[0]), err
-    return errors[0]
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(lab, tmp_path, capsys):

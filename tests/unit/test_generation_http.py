@@ -240,6 +240,8 @@ def test_served_models_lists_the_ids_or_says_what_is_wrong() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/missing/models"):
             return httpx.Response(404, json={"detail": "Not Found"})
+        if request.url.path.endswith("/empty/models"):  # a judge backend would take [0] of this list
+            return httpx.Response(200, json={"object": "list", "data": []})
         if request.headers.get("authorization") != "Bearer sk-test":
             return httpx.Response(401, json={"error": {"message": "bad key"}})
         return httpx.Response(200, json={"object": "list", "data": [{"id": "m1"}, {"id": "m2"}]})
@@ -252,3 +254,6 @@ def test_served_models_lists_the_ids_or_says_what_is_wrong() -> None:
         EndpointError, match=r"missing/models does not list its models \(HTTP 404\).*name the model"
     ):
         served_models("http://endpoint.test/missing", api_key="sk-test", transport=transport)
+    empty = r"empty/models does not list its models \(HTTP 200\).*name the model"
+    with pytest.raises(EndpointError, match=empty):
+        served_models("http://endpoint.test/empty", api_key="sk-test", transport=transport)

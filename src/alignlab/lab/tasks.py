@@ -7,6 +7,7 @@ prompt. Draws cycle through each family's subtypes so every subtype is represent
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -15,7 +16,8 @@ from pydantic import Field, model_validator
 
 from alignlab.config.core import Section
 from alignlab.data.schema import Conversation, Message, assistant
-from alignlab.io import atomic_write_jsonl, read_jsonl
+from alignlab.errors import DataError
+from alignlab.io import atomic_write_jsonl
 from alignlab.lab import knowledge_tasks, safety_tasks
 from alignlab.lab.sample import Sample
 from alignlab.lab.world import Split, World
@@ -190,7 +192,19 @@ def write_eval_jsonl(path: str | os.PathLike, samples: Iterable[Sample]) -> None
 
 
 def read_eval_jsonl(path: str | os.PathLike) -> list[Sample]:
-    return [Sample.from_json(d) for d in read_jsonl(path)]
+    """The samples of an eval or RL prompt file; a line that is not one is a `DataError` naming it."""
+    samples = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                samples.append(Sample.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as e:
+                what = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
+                raise DataError(f"{path}:{number}: not a lab eval sample ({what}); expected the lines "
+                                "a lab world writes to eval.jsonl") from None  # fmt: skip
+    return samples
 
 
 def show_examples(

@@ -12,7 +12,6 @@ The lab's checkpoints then compare with any other model on the same suite (`alig
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from alignlab.errors import ConfigError, DataError
@@ -22,6 +21,7 @@ from alignlab.evals.solvers import plain
 from alignlab.generation.base import SamplingParams
 from alignlab.lab import sample as lab_sample
 from alignlab.lab.judges import BEHAVIOUR_RATES, FAMILY_METRICS, gold_utility, judge
+from alignlab.lab.tasks import read_eval_jsonl
 
 EVAL_FILE = "eval.jsonl"
 
@@ -34,17 +34,7 @@ def read_lab_samples(path: str | Path) -> list[lab_sample.Sample]:
     if not path.is_file():
         raise DataError(f"{path}: no such file; give a lab world's {EVAL_FILE} or its directory "
                         "(alignlab lab world, or a lab_world stage's output)")  # fmt: skip
-    samples = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                samples.append(lab_sample.Sample.from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as e:
-                what = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
-                raise DataError(f"{path}:{number}: not a lab eval sample ({what}); expected the lines "
-                                f"a lab world writes to {EVAL_FILE}") from None  # fmt: skip
+    samples = read_eval_jsonl(path)
     if not samples:
         raise DataError(f"{path}: no samples")
     return samples
