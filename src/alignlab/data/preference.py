@@ -107,12 +107,6 @@ def fit_sides(sides: Sequence[EncodedExample], max_length: int, max_prompt_lengt
     return fitted, keep
 
 
-def encode_response(tokenizer, prompt: Sequence[Message], response: Sequence[Message], data: DataConfig,
-                    tools: Any = None) -> EncodedExample:
-    """Prompt (with the system prompt) + response, fitted to `data.max_length` as `fit_sides` does."""
-    return encode_responses(tokenizer, prompt, [response], data, tools)[0][0]
-
-
 def encode_responses(tokenizer, prompt: Sequence[Message], responses: Sequence[Sequence[Message]],
                      data: DataConfig, tools: Any = None,
                      counts: FitCounts | None = None) -> tuple[list[EncodedExample], int]:

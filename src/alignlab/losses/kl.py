@@ -60,11 +60,6 @@ def kl_estimator_names() -> tuple[str, ...]:
     return tuple(KL_ESTIMATORS)
 
 
-def describe_kl_estimators() -> dict[str, str]:
-    """Name -> first line of each estimator's docstring."""
-    return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in KL_ESTIMATORS.items()}
-
-
 def token_kl(logps: Tensor, ref_logps: Tensor, estimator: str = "k1") -> Tensor:
     """Per-token KL(π‖π_ref) estimate (B, T) by `estimator` name ("k1", "k2", "k3").
 
